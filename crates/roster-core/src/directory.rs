@@ -1,0 +1,484 @@
+//! The `Directory`: the one service every surface calls.
+//!
+//! Each mutation follows the same path: load the current record, decide (validate, apply the state
+//! machine, describe the change as events), then hand the store one [`Change`]. Writers that did
+//! not pin a version with `If-Match` are retried on a concurrent change, so no update is lost and
+//! none overwrites a newer one unseen.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::Clock;
+use crate::error::{Error, FieldError, Result};
+use crate::event::{Actor, Event, NewEvent};
+use crate::id::{OrgId, TenantId, TokenId, UserId};
+use crate::input::UserInput;
+use crate::secret::{self, Argon2Params, Hasher};
+use crate::state::Transition;
+use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserKey, UserPageQuery, UserRecord, Write};
+use crate::tenant::{NewToken, Principal, Scope, Tenant};
+use crate::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
+use crate::validate::{self, Mode, ValidUser};
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
+/// How often a write without `If-Match` is retried after losing a race.
+const RETRIES: usize = 8;
+
+#[derive(Clone)]
+pub struct Directory {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    hasher: Hasher,
+}
+
+/// The result of a create: the user, and whether it was replayed from an idempotency record.
+#[derive(Debug)]
+pub struct Created {
+    pub user: User,
+    pub replayed: bool,
+}
+
+/// A create's `Idempotency-Key` and the fingerprint of the request it came with.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    pub fingerprint: [u8; 32],
+}
+
+/// The unique values a user can be looked up by.
+#[derive(Debug, Clone, Copy)]
+pub enum Lookup<'a> {
+    Username(&'a str),
+    /// Primary or secondary address.
+    Email(&'a str),
+    Phone(&'a str),
+    ExternalId(&'a str),
+}
+
+/// A page of users.
+pub type UserPage = UserPageQuery;
+
+impl Directory {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, argon2: Argon2Params) -> Result<Self> {
+        Ok(Directory { store, clock, hasher: Hasher::new(argon2)? })
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    /// On an empty database, creates the `default` tenant and its admin token: `token` when given,
+    /// else a generated one, which is returned so that it can be shown once. Several nodes
+    /// starting at once are safe: one creates the tenant, the others find it.
+    pub async fn bootstrap(&self, token: Option<SecretString>) -> Result<Option<(Tenant, Option<SecretString>)>> {
+        if self.store.has_tenants().await? {
+            return Ok(None);
+        }
+        let generated = token.is_none();
+        match self.create_tenant("default", token).await {
+            Ok((tenant, token)) => Ok(Some((tenant, generated.then_some(token)))),
+            Err(Error::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a tenant with its root organization and an admin token (`token` if given).
+    pub async fn create_tenant(&self, name: &str, token: Option<SecretString>) -> Result<(Tenant, SecretString)> {
+        let now = self.now();
+        let tenant = Tenant {
+            id: TenantId::generate(now),
+            name: name.to_owned(),
+            root_organization_id: OrgId::generate(now),
+            created_at: now,
+        };
+        let (token, secret_hash) = match token {
+            Some(t) => {
+                let hash = secret::token_hash(t.expose_secret());
+                (t, hash)
+            }
+            None => secret::new_token()?,
+        };
+        let admin = NewToken {
+            id: TokenId::generate(now),
+            name: "admin".to_owned(),
+            secret_hash,
+            scopes: vec![Scope::TenantAdmin],
+            created_at: now,
+            expires_at: None,
+        };
+        self.store.create_tenant(&tenant, &admin).await?;
+        Ok((tenant, token))
+    }
+
+    /// The principal a bearer token stands for.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        if !token.starts_with(secret::TOKEN_PREFIX) && token.len() < 16 {
+            return Err(Error::Unauthenticated);
+        }
+        self.store.principal(&secret::token_hash(token), self.now()).await?.ok_or(Error::Unauthenticated)
+    }
+
+    pub async fn create_user(
+        &self,
+        p: &Principal,
+        input: UserInput,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Created> {
+        let now = self.now();
+        if let Some(idem) = &idempotency
+            && let Some(created) = self.replay(p.tenant, idem, now).await?
+        {
+            return Ok(created);
+        }
+        let valid = validate::user(input, Mode::Create, now.date())?;
+        let organization_id = match valid.organization_id {
+            Some(org) => self.organization(p.tenant, org).await?,
+            None => p.root_organization,
+        };
+        let (password_hash, national_id_hash) =
+            tokio::try_join!(self.hash(flat(&valid.password)), self.hash(flat(&valid.national_id)))?;
+        let id = UserId::generate(now);
+        let user = User {
+            id,
+            kind: valid.kind,
+            state: valid.state.unwrap_or(UserState::Active),
+            username: Some(valid.username),
+            organization_id,
+            profile: valid.profile,
+            password: PasswordInfo {
+                set: password_hash.is_some(),
+                change_required: false,
+                changed_at: password_hash.as_ref().map(|_| now),
+            },
+            national_id: SecretInfo { set: national_id_hash.is_some() },
+            has_secret: (valid.kind == UserKind::Machine).then_some(false),
+            created_at: now,
+            updated_at: now,
+            last_auth_at: None,
+            version: 1,
+        };
+        let keys = keys(&user);
+        let event = event(p, "user.created", &user, json!({ "kind": user.kind, "state": user.state }));
+        let record = UserRecord { user, password_hash, national_id_hash, secret_hash: None };
+        let idempotency_record = match &idempotency {
+            Some(idem) => Some(IdempotencyRecord {
+                key: idem.key.clone(),
+                fingerprint: idem.fingerprint,
+                user_id: id,
+                response: serde_json::to_value(&record.user).map_err(Error::internal)?,
+                expires_at: now + IDEMPOTENCY_TTL,
+            }),
+            None => None,
+        };
+        let user = record.user.clone();
+        let change = Change {
+            writes: vec![Write::CreateUser { record: Box::new(record), keys }],
+            events: vec![event],
+            idempotency: idempotency_record,
+        };
+        match (self.store.commit(p.tenant, change).await, &idempotency) {
+            (Ok(()), _) => Ok(Created { user, replayed: false }),
+            // Another request with the same key committed first: answer as it did.
+            (Err(Error::IdempotencyMismatch), Some(idem)) => {
+                self.replay(p.tenant, idem, now).await?.ok_or(Error::IdempotencyMismatch)
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    async fn replay(&self, tenant: TenantId, idem: &Idempotency, now: OffsetDateTime) -> Result<Option<Created>> {
+        let Some(record) = self.store.idempotency(tenant, &idem.key, now).await? else {
+            return Ok(None);
+        };
+        if record.fingerprint != idem.fingerprint {
+            return Err(Error::IdempotencyMismatch);
+        }
+        let user = serde_json::from_value(record.response).map_err(Error::internal)?;
+        Ok(Some(Created { user, replayed: true }))
+    }
+
+    /// A user by id; a deleted tombstone only with `include_deleted`.
+    pub async fn user(&self, p: &Principal, id: UserId, include_deleted: bool) -> Result<User> {
+        Ok(self.record(p.tenant, id, include_deleted).await?.user)
+    }
+
+    pub async fn find_user(&self, p: &Principal, lookup: Lookup<'_>) -> Result<User> {
+        let (kind, value) = match lookup {
+            Lookup::Username(u) => (KeyKind::Username, validate::username_key(u)),
+            Lookup::Email(e) => (KeyKind::Email, validate::email_key(e)),
+            Lookup::Phone(ph) => (KeyKind::Phone, validate::phone(ph).ok_or(NOT_FOUND)?),
+            Lookup::ExternalId(x) => (KeyKind::ExternalUserId, x.to_owned()),
+        };
+        let record = self.store.user_by_key(p.tenant, kind, &value).await?.ok_or(NOT_FOUND)?;
+        Ok(record.user)
+    }
+
+    pub async fn users(&self, p: &Principal, page: &UserPage) -> Result<Vec<User>> {
+        let records = self.store.users(p.tenant, page).await?;
+        Ok(records.into_iter().map(|r| r.user).collect())
+    }
+
+    /// Replaces the writable fields of a user with the document `edit` makes from the current user.
+    /// `edit` runs again when a concurrent writer got in first (only without `if_match`), so a
+    /// merge patch is always applied to the newest version.
+    pub async fn update_user<F>(&self, p: &Principal, id: UserId, if_match: Option<i64>, edit: F) -> Result<User>
+    where
+        F: Fn(&User) -> Result<UserInput> + Send + Sync,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.record(p.tenant, id, false).await?;
+            check_version(&current.user, if_match)?;
+            let input = edit(&current.user)?;
+            let Some((record, event)) = self.replaced(p, &current, input).await? else {
+                return Ok(current.user);
+            };
+            match self.commit_update(p.tenant, current.user.version, record, event).await {
+                Err(Error::Stale { .. }) if if_match.is_none() && attempt < RETRIES => continue,
+                result => return result,
+            }
+        }
+    }
+
+    /// Moves a user through the state machine. `Delete` leaves a tombstone: id, kind,
+    /// organization, timestamps and events stay; personal data and secrets are erased, and the
+    /// username, e-mails and phones become free for others.
+    pub async fn transition(&self, p: &Principal, id: UserId, if_match: Option<i64>, t: Transition) -> Result<User> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.record(p.tenant, id, false).await?;
+            check_version(&current.user, if_match)?;
+            let from = current.user.state;
+            let to = t.target(from).ok_or(Error::InvalidTransition { action: t.name(), from })?;
+            let mut record = current.clone();
+            record.user.state = to;
+            record.user.updated_at = self.now();
+            record.user.version += 1;
+            let kind = if to == UserState::Deleted {
+                erase(&mut record);
+                "user.deleted"
+            } else {
+                "user.state_changed"
+            };
+            let event = event(p, kind, &record.user, json!({ "from": from, "to": to, "action": t.name() }));
+            match self.commit_update(p.tenant, current.user.version, record, event).await {
+                Err(Error::Stale { .. }) if if_match.is_none() && attempt < RETRIES => continue,
+                result => return result,
+            }
+        }
+    }
+
+    /// Events after `after`, oldest first.
+    pub async fn events(&self, p: &Principal, after: i64, limit: u32) -> Result<Vec<Event>> {
+        self.store.events(p.tenant, after, limit).await
+    }
+
+    /// The record that `input` makes of `current`, with its event; `None` when nothing changes.
+    async fn replaced(
+        &self,
+        p: &Principal,
+        current: &UserRecord,
+        mut input: UserInput,
+    ) -> Result<Option<(UserRecord, NewEvent)>> {
+        let now = self.now();
+        let kind = current.user.kind;
+        let kind_error = match input.kind.take() {
+            Some(k) if k != kind.as_str() => {
+                Some(FieldError::new("kind", "read_only", "the kind of a user cannot change"))
+            }
+            _ => None,
+        };
+        input.kind = Some(kind.as_str().to_owned());
+        let valid: ValidUser = match (validate::user(input, Mode::Replace, now.date()), kind_error) {
+            (Ok(v), None) => v,
+            (Ok(_), Some(e)) => return Err(Error::Invalid(vec![e])),
+            (Err(Error::Invalid(mut errors)), Some(e)) => {
+                errors.insert(0, e);
+                return Err(Error::Invalid(errors));
+            }
+            (Err(e), _) => return Err(e),
+        };
+        let organization_id = match valid.organization_id {
+            Some(org) if org != current.user.organization_id => self.organization(p.tenant, org).await?,
+            _ => current.user.organization_id,
+        };
+        let mut record = current.clone();
+        let user = &mut record.user;
+        let mut fields = Vec::new();
+        if user.username.as_deref() != Some(valid.username.as_str()) {
+            fields.push("username");
+            user.username = Some(valid.username);
+        }
+        if user.organization_id != organization_id {
+            fields.push("organization_id");
+            user.organization_id = organization_id;
+        }
+        fields.extend(changed_fields(&user.profile, &valid.profile));
+        user.profile = valid.profile;
+        if let Some(password) = valid.password {
+            fields.push("password");
+            record.password_hash = self.hash(password.as_ref()).await?;
+            record.user.password = PasswordInfo {
+                set: record.password_hash.is_some(),
+                change_required: false,
+                changed_at: Some(now),
+            };
+        }
+        if let Some(national_id) = valid.national_id {
+            if national_id.is_some() || record.national_id_hash.is_some() {
+                fields.push("national_id");
+            }
+            record.national_id_hash = self.hash(national_id.as_ref()).await?;
+            record.user.national_id = SecretInfo { set: record.national_id_hash.is_some() };
+        }
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        record.user.updated_at = now;
+        record.user.version += 1;
+        let event = event(p, "user.updated", &record.user, json!({ "fields": fields }));
+        Ok(Some((record, event)))
+    }
+
+    async fn commit_update(&self, tenant: TenantId, expected: i64, record: UserRecord, event: NewEvent) -> Result<User> {
+        let user = record.user.clone();
+        let keys = keys(&user);
+        let change = Change {
+            writes: vec![Write::UpdateUser { record: Box::new(record), keys, expected }],
+            events: vec![event],
+            idempotency: None,
+        };
+        self.store.commit(tenant, change).await?;
+        Ok(user)
+    }
+
+    async fn record(&self, tenant: TenantId, id: UserId, include_deleted: bool) -> Result<UserRecord> {
+        match self.store.user(tenant, id).await? {
+            Some(r) if include_deleted || r.user.state != UserState::Deleted => Ok(r),
+            _ => Err(NOT_FOUND),
+        }
+    }
+
+    async fn organization(&self, tenant: TenantId, id: OrgId) -> Result<OrgId> {
+        if self.store.organization_exists(tenant, id).await? {
+            Ok(id)
+        } else {
+            Err(Error::invalid("organization_id", "not_found", "no such organization"))
+        }
+    }
+
+    async fn hash(&self, secret: Option<&SecretString>) -> Result<Option<String>> {
+        match secret {
+            Some(s) => self.hasher.hash(s.clone()).await.map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+const NOT_FOUND: Error = Error::NotFound { kind: "user" };
+
+fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
+    match if_match {
+        Some(expected) if expected != user.version => Err(Error::Stale { expected, current: user.version }),
+        _ => Ok(()),
+    }
+}
+
+fn flat(secret: &Option<Option<SecretString>>) -> Option<&SecretString> {
+    secret.as_ref().and_then(Option::as_ref)
+}
+
+fn event(p: &Principal, kind: &'static str, user: &User, data: serde_json::Value) -> NewEvent {
+    NewEvent {
+        kind,
+        user_id: user.id,
+        version: user.version,
+        actor: Actor::Token(p.token),
+        occurred_at: user.updated_at,
+        data,
+    }
+}
+
+/// The unique keys a user holds; `field` points into the input document for a 409.
+fn keys(user: &User) -> Vec<UserKey> {
+    let mut keys = Vec::new();
+    if let Some(username) = &user.username {
+        keys.push(UserKey {
+            kind: KeyKind::Username,
+            value: validate::username_key(username),
+            field: "username".to_owned(),
+        });
+    }
+    for (i, email) in user.profile.emails.iter().enumerate() {
+        keys.push(UserKey {
+            kind: KeyKind::Email,
+            value: validate::email_key(&email.value),
+            field: format!("emails[{i}].value"),
+        });
+    }
+    for (i, phone) in user.profile.phones.iter().enumerate() {
+        keys.push(UserKey { kind: KeyKind::Phone, value: phone.value.clone(), field: format!("phones[{i}].value") });
+    }
+    if let Some(x) = &user.profile.external_ids.external_user_id {
+        keys.push(UserKey {
+            kind: KeyKind::ExternalUserId,
+            value: x.clone(),
+            field: "external_ids.external_user_id".to_owned(),
+        });
+    }
+    keys
+}
+
+/// Turns a record into a tombstone.
+fn erase(record: &mut UserRecord) {
+    record.user.username = None;
+    record.user.profile = Profile::default();
+    record.user.password = PasswordInfo::default();
+    record.user.national_id = SecretInfo::default();
+    record.user.has_secret = record.user.has_secret.map(|_| false);
+    record.user.last_auth_at = None;
+    record.password_hash = None;
+    record.national_id_hash = None;
+    record.secret_hash = None;
+}
+
+/// The names of the top-level profile fields that differ.
+fn changed_fields(old: &Profile, new: &Profile) -> Vec<&'static str> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    PROFILE_FIELDS.iter().copied().filter(|f| old.get(*f) != new.get(*f)).collect()
+}
+
+const PROFILE_FIELDS: &[&str] = &[
+    "name",
+    "salutation",
+    "title",
+    "gender",
+    "birth",
+    "nationalities",
+    "emails",
+    "phones",
+    "locale",
+    "picture",
+    "address",
+    "postal_address",
+    "external_ids",
+    "attributes",
+    "claims",
+    "app_data",
+    "machine",
+];

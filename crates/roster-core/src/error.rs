@@ -1,0 +1,61 @@
+//! Errors of the directory, in domain terms. Surfaces decide status codes and bodies.
+
+use serde::Serialize;
+
+use crate::user::UserState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{kind} not found")]
+    NotFound { kind: &'static str },
+    /// A unique value is held by another resource; `field` is the path in the input document.
+    #[error("{field} is already taken")]
+    Conflict { field: String },
+    #[error("cannot {action} a user in state {from}")]
+    InvalidTransition { action: &'static str, from: UserState },
+    /// An `If-Match` precondition, or a concurrent writer, moved the resource on.
+    #[error("version {expected} does not match the current version {current}")]
+    Stale { expected: i64, current: i64 },
+    #[error("the idempotency key was already used for a different request")]
+    IdempotencyMismatch,
+    /// Every field error of the input at once, never the first only.
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("missing or invalid credentials")]
+    Unauthenticated,
+    #[error("not allowed")]
+    Forbidden,
+    /// The database cannot be reached or is overloaded; retrying later may succeed.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Error::Internal(e.into())
+    }
+
+    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Error::Invalid(vec![FieldError::new(field, code, message)])
+    }
+}
+
+/// One problem with one field of an input document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Path of the field in the request document, e.g. `emails[1].value`.
+    pub field: String,
+    /// Stable machine-readable code, e.g. `required`, `too_long`, `invalid_format`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), code, message: message.into() }
+    }
+}

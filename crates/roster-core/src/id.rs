@@ -1,0 +1,77 @@
+//! Identifiers. Every id is a UUID v7 (time-ordered), wrapped so that a user id cannot be passed
+//! where a tenant id is expected.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(transparent)]
+        #[schema(value_type = String, format = Uuid)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new time-ordered id for something created at `now`.
+            pub fn generate(now: OffsetDateTime) -> Self {
+                Self(new_v7(now))
+            }
+
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            pub const fn as_uuid(&self) -> &Uuid {
+                &self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An isolation boundary: nothing crosses tenants.
+    TenantId
+);
+id_type!(
+    /// A user, human or machine.
+    UserId
+);
+id_type!(
+    /// An organization inside a tenant.
+    OrgId
+);
+id_type!(
+    /// An API token.
+    TokenId
+);
+
+fn new_v7(now: OffsetDateTime) -> Uuid {
+    let nanos = now.unix_timestamp_nanos();
+    let secs = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0);
+    let subsec = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
+    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, subsec))
+}

@@ -1,0 +1,111 @@
+//! The user document as a client sends it, before validation.
+//!
+//! Enumerations and identifiers are plain strings here so that [`crate::validate`] can report
+//! every wrong field at once instead of stopping at the first. Secrets are [`SecretString`]s from
+//! the moment they are parsed, so they never reach a log through `Debug`.
+
+use std::collections::BTreeMap;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::user::{Address, Contact, ExternalIds, PersonName};
+
+/// A create (`POST`) or replace (`PUT`) body; merge patches are applied to the current document
+/// and then parsed into this type.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct UserInput {
+    /// `human` (default) or `machine`.
+    pub kind: Option<String>,
+    pub username: Option<String>,
+    /// On create only: `initial`, `pending`, `active` (default) or `inactive`.
+    pub state: Option<String>,
+    pub organization_id: Option<String>,
+    pub name: Option<PersonName>,
+    /// `male`, `female`, `female_married` or `diverse`.
+    pub salutation: Option<String>,
+    /// `dr`, `prof`, `prof_dr`, `dipl_ing` or `magister`.
+    pub title: Option<String>,
+    /// `male`, `female`, `diverse` or `unspecified`.
+    pub gender: Option<String>,
+    pub birth: Option<crate::user::Birth>,
+    pub nationalities: Option<Vec<String>>,
+    pub emails: Option<Vec<Contact>>,
+    pub phones: Option<Vec<Contact>>,
+    pub locale: Option<String>,
+    pub picture: Option<String>,
+    pub address: Option<Address>,
+    pub postal_address: Option<Address>,
+    /// Write-only. Absent keeps the current value, `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub national_id: Option<Option<SecretString>>,
+    /// Write-only. Absent keeps the current password, `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Option<SecretString>>,
+    pub external_ids: Option<ExternalIds>,
+    pub attributes: Option<BTreeMap<String, Vec<String>>>,
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<Value>,
+    #[schema(value_type = Option<BTreeMap<String, Object>>)]
+    pub app_data: Option<BTreeMap<String, Value>>,
+    pub machine: Option<MachineInput>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, ToSchema)]
+pub struct MachineInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// `bearer` (default) or `jwt`.
+    pub access_token_type: Option<String>,
+}
+
+/// Tells a field that is present with `null` (`Some(None)`) from an absent one (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Parses a JSON document into `T`, naming every field `T` does not know (they are errors, never
+/// silently dropped) and the path of the first value of the wrong type.
+pub fn parse_document<T: serde::de::DeserializeOwned>(document: Value) -> crate::Result<T> {
+    use crate::error::{Error, FieldError};
+
+    let mut unknown = Vec::new();
+    let parsed: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+        document,
+        &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
+    ));
+    match parsed {
+        Err(e) => {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            let message = without_value(&e.into_inner().to_string());
+            Err(Error::Invalid(vec![FieldError::new(field, "invalid_type", message)]))
+        }
+        Ok(_) if !unknown.is_empty() => Err(Error::Invalid(
+            unknown.into_iter().map(|f| FieldError::new(f, "unknown_field", "is not a field of this document")).collect(),
+        )),
+        Ok(value) => Ok(value),
+    }
+}
+
+/// serde's messages quote the offending value ("invalid type: string \"x\", expected …"); a value
+/// may be a secret, so only what was expected is kept.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type", "invalid value", "invalid length"] {
+        if message.starts_with(prefix) {
+            return match message.split_once(", expected ") {
+                Some((_, expected)) => format!("{prefix}, expected {expected}"),
+                None => prefix.to_owned(),
+            };
+        }
+    }
+    message.to_owned()
+}

@@ -1,0 +1,37 @@
+//! The Roster directory: everything Roster knows about users, independent of HTTP and SQL.
+//!
+//! Layout:
+//! - [`Directory`] is the one service every surface calls. Each mutation loads state, decides
+//!   (validation, state machine, events) and hands the [`Store`] one [`Change`] to commit.
+//! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
+//!   [`validate`] turns one into the other, collecting every field error at once.
+//! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
+//! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
+//! - [`secret`] hashes passwords and tokens; [`clock`] is where time and ids come from.
+//!
+//! This crate depends on no HTTP framework and no database driver.
+
+pub mod clock;
+pub mod directory;
+pub mod error;
+pub mod event;
+pub mod id;
+pub mod input;
+pub mod secret;
+pub mod state;
+pub mod store;
+pub mod tenant;
+pub mod user;
+pub mod validate;
+
+pub use clock::{Clock, SystemClock};
+pub use directory::{Created, Directory, Lookup, UserPage};
+pub use error::{Error, FieldError, Result};
+pub use event::{Actor, Event};
+pub use id::{OrgId, TenantId, TokenId, UserId};
+pub use input::UserInput;
+pub use secret::Argon2Params;
+pub use state::Transition;
+pub use store::{Change, Store};
+pub use tenant::{Principal, Scope, Tenant};
+pub use user::{User, UserKind, UserState};

@@ -1,0 +1,129 @@
+//! The persistence port. Every call is scoped to one tenant, so no query can forget it.
+//!
+//! Reads return records; every write goes through [`Store::commit`], which applies one
+//! [`Change`] — state rows, unique keys and events — in one transaction.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::error::Result;
+use crate::event::{Event, NewEvent};
+use crate::id::{OrgId, TenantId, UserId};
+use crate::tenant::{NewToken, Principal, Tenant};
+use crate::user::User;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// Connections open and idle, for metrics.
+    fn pool_stats(&self) -> PoolStats;
+
+    async fn has_tenants(&self) -> Result<bool>;
+    /// Creates a tenant with its root organization and first token. A tenant name that is taken
+    /// is `Error::Conflict { field: "name" }`.
+    async fn create_tenant(&self, tenant: &Tenant, token: &NewToken) -> Result<()>;
+    /// The principal of the unexpired token whose secret hashes to `secret_hash`.
+    async fn principal(&self, secret_hash: &[u8; 32], now: OffsetDateTime) -> Result<Option<Principal>>;
+
+    async fn tenant(&self, tenant: TenantId) -> Result<Option<Tenant>>;
+    async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool>;
+
+    async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>>;
+    /// The user holding a unique key (a username, e-mail, phone or external id).
+    async fn user_by_key(&self, tenant: TenantId, kind: KeyKind, value: &str) -> Result<Option<UserRecord>>;
+    /// A page of users by `created_at`, then id.
+    async fn users(&self, tenant: TenantId, page: &UserPageQuery) -> Result<Vec<UserRecord>>;
+
+    /// The unexpired idempotency record under `key`.
+    async fn idempotency(&self, tenant: TenantId, key: &str, now: OffsetDateTime) -> Result<Option<IdempotencyRecord>>;
+
+    /// Applies `change` atomically. Fails, writing nothing, with `Error::Stale` when a user is no
+    /// longer at the expected version, `Error::Conflict` when a unique key is held by another
+    /// user, and `Error::IdempotencyMismatch` when the idempotency key was taken meanwhile.
+    async fn commit(&self, tenant: TenantId, change: Change) -> Result<()>;
+
+    /// Events after `after` in feed order.
+    async fn events(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Event>>;
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+}
+
+/// A user as stored: the public view plus the secrets' hashes, which never leave the core.
+#[derive(Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: Option<String>,
+    pub national_id_hash: Option<String>,
+    pub secret_hash: Option<String>,
+}
+
+/// What makes a user findable and unique within a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Username,
+    Email,
+    Phone,
+    ExternalUserId,
+}
+
+impl KeyKind {
+    pub const ALL: [KeyKind; 4] = [KeyKind::Username, KeyKind::Email, KeyKind::Phone, KeyKind::ExternalUserId];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Username => "username",
+            KeyKind::Email => "email",
+            KeyKind::Phone => "phone",
+            KeyKind::ExternalUserId => "external_user_id",
+        }
+    }
+}
+
+/// One unique key of a user; `field` names where it came from in the input, for a 409.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserKey {
+    pub kind: KeyKind,
+    /// Normalised (lower-cased where comparison is case-insensitive).
+    pub value: String,
+    pub field: String,
+}
+
+/// One atomic change: writes and the events describing them, committed together or not at all.
+pub struct Change {
+    pub writes: Vec<Write>,
+    pub events: Vec<NewEvent>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+pub enum Write {
+    /// Inserts a user with its keys.
+    CreateUser { record: Box<UserRecord>, keys: Vec<UserKey> },
+    /// Replaces a user at version `expected`, and its keys with `keys`. A tombstone has no keys,
+    /// and replacing a user with one also forgets the idempotency records that hold its data.
+    UpdateUser { record: Box<UserRecord>, keys: Vec<UserKey>, expected: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct UserPageQuery {
+    pub limit: u32,
+    pub offset: u64,
+    pub include_deleted: bool,
+}
+
+/// The outcome of a create made under an `Idempotency-Key`, replayed on a retry.
+#[derive(Debug, Clone)]
+pub struct IdempotencyRecord {
+    pub key: String,
+    /// SHA-256 of what the request said; a retry must say the same.
+    pub fingerprint: [u8; 32],
+    pub user_id: UserId,
+    /// The user as the first response returned it.
+    pub response: Value,
+    pub expires_at: OffsetDateTime,
+}

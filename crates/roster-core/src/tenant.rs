@@ -1,0 +1,71 @@
+//! Tenants, API tokens and the principal a request acts as.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use crate::id::{OrgId, TenantId, TokenId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    /// The organization users belong to unless they say otherwise.
+    pub root_organization_id: OrgId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// What a token may do. Every route names the one scope it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    UsersRead,
+    UsersWrite,
+    DirectoryAdmin,
+    TenantAdmin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::UsersRead, Scope::UsersWrite, Scope::DirectoryAdmin, Scope::TenantAdmin];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+            Scope::DirectoryAdmin => "directory:admin",
+            Scope::TenantAdmin => "tenant:admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == s)
+    }
+}
+
+/// A token as stored: only the SHA-256 of its secret is kept.
+#[derive(Clone)]
+pub struct NewToken {
+    pub id: TokenId,
+    pub name: String,
+    pub secret_hash: [u8; 32],
+    pub scopes: Vec<Scope>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The tenant and permissions a request acts with, resolved from its bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: TenantId,
+    /// The tenant's root organization, where users belong unless they say otherwise.
+    pub root_organization: OrgId,
+    pub token: TokenId,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// `tenant:admin` implies every scope of its tenant.
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.iter().any(|s| *s == scope || *s == Scope::TenantAdmin)
+    }
+}

@@ -1,0 +1,573 @@
+//! Parse, don't validate: turns a [`UserInput`] into the normalised values the directory keeps,
+//! collecting every field error at once.
+
+use std::collections::BTreeMap;
+use std::collections::BTreeSet;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use time::Date;
+use time::macros::format_description;
+
+use crate::error::{Error, FieldError, Result};
+use crate::id::OrgId;
+use crate::input::{MachineInput, UserInput};
+use crate::user::{
+    AccessTokenType, Address, Birth, Contact, ExternalIds, Gender, Machine, PersonName, Profile,
+    Salutation, Title, UserKind, UserState,
+};
+
+/// Longest username, name part or other short text, in characters.
+pub const MAX_TEXT: usize = 200;
+/// Largest serialised `claims` or `app_data`, in bytes.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+/// Deepest nesting of `claims` or `app_data`.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// Longest e-mail address (RFC 5321's path limit less the brackets).
+pub const MAX_EMAIL: usize = 254;
+pub const MAX_CONTACTS: usize = 20;
+pub const MAX_ATTRIBUTES: usize = 100;
+pub const MAX_ATTRIBUTE_VALUES: usize = 100;
+pub const MAX_ATTRIBUTE_VALUE: usize = 1000;
+/// Password length bounds; the upper one bounds hashing cost.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Whether the document creates a user or replaces one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Create,
+    Replace,
+}
+
+/// A user document that passed validation, normalised.
+#[derive(Debug)]
+pub struct ValidUser {
+    pub kind: UserKind,
+    pub username: String,
+    pub state: Option<UserState>,
+    pub organization_id: Option<OrgId>,
+    pub profile: Profile,
+    pub password: Option<Option<SecretString>>,
+    pub national_id: Option<Option<SecretString>>,
+}
+
+/// The case-insensitive form under which a username is unique.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
+/// An e-mail address with its domain lower-cased, or `None` when it is not an address.
+pub fn email(value: &str) -> Option<String> {
+    if value.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(value) {
+        return None;
+    }
+    let (local, domain) = value.rsplit_once('@')?;
+    Some(format!("{local}@{}", domain.to_lowercase()))
+}
+
+/// The case-insensitive form under which an e-mail address is unique.
+pub fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+/// A phone number in E.164 form (`+` and 8 to 15 digits), or `None`.
+pub fn phone(value: &str) -> Option<String> {
+    let e164 = |s: &str| {
+        s.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if value.len() > 64 {
+        return None;
+    }
+    // The phone-number crate understands spaces, dashes and brackets; its E.164 rendering is the
+    // canonical form. Numbers it cannot parse are kept when they are already plain E.164.
+    let parsed = phonenumber::parse(None, value)
+        .ok()
+        .map(|n| n.format().mode(phonenumber::Mode::E164).to_string())
+        .filter(|s| e164(s));
+    parsed.or_else(|| e164(value).then(|| value.to_owned()))
+}
+
+/// Validates `input`; `today` bounds birth dates.
+pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
+    let mut v = Checker::default();
+
+    let kind = match input.kind.as_deref() {
+        None => UserKind::Human,
+        Some(s) => UserKind::parse(s).unwrap_or_else(|| {
+            v.push("kind", "invalid_value", "must be `human` or `machine`");
+            UserKind::Human
+        }),
+    };
+    let username = match input.username {
+        None => {
+            v.push("username", "required", "is required");
+            String::new()
+        }
+        Some(s) => {
+            if s.trim() != s {
+                v.push("username", "invalid_format", "must not start or end with white space");
+            }
+            v.text("username", Some(s), MAX_TEXT).unwrap_or_default()
+        }
+    };
+    let state = match (input.state.as_deref(), mode) {
+        (None, _) => None,
+        (Some(_), Mode::Replace) => {
+            v.push("state", "read_only", "changes only through the state endpoints");
+            None
+        }
+        (Some(s), Mode::Create) => match UserState::parse(s) {
+            Some(state @ (UserState::Initial | UserState::Pending | UserState::Active | UserState::Inactive)) => {
+                Some(state)
+            }
+            _ => {
+                v.push("state", "invalid_value", "must be `initial`, `pending`, `active` or `inactive`");
+                None
+            }
+        },
+    };
+    let organization_id = input.organization_id.and_then(|s| match s.parse::<OrgId>() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            v.push("organization_id", "invalid_format", "must be a UUID");
+            None
+        }
+    });
+
+    let is_machine = kind == UserKind::Machine;
+    let person_only = |v: &mut Checker, field: &str, present: bool| {
+        if is_machine && present {
+            v.push(field, "not_allowed", "is not allowed on a machine user");
+        }
+    };
+    person_only(&mut v, "name", input.name.is_some());
+    person_only(&mut v, "salutation", input.salutation.is_some());
+    person_only(&mut v, "title", input.title.is_some());
+    person_only(&mut v, "gender", input.gender.is_some());
+    person_only(&mut v, "birth", input.birth.is_some());
+    person_only(&mut v, "nationalities", input.nationalities.as_ref().is_some_and(|n| !n.is_empty()));
+    person_only(&mut v, "emails", input.emails.as_ref().is_some_and(|e| !e.is_empty()));
+    person_only(&mut v, "phones", input.phones.as_ref().is_some_and(|p| !p.is_empty()));
+    person_only(&mut v, "locale", input.locale.is_some());
+    person_only(&mut v, "picture", input.picture.is_some());
+    person_only(&mut v, "address", input.address.is_some());
+    person_only(&mut v, "postal_address", input.postal_address.is_some());
+    person_only(&mut v, "national_id", matches!(input.national_id, Some(Some(_))));
+
+    let machine = match (is_machine, input.machine) {
+        (true, None) => {
+            v.push("machine", "required", "is required on a machine user");
+            None
+        }
+        (true, Some(m)) => machine(&mut v, m),
+        (false, Some(_)) => {
+            v.push("machine", "not_allowed", "is only allowed on a machine user");
+            None
+        }
+        (false, None) => None,
+    };
+
+    let profile = Profile {
+        name: input.name.and_then(|n| person_name(&mut v, n)),
+        salutation: input.salutation.and_then(|s| {
+            v.choice("salutation", &s, &[
+                ("male", Salutation::Male),
+                ("female", Salutation::Female),
+                ("female_married", Salutation::FemaleMarried),
+                ("diverse", Salutation::Diverse),
+            ])
+        }),
+        title: input.title.and_then(|s| {
+            v.choice("title", &s, &[
+                ("dr", Title::Dr),
+                ("prof", Title::Prof),
+                ("prof_dr", Title::ProfDr),
+                ("dipl_ing", Title::DiplIng),
+                ("magister", Title::Magister),
+            ])
+        }),
+        gender: input.gender.and_then(|s| {
+            v.choice("gender", &s, &[
+                ("male", Gender::Male),
+                ("female", Gender::Female),
+                ("diverse", Gender::Diverse),
+                ("unspecified", Gender::Unspecified),
+            ])
+        }),
+        birth: input.birth.map(|b| birth(&mut v, b, today)),
+        nationalities: nationalities(&mut v, input.nationalities.unwrap_or_default()),
+        emails: contacts(&mut v, "emails", input.emails.unwrap_or_default(), email, email_key),
+        phones: contacts(&mut v, "phones", input.phones.unwrap_or_default(), phone, str::to_owned),
+        locale: input.locale.and_then(|s| {
+            if language_tags::LanguageTag::parse(&s).is_ok_and(|t| t.is_valid()) {
+                Some(s)
+            } else {
+                v.push("locale", "invalid_format", "must be a BCP 47 language tag such as `de-DE`");
+                None
+            }
+        }),
+        picture: input.picture.and_then(|s| {
+            let ok = s.len() <= 2048
+                && url::Url::parse(&s)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if ok {
+                Some(s)
+            } else {
+                v.push("picture", "invalid_format", "must be an absolute http(s) URL");
+                None
+            }
+        }),
+        address: input.address.map(|a| address(&mut v, "address", a)),
+        // An empty postal address means "same as the residential address".
+        postal_address: input
+            .postal_address
+            .map(|a| address(&mut v, "postal_address", a))
+            .filter(|a| !a.is_empty()),
+        external_ids: input.external_ids.map(|e| external_ids(&mut v, e)).unwrap_or_default(),
+        attributes: attributes(&mut v, input.attributes.unwrap_or_default()),
+        claims: input.claims.and_then(|c| {
+            if !c.is_object() {
+                v.push("claims", "invalid_type", "must be a JSON object");
+                return None;
+            }
+            v.json("claims", &c).then_some(c)
+        }),
+        app_data: input
+            .app_data
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(app, data)| {
+                let field = format!("app_data.{app}");
+                if app.is_empty() || app.chars().count() > MAX_TEXT {
+                    v.push(&field, "invalid_format", "application names have 1 to 200 characters");
+                    return false;
+                }
+                v.json(&field, data)
+            })
+            .collect(),
+        machine,
+    };
+
+    let password = input.password.map(|p| p.filter(|p| password(&mut v, p)));
+    let national_id = input.national_id.map(|n| {
+        n.filter(|n| {
+            let ok = v.text("national_id", Some(n.expose_secret().to_owned()), 64).is_some();
+            ok
+        })
+    });
+
+    v.finish()?;
+    Ok(ValidUser { kind, username, state, organization_id, profile, password, national_id })
+}
+
+fn person_name(v: &mut Checker, n: PersonName) -> Option<PersonName> {
+    let name = PersonName {
+        given: v.text("name.given", n.given, MAX_TEXT),
+        middle: v.text("name.middle", n.middle, MAX_TEXT),
+        family: v.text("name.family", n.family, MAX_TEXT),
+        display: v.text("name.display", n.display, MAX_TEXT),
+        nickname: v.text("name.nickname", n.nickname, MAX_TEXT),
+    };
+    (name != PersonName::default()).then_some(name)
+}
+
+fn birth(v: &mut Checker, b: Birth, today: Date) -> Birth {
+    let date = b.date.and_then(|d| {
+        match Date::parse(&d, format_description!("[year]-[month]-[day]")) {
+            Ok(date) if date > today => {
+                v.push("birth.date", "in_future", "must not be in the future");
+                None
+            }
+            Ok(_) => Some(d),
+            Err(_) => {
+                v.push("birth.date", "invalid_format", "must be a calendar date `YYYY-MM-DD`");
+                None
+            }
+        }
+    });
+    Birth {
+        date,
+        city: v.text("birth.city", b.city, MAX_TEXT),
+        country: b.country.and_then(|c| v.country("birth.country", &c)),
+        name: v.text("birth.name", b.name, MAX_TEXT),
+    }
+}
+
+fn nationalities(v: &mut Checker, codes: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let field = format!("nationalities[{i}]");
+        if let Some(code) = v.country(&field, code) {
+            if seen.insert(code.clone()) {
+                out.push(code);
+            } else {
+                v.push(&field, "duplicate", "is listed twice");
+            }
+        }
+    }
+    out
+}
+
+fn contacts(
+    v: &mut Checker,
+    field: &str,
+    items: Vec<Contact>,
+    normalise: fn(&str) -> Option<String>,
+    key: fn(&str) -> String,
+) -> Vec<Contact> {
+    if items.len() > MAX_CONTACTS {
+        v.push(field, "too_many", format!("at most {MAX_CONTACTS} entries"));
+    }
+    if items.iter().filter(|c| c.primary).count() > 1 {
+        v.push(field, "multiple_primary", "at most one entry may be primary");
+    }
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, c) in items.into_iter().enumerate() {
+        let path = format!("{field}[{i}].value");
+        match normalise(&c.value) {
+            None if field == "emails" => {
+                v.push(&path, "invalid_format", "must be an e-mail address of at most 254 characters")
+            }
+            None => v.push(&path, "invalid_format", "must be a phone number in E.164 form, e.g. +4930901820"),
+            Some(value) if !seen.insert(key(&value)) => v.push(&path, "duplicate", "is listed twice"),
+            Some(value) => out.push(Contact { value, ..c }),
+        }
+    }
+    out
+}
+
+fn address(v: &mut Checker, field: &str, a: Address) -> Address {
+    let f = |name: &str| format!("{field}.{name}");
+    Address {
+        line1: v.text(&f("line1"), a.line1, MAX_TEXT),
+        line2: v.text(&f("line2"), a.line2, MAX_TEXT),
+        postcode: v.text(&f("postcode"), a.postcode, 40),
+        city: v.text(&f("city"), a.city, MAX_TEXT),
+        state: v.text(&f("state"), a.state, MAX_TEXT),
+        country: a.country.and_then(|c| v.country(&f("country"), &c)),
+    }
+}
+
+fn external_ids(v: &mut Checker, e: ExternalIds) -> ExternalIds {
+    ExternalIds {
+        external_user_id: v.text("external_ids.external_user_id", e.external_user_id, MAX_TEXT),
+        external_account_id: v.text("external_ids.external_account_id", e.external_account_id, MAX_TEXT),
+    }
+}
+
+fn attributes(v: &mut Checker, attrs: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    if attrs.len() > MAX_ATTRIBUTES {
+        v.push("attributes", "too_many", format!("at most {MAX_ATTRIBUTES} attributes"));
+    }
+    let mut out = BTreeMap::new();
+    for (name, values) in attrs {
+        let field = format!("attributes.{name}");
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            v.push(&field, "invalid_format", "attribute names have 1 to 100 printable characters");
+            continue;
+        }
+        if values.len() > MAX_ATTRIBUTE_VALUES {
+            v.push(&field, "too_many", format!("at most {MAX_ATTRIBUTE_VALUES} values"));
+            continue;
+        }
+        let values: Vec<String> = values
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, s)| v.text(&format!("{field}[{i}]"), Some(s), MAX_ATTRIBUTE_VALUE))
+            .collect();
+        out.insert(name, values);
+    }
+    out
+}
+
+fn machine(v: &mut Checker, m: MachineInput) -> Option<Machine> {
+    let name = match m.name {
+        None => {
+            v.push("machine.name", "required", "is required");
+            None
+        }
+        name => v.text("machine.name", name, MAX_TEXT),
+    };
+    let description = v.text("machine.description", m.description, 500);
+    let access_token_type = match m.access_token_type.as_deref() {
+        None | Some("bearer") => AccessTokenType::Bearer,
+        Some("jwt") => AccessTokenType::Jwt,
+        Some(_) => {
+            v.push("machine.access_token_type", "invalid_value", "must be `bearer` or `jwt`");
+            AccessTokenType::Bearer
+        }
+    };
+    name.map(|name| Machine { name, description, access_token_type })
+}
+
+fn password(v: &mut Checker, p: &SecretString) -> bool {
+    let p = p.expose_secret();
+    if p.chars().count() < MIN_PASSWORD_CHARS {
+        v.push("password", "too_short", format!("must have at least {MIN_PASSWORD_CHARS} characters"));
+        false
+    } else if p.len() > MAX_PASSWORD_BYTES {
+        v.push("password", "too_long", format!("must have at most {MAX_PASSWORD_BYTES} bytes"));
+        false
+    } else {
+        true
+    }
+}
+
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Collects field errors.
+#[derive(Default)]
+struct Checker(Vec<FieldError>);
+
+impl Checker {
+    fn push(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, code, message));
+    }
+
+    /// A short text: 1 to `max` characters, no control characters.
+    fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
+        let s = value?;
+        let chars = s.chars().count();
+        if chars == 0 {
+            self.push(field, "too_short", "must not be empty");
+        } else if chars > max {
+            self.push(field, "too_long", format!("must have at most {max} characters"));
+        } else if s.chars().any(char::is_control) {
+            self.push(field, "invalid_format", "must not contain control characters");
+        } else {
+            return Some(s);
+        }
+        None
+    }
+
+    fn country(&mut self, field: &str, code: &str) -> Option<String> {
+        let valid = code.len() == 2
+            && code.bytes().all(|b| b.is_ascii_uppercase())
+            && celes::Country::from_alpha2(code).is_ok();
+        if valid {
+            Some(code.to_owned())
+        } else {
+            self.push(field, "invalid_value", "must be an ISO 3166-1 alpha-2 country code such as `DE`");
+            None
+        }
+    }
+
+    fn choice<T: Copy>(&mut self, field: &str, value: &str, options: &[(&str, T)]) -> Option<T> {
+        let found = options.iter().find(|(name, _)| *name == value).map(|(_, t)| *t);
+        if found.is_none() {
+            let names: Vec<String> = options.iter().map(|(n, _)| format!("`{n}`")).collect();
+            self.push(field, "invalid_value", format!("must be one of {}", names.join(", ")));
+        }
+        found
+    }
+
+    /// Free-form JSON within the size and depth budgets.
+    fn json(&mut self, field: &str, value: &Value) -> bool {
+        if depth(value) > MAX_JSON_DEPTH {
+            self.push(field, "too_deep", format!("must nest at most {MAX_JSON_DEPTH} levels"));
+            false
+        } else if serde_json::to_vec(value).map_or(usize::MAX, |b| b.len()) > MAX_JSON_BYTES {
+            self.push(field, "too_large", format!("must serialise to at most {MAX_JSON_BYTES} bytes"));
+            false
+        } else {
+            true
+        }
+    }
+
+    fn finish(self) -> Result<()> {
+        if self.0.is_empty() { Ok(()) } else { Err(Error::Invalid(self.0)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> Date {
+        time::macros::date!(2026 - 01 - 01)
+    }
+
+    fn parse(json: serde_json::Value) -> Result<ValidUser> {
+        user(serde_json::from_value(json).unwrap(), Mode::Create, today())
+    }
+
+    fn codes(json: serde_json::Value) -> Vec<(String, &'static str)> {
+        match parse(json) {
+            Err(Error::Invalid(errors)) => errors.into_iter().map(|e| (e.field, e.code)).collect(),
+            other => panic!("expected invalid, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reports_every_error_at_once() {
+        let errors = codes(serde_json::json!({
+            "username": " padded",
+            "salutation": "mr",
+            "birth": { "date": "2030-01-01", "country": "XX" },
+            "emails": [{ "value": "not-an-email", "primary": true }, { "value": "a@b.example", "primary": true }],
+            "locale": "!!",
+            "picture": "ftp://example.org/p.png",
+        }));
+        let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["username", "salutation", "birth.date", "birth.country", "emails", "emails[0].value", "locale", "picture"]
+        );
+    }
+
+    #[test]
+    fn normalises_contacts() {
+        let user = parse(serde_json::json!({
+            "username": "k",
+            "emails": [{ "value": "Karl@Example.ORG" }],
+            "phones": [{ "value": "+49 30 901820" }],
+        }))
+        .unwrap();
+        assert_eq!(user.profile.emails[0].value, "Karl@example.org");
+        assert_eq!(user.profile.phones[0].value, "+4930901820");
+    }
+
+    #[test]
+    fn phones_are_e164() {
+        assert_eq!(phone("+4915100000000").as_deref(), Some("+4915100000000"));
+        assert_eq!(phone("+1 (415) 555-2671").as_deref(), Some("+14155552671"));
+        assert_eq!(phone("0301234567"), None);
+        assert_eq!(phone("+1234567"), None);
+        assert_eq!(phone("+1234567890123456"), None);
+    }
+
+    #[test]
+    fn machine_users_have_no_person_fields() {
+        let errors = codes(serde_json::json!({
+            "kind": "machine", "username": "ci", "name": { "given": "X" }, "emails": [{ "value": "a@b.example" }]
+        }));
+        assert_eq!(
+            errors,
+            [
+                ("name".to_owned(), "not_allowed"),
+                ("emails".to_owned(), "not_allowed"),
+                ("machine".to_owned(), "required")
+            ]
+        );
+    }
+
+    #[test]
+    fn json_budgets() {
+        let mut deep = serde_json::json!(1);
+        for _ in 0..40 {
+            deep = serde_json::json!({ "a": deep });
+        }
+        let big = serde_json::json!({ "x": "y".repeat(MAX_JSON_BYTES) });
+        let errors = codes(serde_json::json!({ "username": "k", "claims": deep, "app_data": { "crm": big } }));
+        assert_eq!(errors, [("claims".to_owned(), "too_deep"), ("app_data.crm".to_owned(), "too_large")]);
+    }
+}

@@ -1,0 +1,46 @@
+//! The production backend: PostgreSQL, shared by any number of Roster nodes.
+//!
+//! Every statement runs at the default READ COMMITTED isolation. Lost updates are excluded by the
+//! version check in `update users … where version = $expected`; unique keys by the primary key of
+//! `user_keys`; feed order by the tenant row lock taken last in every write transaction.
+
+
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Pool, Postgres};
+
+use crate::ACQUIRE_TIMEOUT;
+
+type Db = Postgres;
+type DbRow = sqlx::postgres::PgRow;
+type This = PgStore;
+
+pub(crate) struct PgStore {
+    pool: Pool<Postgres>,
+}
+
+impl PgStore {
+    pub(crate) async fn open(url: &SecretString, max_connections: u32) -> Result<Self> {
+        let options: PgConnectOptions = url.expose_secret().parse().map_err(db_error)?;
+        // Statements are logged by sqlx at debug level only; keep them out of normal logs.
+        let options = options.log_statements(tracing::log::LevelFilter::Trace);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(db_error)?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(roster_core::Error::internal)?;
+        Ok(PgStore { pool })
+    }
+
+    fn reader(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+
+    fn writer(&self) -> &Pool<Postgres> {
+        &self.pool
+    }
+}
+
+include!("sql.rs");

@@ -1,0 +1,452 @@
+// The body of `Store` shared by both backends. This file is not a module of its own: `sqlite.rs`
+// and `postgres.rs` each `include!` it after defining `Db` (the sqlx database), `DbRow` and
+// `This` (the store type, with `reader()` and `writer()` pools), so every query is written once
+// and type-checked against both drivers.
+
+use async_trait::async_trait;
+use roster_core::event::{Event, NewEvent};
+use roster_core::store::{
+    Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserPageQuery, UserRecord, Write,
+};
+use roster_core::tenant::{NewToken, Principal, Scope, Tenant};
+use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
+use roster_core::{Error, OrgId, Result, Store, TenantId, TokenId, UserId};
+use sqlx::types::Json;
+use sqlx::{QueryBuilder, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::db_error;
+
+const USER_COLUMNS: &str = "id, kind, state, username, organization_id, profile, password_hash, \
+     password_change_required, password_changed_at, national_id_hash, secret_hash, created_at, \
+     updated_at, last_auth_at, version";
+
+#[async_trait]
+impl Store for This {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("select 1").execute(self.reader()).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let (r, w) = (self.reader(), self.writer());
+        if std::ptr::eq(r, w) {
+            PoolStats { size: r.size(), idle: u32::try_from(r.num_idle()).unwrap_or(u32::MAX) }
+        } else {
+            let idle = r.num_idle() + w.num_idle();
+            PoolStats { size: r.size() + w.size(), idle: u32::try_from(idle).unwrap_or(u32::MAX) }
+        }
+    }
+
+    async fn has_tenants(&self) -> Result<bool> {
+        let row = sqlx::query("select exists (select 1 from tenants) as found")
+            .fetch_one(self.reader())
+            .await
+            .map_err(db_error)?;
+        row.try_get::<bool, _>("found").map_err(db_error)
+    }
+
+    async fn create_tenant(&self, tenant: &Tenant, token: &NewToken) -> Result<()> {
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        sqlx::query("insert into tenants (id, name, root_organization_id, created_at) values ($1, $2, $3, $4)")
+            .bind(tenant.id.as_uuid())
+            .bind(&tenant.name)
+            .bind(tenant.root_organization_id.as_uuid())
+            .bind(micros(tenant.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        sqlx::query("insert into organizations (tenant_id, id, parent_id, name, created_at) values ($1, $2, null, 'root', $3)")
+            .bind(tenant.id.as_uuid())
+            .bind(tenant.root_organization_id.as_uuid())
+            .bind(micros(tenant.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+        sqlx::query(
+            "insert into tokens (tenant_id, id, name, secret_hash, scopes, created_at, expires_at) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(tenant.id.as_uuid())
+        .bind(token.id.as_uuid())
+        .bind(&token.name)
+        .bind(&token.secret_hash[..])
+        .bind(scopes.join(" "))
+        .bind(micros(token.created_at))
+        .bind(token.expires_at.map(micros))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn principal(&self, secret_hash: &[u8; 32], now: OffsetDateTime) -> Result<Option<Principal>> {
+        let row = sqlx::query(
+            "select t.tenant_id, t.id, t.scopes, n.root_organization_id \
+             from tokens t join tenants n on n.id = t.tenant_id \
+             where t.secret_hash = $1 and (t.expires_at is null or t.expires_at > $2)",
+        )
+        .bind(&secret_hash[..])
+        .bind(micros(now))
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let scopes: String = row.try_get("scopes").map_err(db_error)?;
+        Ok(Some(Principal {
+            tenant: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
+            token: TokenId::from_uuid(row.try_get("id").map_err(db_error)?),
+            root_organization: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
+            scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+        }))
+    }
+
+    async fn tenant(&self, tenant: TenantId) -> Result<Option<Tenant>> {
+        let row = sqlx::query("select id, name, root_organization_id, created_at from tenants where id = $1")
+            .bind(tenant.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?;
+        row.map(|row| {
+            Ok(Tenant {
+                id: TenantId::from_uuid(row.try_get("id").map_err(db_error)?),
+                name: row.try_get("name").map_err(db_error)?,
+                root_organization_id: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
+                created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+            })
+        })
+        .transpose()
+    }
+
+    async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool> {
+        let row = sqlx::query("select 1 from organizations where tenant_id = $1 and id = $2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>> {
+        let sql = format!("select {USER_COLUMNS} from users where tenant_id = $1 and id = $2");
+        let row = sqlx::query(&sql)
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(user_record).transpose()
+    }
+
+    async fn user_by_key(&self, tenant: TenantId, kind: KeyKind, value: &str) -> Result<Option<UserRecord>> {
+        let sql = format!(
+            "select {USER_COLUMNS} from users where tenant_id = $1 and id = \
+             (select user_id from user_keys where tenant_id = $1 and kind = $2 and value = $3)"
+        );
+        let row = sqlx::query(&sql)
+            .bind(tenant.as_uuid())
+            .bind(kind.as_str())
+            .bind(value)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(user_record).transpose()
+    }
+
+    async fn users(&self, tenant: TenantId, page: &UserPageQuery) -> Result<Vec<UserRecord>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {USER_COLUMNS} from users where tenant_id = "));
+        q.push_bind(*tenant.as_uuid());
+        if !page.include_deleted {
+            q.push(" and state <> 'deleted'");
+        }
+        q.push(" order by created_at, id limit ");
+        q.push_bind(i64::from(page.limit));
+        q.push(" offset ");
+        q.push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(user_record).collect()
+    }
+
+    async fn idempotency(&self, tenant: TenantId, key: &str, now: OffsetDateTime) -> Result<Option<IdempotencyRecord>> {
+        let row = sqlx::query(
+            "select key, fingerprint, user_id, response, expires_at from idempotency_keys \
+             where tenant_id = $1 and key = $2 and expires_at > $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(key)
+        .bind(micros(now))
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let fingerprint: Vec<u8> = row.try_get("fingerprint").map_err(db_error)?;
+        let Json(response) = row.try_get::<Json<serde_json::Value>, _>("response").map_err(db_error)?;
+        Ok(Some(IdempotencyRecord {
+            key: row.try_get("key").map_err(db_error)?,
+            fingerprint: fingerprint.try_into().map_err(|_| Error::internal("fingerprint is not 32 bytes"))?,
+            user_id: UserId::from_uuid(row.try_get("user_id").map_err(db_error)?),
+            response,
+            expires_at: from_micros(row.try_get("expires_at").map_err(db_error)?),
+        }))
+    }
+
+    async fn commit(&self, tenant: TenantId, change: Change) -> Result<()> {
+        let t = *tenant.as_uuid();
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        if let Some(idem) = &change.idempotency {
+            // Claims the key, or takes it over when it has expired.
+            let claimed = sqlx::query(
+                "insert into idempotency_keys (tenant_id, key, fingerprint, user_id, response, expires_at) \
+                 values ($1, $2, $3, $4, $5, $6) \
+                 on conflict (tenant_id, key) do update set fingerprint = excluded.fingerprint, \
+                 user_id = excluded.user_id, response = excluded.response, expires_at = excluded.expires_at \
+                 where idempotency_keys.expires_at <= $7 \
+                 returning key",
+            )
+            .bind(t)
+            .bind(&idem.key)
+            .bind(&idem.fingerprint[..])
+            .bind(idem.user_id.as_uuid())
+            .bind(Json(&idem.response))
+            .bind(micros(idem.expires_at))
+            .bind(micros(idem.expires_at - roster_core::directory::IDEMPOTENCY_TTL))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if claimed.is_none() {
+                return Err(Error::IdempotencyMismatch);
+            }
+        }
+        for write in &change.writes {
+            match write {
+                Write::CreateUser { record, keys } => {
+                    insert_user(&mut tx, t, record).await?;
+                    claim_keys(&mut tx, t, record.user.id, keys).await?;
+                }
+                Write::UpdateUser { record, keys, expected } => {
+                    update_user(&mut tx, t, record, *expected).await?;
+                    sqlx::query("delete from user_keys where tenant_id = $1 and user_id = $2")
+                        .bind(t)
+                        .bind(record.user.id.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    claim_keys(&mut tx, t, record.user.id, keys).await?;
+                    if record.user.state == UserState::Deleted {
+                        sqlx::query("delete from idempotency_keys where tenant_id = $1 and user_id = $2")
+                            .bind(t)
+                            .bind(record.user.id.as_uuid())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                }
+            }
+        }
+        insert_events(&mut tx, t, &change.events).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn events(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Event>> {
+        let rows = sqlx::query(
+            "select seq, kind, user_id, version, actor, occurred_at, data from events \
+             where tenant_id = $1 and seq > $2 order by seq limit $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let Json(data) = row.try_get::<Json<serde_json::Value>, _>("data").map_err(db_error)?;
+                Ok(Event {
+                    seq: row.try_get("seq").map_err(db_error)?,
+                    kind: row.try_get("kind").map_err(db_error)?,
+                    user_id: UserId::from_uuid(row.try_get("user_id").map_err(db_error)?),
+                    version: row.try_get("version").map_err(db_error)?,
+                    actor: row.try_get("actor").map_err(db_error)?,
+                    occurred_at: from_micros(row.try_get("occurred_at").map_err(db_error)?),
+                    data,
+                })
+            })
+            .collect()
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, Db>;
+
+async fn insert_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord) -> Result<()> {
+    let u = &r.user;
+    sqlx::query(
+        "insert into users (tenant_id, id, kind, state, username, organization_id, profile, \
+         password_hash, password_change_required, password_changed_at, national_id_hash, secret_hash, \
+         created_at, updated_at, last_auth_at, version) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+    )
+    .bind(t)
+    .bind(u.id.as_uuid())
+    .bind(u.kind.as_str())
+    .bind(u.state.as_str())
+    .bind(&u.username)
+    .bind(u.organization_id.as_uuid())
+    .bind(Json(&u.profile))
+    .bind(&r.password_hash)
+    .bind(u.password.change_required)
+    .bind(u.password.changed_at.map(micros))
+    .bind(&r.national_id_hash)
+    .bind(&r.secret_hash)
+    .bind(micros(u.created_at))
+    .bind(micros(u.updated_at))
+    .bind(u.last_auth_at.map(micros))
+    .bind(u.version)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) -> Result<()> {
+    let u = &r.user;
+    let done = sqlx::query(
+        "update users set state = $3, username = $4, organization_id = $5, profile = $6, \
+         password_hash = $7, password_change_required = $8, password_changed_at = $9, \
+         national_id_hash = $10, secret_hash = $11, updated_at = $12, last_auth_at = $13, version = $14 \
+         where tenant_id = $1 and id = $2 and version = $15",
+    )
+    .bind(t)
+    .bind(u.id.as_uuid())
+    .bind(u.state.as_str())
+    .bind(&u.username)
+    .bind(u.organization_id.as_uuid())
+    .bind(Json(&u.profile))
+    .bind(&r.password_hash)
+    .bind(u.password.change_required)
+    .bind(u.password.changed_at.map(micros))
+    .bind(&r.national_id_hash)
+    .bind(&r.secret_hash)
+    .bind(micros(u.updated_at))
+    .bind(u.last_auth_at.map(micros))
+    .bind(u.version)
+    .bind(expected)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 {
+        return Ok(());
+    }
+    let current: Option<i64> = sqlx::query_scalar("select version from users where tenant_id = $1 and id = $2")
+        .bind(t)
+        .bind(u.id.as_uuid())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    match current {
+        Some(current) => Err(Error::Stale { expected, current }),
+        None => Err(Error::NotFound { kind: "user" }),
+    }
+}
+
+/// Inserts `keys` for `user`; a key another user holds is a conflict naming its field.
+async fn claim_keys(tx: &mut Tx<'_>, t: Uuid, user: UserId, keys: &[UserKey]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Db>::new("insert into user_keys (tenant_id, kind, value, user_id) ");
+    q.push_values(keys, |mut row, key| {
+        row.push_bind(t).push_bind(key.kind.as_str()).push_bind(&key.value).push_bind(*user.as_uuid());
+    });
+    q.push(" on conflict do nothing returning kind, value");
+    let rows = q.build().fetch_all(&mut **tx).await.map_err(db_error)?;
+    if rows.len() == keys.len() {
+        return Ok(());
+    }
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let kind: String = row.try_get("kind").map_err(db_error)?;
+        let value: String = row.try_get("value").map_err(db_error)?;
+        claimed.push((kind, value));
+    }
+    let taken = keys
+        .iter()
+        .find(|k| !claimed.iter().any(|(kind, value)| kind == k.kind.as_str() && *value == k.value))
+        .map_or_else(|| "username".to_owned(), |k| k.field.clone());
+    Err(Error::Conflict { field: taken })
+}
+
+/// Appends `events` to the tenant's feed. The sequence numbers come from the tenant row, whose
+/// lock is held until commit: numbers are gap-free and commit in order, so a reader of the feed
+/// never skips an event that commits later with a smaller number.
+async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[NewEvent]) -> Result<()> {
+    let n = i64::try_from(events.len()).map_err(Error::internal)?;
+    let last: i64 = sqlx::query_scalar("update tenants set seq = seq + $2 where id = $1 returning seq")
+        .bind(t)
+        .bind(n)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Db>::new(
+        "insert into events (tenant_id, seq, kind, user_id, version, actor, occurred_at, data) ",
+    );
+    let mut seq = last - n;
+    q.push_values(events, |mut row, e| {
+        seq += 1;
+        row.push_bind(t)
+            .push_bind(seq)
+            .push_bind(e.kind)
+            .push_bind(*e.user_id.as_uuid())
+            .push_bind(e.version)
+            .push_bind(e.actor.to_string_repr())
+            .push_bind(micros(e.occurred_at))
+            .push_bind(Json(e.data.clone()));
+    });
+    q.build().execute(&mut **tx).await.map_err(db_error)?;
+    Ok(())
+}
+
+fn user_record(row: &DbRow) -> Result<UserRecord> {
+    let get_str = |c: &str| row.try_get::<String, _>(c).map_err(db_error);
+    let kind = get_str("kind")?;
+    let state = get_str("state")?;
+    let Json(profile) = row.try_get::<Json<Profile>, _>("profile").map_err(db_error)?;
+    let password_hash: Option<String> = row.try_get("password_hash").map_err(db_error)?;
+    let national_id_hash: Option<String> = row.try_get("national_id_hash").map_err(db_error)?;
+    let secret_hash: Option<String> = row.try_get("secret_hash").map_err(db_error)?;
+    let kind = UserKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown user kind {kind}")))?;
+    let time = |c: &str| row.try_get::<Option<i64>, _>(c).map(|t| t.map(from_micros)).map_err(db_error);
+    let user = User {
+        id: UserId::from_uuid(row.try_get("id").map_err(db_error)?),
+        kind,
+        state: UserState::parse(&state).ok_or_else(|| Error::internal(format!("unknown user state {state}")))?,
+        username: row.try_get("username").map_err(db_error)?,
+        organization_id: OrgId::from_uuid(row.try_get("organization_id").map_err(db_error)?),
+        profile,
+        password: PasswordInfo {
+            set: password_hash.is_some(),
+            change_required: row.try_get("password_change_required").map_err(db_error)?,
+            changed_at: time("password_changed_at")?,
+        },
+        national_id: SecretInfo { set: national_id_hash.is_some() },
+        has_secret: (kind == UserKind::Machine).then_some(secret_hash.is_some()),
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        last_auth_at: time("last_auth_at")?,
+        version: row.try_get("version").map_err(db_error)?,
+    };
+    Ok(UserRecord { user, password_hash, national_id_hash, secret_hash })
+}
+
+fn micros(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
+fn from_micros(us: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

@@ -1,0 +1,66 @@
+//! The embedded backend: one SQLite file in WAL mode.
+//!
+//! SQLite allows one writer at a time beside many readers. Writes go through a pool of exactly
+//! one connection, so transactions queue in the process instead of failing with `SQLITE_BUSY`;
+//! reads use their own pool and never wait for a writer. `synchronous=FULL`: an acknowledged
+//! write survives power loss.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+
+use crate::ACQUIRE_TIMEOUT;
+
+type Db = Sqlite;
+type DbRow = sqlx::sqlite::SqliteRow;
+type This = SqliteStore;
+
+pub(crate) struct SqliteStore {
+    reader: Pool<Sqlite>,
+    writer: Pool<Sqlite>,
+}
+
+impl SqliteStore {
+    pub(crate) async fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| roster_core::Error::Unavailable(Box::new(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(db_error)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(db_error)?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await.map_err(roster_core::Error::internal)?;
+        let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+        let reader = SqlitePoolOptions::new()
+            .max_connections(u32::try_from(readers).unwrap_or(8))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(db_error)?;
+        Ok(SqliteStore { reader, writer })
+    }
+
+    fn reader(&self) -> &Pool<Sqlite> {
+        &self.reader
+    }
+
+    fn writer(&self) -> &Pool<Sqlite> {
+        &self.writer
+    }
+}
+
+include!("sql.rs");
