@@ -71,6 +71,11 @@ impl Directory {
         self.clock.now()
     }
 
+    /// Connections open and idle, for metrics.
+    pub fn pool_stats(&self) -> crate::store::PoolStats {
+        self.store.pool_stats()
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await

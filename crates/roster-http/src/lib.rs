@@ -1,1 +1,148 @@
-//! placeholder
+//! Roster's HTTP surfaces over the one [`Directory`].
+//!
+//! - [`native`]: the `/v1` REST API, described by the OpenAPI document at `/openapi.json`.
+//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
+//! - [`problem`]: the RFC 9457 error body, and the one mapping from directory errors to statuses.
+//! - [`extract`] and [`auth`]: request parsing that answers bad input with a named 4xx.
+//!
+//! Surfaces translate only: this crate has no database dependency and no business rule.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use roster_core::Directory;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub mod auth;
+pub mod extract;
+pub mod metrics;
+pub mod native;
+pub mod ops;
+pub mod problem;
+
+pub use metrics::Metrics;
+use problem::Problem;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub directory: Directory,
+    pub metrics: Arc<Metrics>,
+    /// The OpenAPI document, rendered once.
+    openapi: bytes::Bytes,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Roster", description = "A self-hosted user directory: the native /v1 API."),
+    modifiers(&BearerAuth),
+    tags((name = "users", description = "People and machine accounts"), (name = "events", description = "The event feed"))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("rst_…").build()),
+        );
+    }
+}
+
+/// The native API's routes and their OpenAPI description, from the same handler list.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use native::{events, users};
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::get_user, users::replace_user, users::patch_user, users::delete_user))
+        .routes(routes!(users::transition_user))
+        .routes(routes!(users::user_by_username))
+        .routes(routes!(users::user_by_email))
+        .routes(routes!(users::user_by_phone))
+        .routes(routes!(users::user_by_external_id))
+        .routes(routes!(events::list_events))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the native API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+/// The whole HTTP application.
+pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> Router {
+    let (api, doc) = api();
+    let openapi = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let state = AppState { directory, metrics, openapi: bytes::Bytes::from(openapi) };
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api)
+        .merge(ops::router())
+        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "the route does not allow this method")
+        })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(status = response.status().as_u16(), latency_us = latency.as_micros() as u64, "request");
+                })
+                .on_request(())
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+        }))
+        .with_state(state)
+}
+
+/// The span of one request. It names the route template, never the raw path: a path may hold
+/// an e-mail address or phone number, which do not belong in logs.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id = request_id.unwrap_or(""),
+        tenant_id = tracing::field::Empty,
+    )
+}

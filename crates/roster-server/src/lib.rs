@@ -1,1 +1,118 @@
-//! placeholder
+//! The Roster server: builds the application from a [`Config`] and runs it until shutdown.
+//!
+//! [`build`] is the seam used by `main` and by the test harness alike: it opens the store,
+//! applies migrations, bootstraps the default tenant, binds the listener and returns a
+//! [`Server`] that knows its address before it starts serving.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
+use roster_core::{Directory, SystemClock};
+use roster_http::{HttpConfig, Metrics};
+use secrecy::ExposeSecret;
+
+pub mod config;
+
+pub use config::{Config, LogFormat};
+
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    directory: Directory,
+    grace: Duration,
+}
+
+/// Opens the database (applying migrations), bootstraps an empty one, and binds the listener.
+pub async fn build(config: &Config) -> anyhow::Result<Server> {
+    let database = config.database();
+    let store = roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
+    tracing::info!(database = ?database, "data store open");
+    let directory = Directory::new(store, Arc::new(SystemClock), config.argon2)?;
+    if let Some((tenant, generated)) = directory.bootstrap(config.bootstrap_token.clone()).await? {
+        tracing::info!(tenant_id = %tenant.id, "created tenant `default`");
+        if let Some(token) = generated {
+            // Shown once, on the terminal, and never logged: logs are kept and shipped.
+            eprintln!("\nAdmin token of tenant `default` (shown once, store it now):\n\n    {}\n", token.expose_secret());
+        }
+    }
+    let app = roster_http::app(
+        directory.clone(),
+        Metrics::new(),
+        &HttpConfig { max_body_bytes: config.max_body_bytes },
+    );
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
+    Ok(Server { listener, app, directory, grace: Duration::from_secs(config.shutdown_grace_seconds) })
+}
+
+/// Applies pending migrations and returns.
+pub async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let database = config.database();
+    roster_store::open(&database).await.with_context(|| format!("migrate {database:?}"))?;
+    Ok(())
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The directory the server answers from (for tools and tests that bootstrap more tenants).
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for at most the
+    /// grace period.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stopping.send(true);
+        };
+        // Small responses must not wait for delayed ACKs.
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let serve = axum::serve(listener, self.app).with_graceful_shutdown(signal);
+        let grace = self.grace;
+        let deadline = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = serve => result,
+            () = deadline => {
+                tracing::warn!(grace_seconds = grace.as_secs(), "grace period over, closing remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

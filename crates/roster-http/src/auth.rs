@@ -1,0 +1,54 @@
+//! Bearer-token authentication and the scope each route needs.
+//!
+//! A handler states its scope in its signature: `Auth<UsersRead>` or `Auth<UsersWrite>`.
+
+use std::marker::PhantomData;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use roster_core::{Error, Principal, Scope};
+
+use crate::AppState;
+use crate::problem::ApiError;
+
+/// A scope a route requires.
+pub trait RequiredScope: Send + Sync + 'static {
+    const SCOPE: Scope;
+}
+
+pub struct UsersRead;
+pub struct UsersWrite;
+
+impl RequiredScope for UsersRead {
+    const SCOPE: Scope = Scope::UsersRead;
+}
+impl RequiredScope for UsersWrite {
+    const SCOPE: Scope = Scope::UsersWrite;
+}
+
+/// The authenticated principal of a request, holding scope `S`.
+pub struct Auth<S> {
+    pub principal: Principal,
+    _scope: PhantomData<S>,
+}
+
+impl<S: RequiredScope> FromRequestParts<AppState> for Auth<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or(Error::Unauthenticated)?;
+        let principal = state.directory.authenticate(token).await?;
+        tracing::Span::current().record("tenant_id", tracing::field::display(principal.tenant));
+        if !principal.allows(S::SCOPE) {
+            return Err(Error::Forbidden.into());
+        }
+        Ok(Auth { principal, _scope: PhantomData })
+    }
+}

@@ -1,0 +1,4 @@
+//! The native API, `/v1`: Roster's own clean REST surface over the directory.
+
+pub(crate) mod events;
+pub(crate) mod users;
