@@ -25,8 +25,9 @@ use crate::validate::{self, Mode, ValidUser};
 
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
-/// How often a write without `If-Match` is retried after losing a race.
-const RETRIES: usize = 8;
+/// How often a write without `If-Match` is tried when it keeps losing races: each loss means
+/// another writer won, so this many concurrent writers on one user all succeed.
+const RETRIES: usize = 16;
 
 #[derive(Clone)]
 pub struct Directory {

@@ -80,7 +80,7 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(document: Value) -> crate:
     let mut unknown = Vec::new();
     let parsed: Result<T, _> = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
         document,
-        &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
+        &mut |path: serde_ignored::Path<'_>| unknown.push(field_path(&path)),
     ));
     match parsed {
         Err(e) => {
@@ -108,4 +108,20 @@ fn without_value(message: &str) -> String {
         }
     }
     message.to_owned()
+}
+
+/// A path the way validation errors spell it: `emails[0].value`, `name.given`.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => match field_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
+            field_path(parent)
+        }
+    }
 }

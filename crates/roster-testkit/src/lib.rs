@@ -1,1 +1,233 @@
-//! placeholder
+//! Test harness: a real Roster on 127.0.0.1:0 over a fresh database, built by the same
+//! `roster_server::build` that `main` uses.
+//!
+//! The database is a SQLite file in a temporary directory, or, when `ROSTER_TEST_POSTGRES_URL` is
+//! set, a new schema in that PostgreSQL database (dropped afterwards). The same tests run on both.
+//!
+//! Every app also holds a decoy tenant with one user, `decoy` (`decoy@example.org`,
+//! `+4930000000`, external id `decoy-1`), so that any test that lists or looks up users checks
+//! tenant isolation too.
+
+use std::path::PathBuf;
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use roster_core::Argon2Params;
+use roster_server::Config;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The decoy tenant's user, which no request of the main tenant may ever see.
+pub const DECOY_USERNAME: &str = "decoy";
+pub const DECOY_EMAIL: &str = "decoy@example.org";
+pub const DECOY_PHONE: &str = "+4930000000";
+pub const DECOY_EXTERNAL_ID: &str = "decoy-1";
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    pub http: reqwest::Client,
+    /// An admin token of the main tenant.
+    pub token: String,
+    /// An admin token of the decoy tenant.
+    pub decoy_token: String,
+    stop: Option<oneshot::Sender<()>>,
+    // Last: the database outlives the server that uses it.
+    _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let db = TestDb::new().await;
+        let token = format!("rst_test_{}", uuid::Uuid::new_v4().simple());
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: db.data_dir(),
+            database_url: db.postgres_url().map(SecretString::from),
+            database_max_connections: 4,
+            bootstrap_token: Some(SecretString::from(token.clone())),
+            // Cheap hashing: tests check behaviour, not cost.
+            argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
+            ..Config::default()
+        };
+        let server = roster_server::build(&config).await.expect("start roster");
+        let (_, decoy_token) = server.directory().create_tenant("decoy", None).await.expect("decoy tenant");
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        let app = TestApp {
+            base,
+            http: reqwest::Client::new(),
+            token,
+            decoy_token: decoy_token.expose_secret().to_owned(),
+            stop: Some(stop),
+            _db: db,
+        };
+        let decoy = app
+            .request_as(&app.decoy_token, Method::POST, "/v1/users")
+            .json(&json!({
+                "username": DECOY_USERNAME,
+                "emails": [{ "value": DECOY_EMAIL, "primary": true }],
+                "phones": [{ "value": DECOY_PHONE, "primary": true }],
+                "external_ids": { "external_user_id": DECOY_EXTERNAL_ID },
+            }))
+            .send()
+            .await
+            .expect("create decoy");
+        assert_eq!(decoy.status(), StatusCode::CREATED, "decoy user");
+        app
+    }
+
+    /// `postgres` or `sqlite`: which backend this run uses.
+    pub fn backend() -> &'static str {
+        if postgres_base_url().is_some() { "postgres" } else { "sqlite" }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A request with the main tenant's admin token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request_as(&self.token, method, path)
+    }
+
+    pub fn request_as(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(token)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.request(Method::POST, path)
+    }
+
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PUT, path)
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.request(Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.request(Method::DELETE, path)
+    }
+
+    /// Creates a user and returns it; panics unless the answer is 201.
+    pub async fn create_user(&self, body: Value) -> Value {
+        let response = self.post("/v1/users").json(&body).send().await.expect("send");
+        expect_status(response, StatusCode::CREATED).await
+    }
+
+    /// Every event of the main tenant, oldest first.
+    pub async fn events(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.get(&format!("/v1/events?after={after}&limit=1000")).send().await.expect("send");
+            let page = expect_status(page, StatusCode::OK).await;
+            let data = page["data"].as_array().expect("data").clone();
+            if data.is_empty() {
+                return events;
+            }
+            after = page["meta"]["next_after"].as_i64().expect("next_after");
+            events.extend(data);
+        }
+    }
+
+    /// Every user of the main tenant (tombstones included with `include_deleted`).
+    pub async fn all_users(&self, include_deleted: bool) -> Vec<Value> {
+        let page = self
+            .get(&format!("/v1/users?limit=1000&include_deleted={include_deleted}"))
+            .send()
+            .await
+            .expect("send");
+        let page = expect_status(page, StatusCode::OK).await;
+        page["data"].as_array().expect("data").clone()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Asserts the status (printing the body when it differs) and returns the JSON body
+/// (`null` when empty).
+pub async fn expect_status(response: Response, status: StatusCode) -> Value {
+    let actual = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") }
+}
+
+/// A minimal valid create body.
+pub fn user(username: &str) -> Value {
+    json!({ "username": username })
+}
+
+fn postgres_base_url() -> Option<String> {
+    std::env::var("ROSTER_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A fresh database for one test.
+enum TestDb {
+    Sqlite { dir: tempfile::TempDir },
+    Postgres { dir: tempfile::TempDir, base: String, schema: String },
+}
+
+impl TestDb {
+    async fn new() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let Some(base) = postgres_base_url() else { return TestDb::Sqlite { dir } };
+        let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.expect("connect to PostgreSQL");
+        sqlx::query(&format!("create schema {schema}")).execute(&mut conn).await.expect("create schema");
+        TestDb::Postgres { dir, base, schema }
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        match self {
+            TestDb::Sqlite { dir } | TestDb::Postgres { dir, .. } => dir.path().to_owned(),
+        }
+    }
+
+    /// The URL of the test's schema: every connection's search path starts there.
+    fn postgres_url(&self) -> Option<String> {
+        match self {
+            TestDb::Sqlite { .. } => None,
+            TestDb::Postgres { base, schema, .. } => {
+                let sep = if base.contains('?') { '&' } else { '?' };
+                Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let TestDb::Postgres { base, schema, .. } = self else { return };
+        let (base, sql) = (base.clone(), format!("drop schema if exists {schema} cascade"));
+        // Drop runs inside the test's runtime; the schema is dropped from a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await?;
+                sqlx::query(&sql).execute(&mut conn).await?;
+                Ok::<_, sqlx::Error>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("could not drop test schema {schema}: {e}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The native `/v1` API.
+
+mod concurrency;
+mod events;
+mod idempotency;
+mod lifecycle;
+mod lookup;
+mod protocol;
+mod users;
+mod validation;

@@ -1,0 +1,76 @@
+//! Operations endpoints: health, readiness, metrics, the OpenAPI document and the docs page.
+
+use reqwest::StatusCode;
+use roster_testkit::{TestApp, expect_status};
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/v1/users/by-email/secret.person@example.org").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let text = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(r#"roster_http_requests_total{method="GET",route="/v1/users/by-email/{email}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("roster_http_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("roster_db_pool_connections"), "{text}");
+    assert!(!text.contains("secret.person"), "raw paths never become labels");
+}
+
+#[tokio::test]
+async fn openapi_describes_every_v1_route() {
+    let app = TestApp::spawn().await;
+    let response = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    let doc: Value = expect_status(response, StatusCode::OK).await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let operations: Vec<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+        .collect();
+    let mut operations = operations;
+    operations.sort();
+    let mut expected = [
+        "GET /v1/events",
+        "GET /v1/users",
+        "POST /v1/users",
+        "GET /v1/users/by-email/{email}",
+        "GET /v1/users/by-external-id/{external_id}",
+        "GET /v1/users/by-phone/{phone}",
+        "GET /v1/users/by-username/{username}",
+        "GET /v1/users/{id}",
+        "PUT /v1/users/{id}",
+        "PATCH /v1/users/{id}",
+        "DELETE /v1/users/{id}",
+        "POST /v1/users/{id}/{action}",
+    ];
+    expected.sort();
+    assert_eq!(operations, expected);
+    assert!(doc["components"]["schemas"]["User"].is_object());
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test]
+async fn docs_are_served_from_the_binary() {
+    let app = TestApp::spawn().await;
+    let page = app.http.get(app.url("/docs")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("/openapi.json") && page.contains("/docs/swagger-ui-bundle.js"));
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
+        let response = app.http.get(app.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.bytes().await.unwrap().len() > 100_000, "{asset}");
+    }
+}
