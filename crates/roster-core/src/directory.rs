@@ -18,7 +18,9 @@ use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::input::UserInput;
 use crate::secret::{self, Argon2Params, Hasher};
 use crate::state::Transition;
-use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserKey, UserPageQuery, UserRecord, Write};
+use crate::store::{
+    Change, IdempotencyRecord, KeyKind, Store, UserKey, UserPageQuery, UserRecord, Write,
+};
 use crate::tenant::{NewToken, Principal, Scope, Tenant};
 use crate::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use crate::validate::{self, Mode, ValidUser};
@@ -85,7 +87,10 @@ impl Directory {
     /// On an empty database, creates the `default` tenant and its admin token: `token` when given,
     /// else a generated one, which is returned so that it can be shown once. Several nodes
     /// starting at once are safe: one creates the tenant, the others find it.
-    pub async fn bootstrap(&self, token: Option<SecretString>) -> Result<Option<(Tenant, Option<SecretString>)>> {
+    pub async fn bootstrap(
+        &self,
+        token: Option<SecretString>,
+    ) -> Result<Option<(Tenant, Option<SecretString>)>> {
         if self.store.has_tenants().await? {
             return Ok(None);
         }
@@ -98,7 +103,11 @@ impl Directory {
     }
 
     /// Creates a tenant with its root organization and an admin token (`token` if given).
-    pub async fn create_tenant(&self, name: &str, token: Option<SecretString>) -> Result<(Tenant, SecretString)> {
+    pub async fn create_tenant(
+        &self,
+        name: &str,
+        token: Option<SecretString>,
+    ) -> Result<(Tenant, SecretString)> {
         let now = self.now();
         let tenant = Tenant {
             id: TenantId::generate(now),
@@ -130,7 +139,10 @@ impl Directory {
         if !token.starts_with(secret::TOKEN_PREFIX) && token.len() < 16 {
             return Err(Error::Unauthenticated);
         }
-        self.store.principal(&secret::token_hash(token), self.now()).await?.ok_or(Error::Unauthenticated)
+        self.store
+            .principal(&secret::token_hash(token), self.now())
+            .await?
+            .ok_or(Error::Unauthenticated)
     }
 
     pub async fn create_user(
@@ -150,8 +162,10 @@ impl Directory {
             Some(org) => self.organization(p.tenant, org).await?,
             None => p.root_organization,
         };
-        let (password_hash, national_id_hash) =
-            tokio::try_join!(self.hash(flat(&valid.password)), self.hash(flat(&valid.national_id)))?;
+        let (password_hash, national_id_hash) = tokio::try_join!(
+            self.hash(flat(&valid.password)),
+            self.hash(flat(&valid.national_id))
+        )?;
         let id = UserId::generate(now);
         let user = User {
             id,
@@ -173,7 +187,8 @@ impl Directory {
             version: 1,
         };
         let keys = keys(&user);
-        let event = event(p, "user.created", &user, json!({ "kind": user.kind, "state": user.state }));
+        let event =
+            event(p, "user.created", &user, json!({ "kind": user.kind, "state": user.state }));
         let record = UserRecord { user, password_hash, national_id_hash, secret_hash: None };
         let idempotency_record = match &idempotency {
             Some(idem) => Some(IdempotencyRecord {
@@ -201,7 +216,12 @@ impl Directory {
         }
     }
 
-    async fn replay(&self, tenant: TenantId, idem: &Idempotency, now: OffsetDateTime) -> Result<Option<Created>> {
+    async fn replay(
+        &self,
+        tenant: TenantId,
+        idem: &Idempotency,
+        now: OffsetDateTime,
+    ) -> Result<Option<Created>> {
         let Some(record) = self.store.idempotency(tenant, &idem.key, now).await? else {
             return Ok(None);
         };
@@ -236,7 +256,13 @@ impl Directory {
     /// Replaces the writable fields of a user with the document `edit` makes from the current user.
     /// `edit` runs again when a concurrent writer got in first (only without `if_match`), so a
     /// merge patch is always applied to the newest version.
-    pub async fn update_user<F>(&self, p: &Principal, id: UserId, if_match: Option<i64>, edit: F) -> Result<User>
+    pub async fn update_user<F>(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        edit: F,
+    ) -> Result<User>
     where
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
@@ -259,7 +285,13 @@ impl Directory {
     /// Moves a user through the state machine. `Delete` leaves a tombstone: id, kind,
     /// organization, timestamps and events stay; personal data and secrets are erased, and the
     /// username, e-mails and phones become free for others.
-    pub async fn transition(&self, p: &Principal, id: UserId, if_match: Option<i64>, t: Transition) -> Result<User> {
+    pub async fn transition(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        t: Transition,
+    ) -> Result<User> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -277,7 +309,8 @@ impl Directory {
             } else {
                 "user.state_changed"
             };
-            let event = event(p, kind, &record.user, json!({ "from": from, "to": to, "action": t.name() }));
+            let event =
+                event(p, kind, &record.user, json!({ "from": from, "to": to, "action": t.name() }));
             match self.commit_update(p.tenant, current.user.version, record, event).await {
                 Err(Error::Stale { .. }) if if_match.is_none() && attempt < RETRIES => continue,
                 result => return result,
@@ -306,7 +339,8 @@ impl Directory {
             _ => None,
         };
         input.kind = Some(kind.as_str().to_owned());
-        let valid: ValidUser = match (validate::user(input, Mode::Replace, now.date()), kind_error) {
+        let valid: ValidUser = match (validate::user(input, Mode::Replace, now.date()), kind_error)
+        {
             (Ok(v), None) => v,
             (Ok(_), Some(e)) => return Err(Error::Invalid(vec![e])),
             (Err(Error::Invalid(mut errors)), Some(e)) => {
@@ -316,7 +350,9 @@ impl Directory {
             (Err(e), _) => return Err(e),
         };
         let organization_id = match valid.organization_id {
-            Some(org) if org != current.user.organization_id => self.organization(p.tenant, org).await?,
+            Some(org) if org != current.user.organization_id => {
+                self.organization(p.tenant, org).await?
+            }
             _ => current.user.organization_id,
         };
         let mut record = current.clone();
@@ -357,7 +393,13 @@ impl Directory {
         Ok(Some((record, event)))
     }
 
-    async fn commit_update(&self, tenant: TenantId, expected: i64, record: UserRecord, event: NewEvent) -> Result<User> {
+    async fn commit_update(
+        &self,
+        tenant: TenantId,
+        expected: i64,
+        record: UserRecord,
+        event: NewEvent,
+    ) -> Result<User> {
         let user = record.user.clone();
         let keys = keys(&user);
         let change = Change {
@@ -369,7 +411,12 @@ impl Directory {
         Ok(user)
     }
 
-    async fn record(&self, tenant: TenantId, id: UserId, include_deleted: bool) -> Result<UserRecord> {
+    async fn record(
+        &self,
+        tenant: TenantId,
+        id: UserId,
+        include_deleted: bool,
+    ) -> Result<UserRecord> {
         match self.store.user(tenant, id).await? {
             Some(r) if include_deleted || r.user.state != UserState::Deleted => Ok(r),
             _ => Err(NOT_FOUND),
@@ -396,7 +443,9 @@ const NOT_FOUND: Error = Error::NotFound { kind: "user" };
 
 fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
     match if_match {
-        Some(expected) if expected != user.version => Err(Error::Stale { expected, current: user.version }),
+        Some(expected) if expected != user.version => {
+            Err(Error::Stale { expected, current: user.version })
+        }
         _ => Ok(()),
     }
 }
@@ -434,7 +483,11 @@ fn keys(user: &User) -> Vec<UserKey> {
         });
     }
     for (i, phone) in user.profile.phones.iter().enumerate() {
-        keys.push(UserKey { kind: KeyKind::Phone, value: phone.value.clone(), field: format!("phones[{i}].value") });
+        keys.push(UserKey {
+            kind: KeyKind::Phone,
+            value: phone.value.clone(),
+            field: format!("phones[{i}].value"),
+        });
     }
     if let Some(x) = &user.profile.external_ids.external_user_id {
         keys.push(UserKey {

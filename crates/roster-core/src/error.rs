@@ -39,7 +39,11 @@ impl Error {
         Error::Internal(e.into())
     }
 
-    pub fn invalid(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Error::Invalid(vec![FieldError::new(field, code, message)])
     }
 }

@@ -90,7 +90,10 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(document: Value) -> crate:
             Err(Error::Invalid(vec![FieldError::new(field, "invalid_type", message)]))
         }
         Ok(_) if !unknown.is_empty() => Err(Error::Invalid(
-            unknown.into_iter().map(|f| FieldError::new(f, "unknown_field", "is not a field of this document")).collect(),
+            unknown
+                .into_iter()
+                .map(|f| FieldError::new(f, "unknown_field", "is not a field of this document"))
+                .collect(),
         )),
         Ok(value) => Ok(value),
     }
@@ -120,8 +123,8 @@ fn field_path(path: &serde_ignored::Path<'_>) -> String {
             p if p.is_empty() => key.clone(),
             p => format!("{p}.{key}"),
         },
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            field_path(parent)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
     }
 }

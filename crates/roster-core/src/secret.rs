@@ -42,9 +42,11 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(params: Argon2Params) -> Result<Self> {
-        let params = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, None)
-            .map_err(|e| Error::internal(format!("argon2 parameters: {e}")))?;
-        let argon2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let params =
+            argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, None)
+                .map_err(|e| Error::internal(format!("argon2 parameters: {e}")))?;
+        let argon2 =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Hasher { argon2: Arc::new(argon2), permits: Arc::new(Semaphore::new(lanes)) })
     }
@@ -73,7 +75,8 @@ impl Hasher {
 pub fn new_token() -> Result<(SecretString, [u8; 32])> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::internal(e.to_string()))?;
-    let token = format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let token =
+        format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
     let hash = token_hash(&token);
     Ok((SecretString::from(token), hash))
 }
@@ -88,7 +91,8 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_salted_phc_strings() {
-        let hasher = Hasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
+        let hasher =
+            Hasher::new(Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
         let a = hasher.hash(SecretString::from("correct horse")).await.unwrap();
         let b = hasher.hash(SecretString::from("correct horse")).await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{a}");

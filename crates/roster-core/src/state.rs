@@ -85,7 +85,8 @@ mod tests {
         ];
         for t in Transition::ALL {
             for from in UserState::ALL {
-                let expected = legal.iter().find(|(a, f, _)| *a == t && *f == from).map(|(_, _, to)| *to);
+                let expected =
+                    legal.iter().find(|(a, f, _)| *a == t && *f == from).map(|(_, _, to)| *to);
                 assert_eq!(t.target(from), expected, "{} from {from}", t.name());
             }
         }

@@ -25,19 +25,33 @@ pub trait Store: Send + Sync + 'static {
     /// is `Error::Conflict { field: "name" }`.
     async fn create_tenant(&self, tenant: &Tenant, token: &NewToken) -> Result<()>;
     /// The principal of the unexpired token whose secret hashes to `secret_hash`.
-    async fn principal(&self, secret_hash: &[u8; 32], now: OffsetDateTime) -> Result<Option<Principal>>;
+    async fn principal(
+        &self,
+        secret_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<Principal>>;
 
     async fn tenant(&self, tenant: TenantId) -> Result<Option<Tenant>>;
     async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool>;
 
     async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>>;
     /// The user holding a unique key (a username, e-mail, phone or external id).
-    async fn user_by_key(&self, tenant: TenantId, kind: KeyKind, value: &str) -> Result<Option<UserRecord>>;
+    async fn user_by_key(
+        &self,
+        tenant: TenantId,
+        kind: KeyKind,
+        value: &str,
+    ) -> Result<Option<UserRecord>>;
     /// A page of users by `created_at`, then id.
     async fn users(&self, tenant: TenantId, page: &UserPageQuery) -> Result<Vec<UserRecord>>;
 
     /// The unexpired idempotency record under `key`.
-    async fn idempotency(&self, tenant: TenantId, key: &str, now: OffsetDateTime) -> Result<Option<IdempotencyRecord>>;
+    async fn idempotency(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<IdempotencyRecord>>;
 
     /// Applies `change` atomically. Fails, writing nothing, with `Error::Stale` when a user is no
     /// longer at the expected version, `Error::Conflict` when a unique key is held by another
@@ -73,7 +87,8 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 4] = [KeyKind::Username, KeyKind::Email, KeyKind::Phone, KeyKind::ExternalUserId];
+    pub const ALL: [KeyKind; 4] =
+        [KeyKind::Username, KeyKind::Email, KeyKind::Phone, KeyKind::ExternalUserId];
 
     pub const fn as_str(self) -> &'static str {
         match self {

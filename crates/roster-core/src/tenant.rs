@@ -26,7 +26,8 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::UsersRead, Scope::UsersWrite, Scope::DirectoryAdmin, Scope::TenantAdmin];
+    pub const ALL: [Scope; 4] =
+        [Scope::UsersRead, Scope::UsersWrite, Scope::DirectoryAdmin, Scope::TenantAdmin];
 
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -74,7 +74,8 @@ pub fn email_key(email: &str) -> String {
 /// A phone number in E.164 form (`+` and 8 to 15 digits), or `None`.
 pub fn phone(value: &str) -> Option<String> {
     let e164 = |s: &str| {
-        s.strip_prefix('+').is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+        s.strip_prefix('+')
+            .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
     };
     if value.len() > 64 {
         return None;
@@ -118,11 +119,18 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
             None
         }
         (Some(s), Mode::Create) => match UserState::parse(s) {
-            Some(state @ (UserState::Initial | UserState::Pending | UserState::Active | UserState::Inactive)) => {
-                Some(state)
-            }
+            Some(
+                state @ (UserState::Initial
+                | UserState::Pending
+                | UserState::Active
+                | UserState::Inactive),
+            ) => Some(state),
             _ => {
-                v.push("state", "invalid_value", "must be `initial`, `pending`, `active` or `inactive`");
+                v.push(
+                    "state",
+                    "invalid_value",
+                    "must be `initial`, `pending`, `active` or `inactive`",
+                );
                 None
             }
         },
@@ -146,7 +154,11 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
     person_only(&mut v, "title", input.title.is_some());
     person_only(&mut v, "gender", input.gender.is_some());
     person_only(&mut v, "birth", input.birth.is_some());
-    person_only(&mut v, "nationalities", input.nationalities.as_ref().is_some_and(|n| !n.is_empty()));
+    person_only(
+        &mut v,
+        "nationalities",
+        input.nationalities.as_ref().is_some_and(|n| !n.is_empty()),
+    );
     person_only(&mut v, "emails", input.emails.as_ref().is_some_and(|e| !e.is_empty()));
     person_only(&mut v, "phones", input.phones.as_ref().is_some_and(|p| !p.is_empty()));
     person_only(&mut v, "locale", input.locale.is_some());
@@ -171,29 +183,41 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
     let profile = Profile {
         name: input.name.and_then(|n| person_name(&mut v, n)),
         salutation: input.salutation.and_then(|s| {
-            v.choice("salutation", &s, &[
-                ("male", Salutation::Male),
-                ("female", Salutation::Female),
-                ("female_married", Salutation::FemaleMarried),
-                ("diverse", Salutation::Diverse),
-            ])
+            v.choice(
+                "salutation",
+                &s,
+                &[
+                    ("male", Salutation::Male),
+                    ("female", Salutation::Female),
+                    ("female_married", Salutation::FemaleMarried),
+                    ("diverse", Salutation::Diverse),
+                ],
+            )
         }),
         title: input.title.and_then(|s| {
-            v.choice("title", &s, &[
-                ("dr", Title::Dr),
-                ("prof", Title::Prof),
-                ("prof_dr", Title::ProfDr),
-                ("dipl_ing", Title::DiplIng),
-                ("magister", Title::Magister),
-            ])
+            v.choice(
+                "title",
+                &s,
+                &[
+                    ("dr", Title::Dr),
+                    ("prof", Title::Prof),
+                    ("prof_dr", Title::ProfDr),
+                    ("dipl_ing", Title::DiplIng),
+                    ("magister", Title::Magister),
+                ],
+            )
         }),
         gender: input.gender.and_then(|s| {
-            v.choice("gender", &s, &[
-                ("male", Gender::Male),
-                ("female", Gender::Female),
-                ("diverse", Gender::Diverse),
-                ("unspecified", Gender::Unspecified),
-            ])
+            v.choice(
+                "gender",
+                &s,
+                &[
+                    ("male", Gender::Male),
+                    ("female", Gender::Female),
+                    ("diverse", Gender::Diverse),
+                    ("unspecified", Gender::Unspecified),
+                ],
+            )
         }),
         birth: input.birth.map(|b| birth(&mut v, b, today)),
         nationalities: nationalities(&mut v, input.nationalities.unwrap_or_default()),
@@ -250,12 +274,8 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
     };
 
     let password = input.password.map(|p| p.filter(|p| password(&mut v, p)));
-    let national_id = input.national_id.map(|n| {
-        n.filter(|n| {
-            let ok = v.text("national_id", Some(n.expose_secret().to_owned()), 64).is_some();
-            ok
-        })
-    });
+    let national_id =
+        input.national_id.map(|n| n.filter(|n| v.check_text("national_id", n.expose_secret(), 64)));
 
     v.finish()?;
     Ok(ValidUser { kind, username, state, organization_id, profile, password, national_id })
@@ -273,8 +293,8 @@ fn person_name(v: &mut Checker, n: PersonName) -> Option<PersonName> {
 }
 
 fn birth(v: &mut Checker, b: Birth, today: Date) -> Birth {
-    let date = b.date.and_then(|d| {
-        match Date::parse(&d, format_description!("[year]-[month]-[day]")) {
+    let date =
+        b.date.and_then(|d| match Date::parse(&d, format_description!("[year]-[month]-[day]")) {
             Ok(date) if date > today => {
                 v.push("birth.date", "in_future", "must not be in the future");
                 None
@@ -284,8 +304,7 @@ fn birth(v: &mut Checker, b: Birth, today: Date) -> Birth {
                 v.push("birth.date", "invalid_format", "must be a calendar date `YYYY-MM-DD`");
                 None
             }
-        }
-    });
+        });
     Birth {
         date,
         city: v.text("birth.city", b.city, MAX_TEXT),
@@ -328,11 +347,19 @@ fn contacts(
     for (i, c) in items.into_iter().enumerate() {
         let path = format!("{field}[{i}].value");
         match normalise(&c.value) {
-            None if field == "emails" => {
-                v.push(&path, "invalid_format", "must be an e-mail address of at most 254 characters")
+            None if field == "emails" => v.push(
+                &path,
+                "invalid_format",
+                "must be an e-mail address of at most 254 characters",
+            ),
+            None => v.push(
+                &path,
+                "invalid_format",
+                "must be a phone number in E.164 form, e.g. +4930901820",
+            ),
+            Some(value) if !seen.insert(key(&value)) => {
+                v.push(&path, "duplicate", "is listed twice")
             }
-            None => v.push(&path, "invalid_format", "must be a phone number in E.164 form, e.g. +4930901820"),
-            Some(value) if !seen.insert(key(&value)) => v.push(&path, "duplicate", "is listed twice"),
             Some(value) => out.push(Contact { value, ..c }),
         }
     }
@@ -354,11 +381,18 @@ fn address(v: &mut Checker, field: &str, a: Address) -> Address {
 fn external_ids(v: &mut Checker, e: ExternalIds) -> ExternalIds {
     ExternalIds {
         external_user_id: v.text("external_ids.external_user_id", e.external_user_id, MAX_TEXT),
-        external_account_id: v.text("external_ids.external_account_id", e.external_account_id, MAX_TEXT),
+        external_account_id: v.text(
+            "external_ids.external_account_id",
+            e.external_account_id,
+            MAX_TEXT,
+        ),
     }
 }
 
-fn attributes(v: &mut Checker, attrs: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+fn attributes(
+    v: &mut Checker,
+    attrs: BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, Vec<String>> {
     if attrs.len() > MAX_ATTRIBUTES {
         v.push("attributes", "too_many", format!("at most {MAX_ATTRIBUTES} attributes"));
     }
@@ -406,7 +440,11 @@ fn machine(v: &mut Checker, m: MachineInput) -> Option<Machine> {
 fn password(v: &mut Checker, p: &SecretString) -> bool {
     let p = p.expose_secret();
     if p.chars().count() < MIN_PASSWORD_CHARS {
-        v.push("password", "too_short", format!("must have at least {MIN_PASSWORD_CHARS} characters"));
+        v.push(
+            "password",
+            "too_short",
+            format!("must have at least {MIN_PASSWORD_CHARS} characters"),
+        );
         false
     } else if p.len() > MAX_PASSWORD_BYTES {
         v.push("password", "too_long", format!("must have at most {MAX_PASSWORD_BYTES} bytes"));
@@ -435,7 +473,10 @@ impl Checker {
 
     /// A short text: 1 to `max` characters, no control characters.
     fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
-        let s = value?;
+        value.filter(|s| self.check_text(field, s, max))
+    }
+
+    fn check_text(&mut self, field: &str, s: &str, max: usize) -> bool {
         let chars = s.chars().count();
         if chars == 0 {
             self.push(field, "too_short", "must not be empty");
@@ -444,9 +485,9 @@ impl Checker {
         } else if s.chars().any(char::is_control) {
             self.push(field, "invalid_format", "must not contain control characters");
         } else {
-            return Some(s);
+            return true;
         }
-        None
+        false
     }
 
     fn country(&mut self, field: &str, code: &str) -> Option<String> {
@@ -456,7 +497,11 @@ impl Checker {
         if valid {
             Some(code.to_owned())
         } else {
-            self.push(field, "invalid_value", "must be an ISO 3166-1 alpha-2 country code such as `DE`");
+            self.push(
+                field,
+                "invalid_value",
+                "must be an ISO 3166-1 alpha-2 country code such as `DE`",
+            );
             None
         }
     }
@@ -476,7 +521,11 @@ impl Checker {
             self.push(field, "too_deep", format!("must nest at most {MAX_JSON_DEPTH} levels"));
             false
         } else if serde_json::to_vec(value).map_or(usize::MAX, |b| b.len()) > MAX_JSON_BYTES {
-            self.push(field, "too_large", format!("must serialise to at most {MAX_JSON_BYTES} bytes"));
+            self.push(
+                field,
+                "too_large",
+                format!("must serialise to at most {MAX_JSON_BYTES} bytes"),
+            );
             false
         } else {
             true
@@ -520,7 +569,16 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             fields,
-            ["username", "salutation", "birth.date", "birth.country", "emails", "emails[0].value", "locale", "picture"]
+            [
+                "username",
+                "salutation",
+                "birth.date",
+                "birth.country",
+                "emails",
+                "emails[0].value",
+                "locale",
+                "picture"
+            ]
         );
     }
 
@@ -567,7 +625,12 @@ mod tests {
             deep = serde_json::json!({ "a": deep });
         }
         let big = serde_json::json!({ "x": "y".repeat(MAX_JSON_BYTES) });
-        let errors = codes(serde_json::json!({ "username": "k", "claims": deep, "app_data": { "crm": big } }));
-        assert_eq!(errors, [("claims".to_owned(), "too_deep"), ("app_data.crm".to_owned(), "too_large")]);
+        let errors = codes(
+            serde_json::json!({ "username": "k", "claims": deep, "app_data": { "crm": big } }),
+        );
+        assert_eq!(
+            errors,
+            [("claims".to_owned(), "too_deep"), ("app_data.crm".to_owned(), "too_large")]
+        );
     }
 }

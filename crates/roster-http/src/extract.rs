@@ -23,7 +23,8 @@ pub struct JsonBody {
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
     let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -40,7 +41,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "the body exceeds the size limit")
+                Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload-too-large",
+                    "the body exceeds the size limit",
+                )
             } else {
                 Problem::bad_request(format!("the body could not be read: {rejection}"))
             }
@@ -96,8 +101,12 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             .and_then(|v| v.parse::<i64>().ok())
             .map(|v| IfMatch(Some(v)))
             .ok_or_else(|| {
-                Problem::invalid("If-Match", "invalid_format", "must be one entity tag from an ETag, e.g. \"3\"")
-                    .into()
+                Problem::invalid(
+                    "If-Match",
+                    "invalid_format",
+                    "must be one entity tag from an ETag, e.g. \"3\"",
+                )
+                .into()
             })
     }
 }
@@ -109,9 +118,13 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get("idempotency-key") else { return Ok(IdempotencyKey(None)) };
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(IdempotencyKey(None));
+        };
         match value.to_str() {
-            Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(key)
+                if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
                 Ok(IdempotencyKey(Some(key.to_owned())))
             }
             _ => Err(Problem::invalid(
@@ -137,5 +150,7 @@ where
 {
     use serde::Deserialize;
     let s = String::deserialize(deserializer)?;
-    s.parse().map(Some).map_err(|_| serde::de::Error::custom(format!("`{s}` is not a valid value here")))
+    s.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a valid value here")))
 }

@@ -16,7 +16,9 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use roster_core::Directory;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -65,7 +67,9 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("rst_…").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("rst_…").build(),
+            ),
         );
     }
 }
@@ -75,7 +79,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use native::{events, users};
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(users::create_user, users::list_users))
-        .routes(routes!(users::get_user, users::replace_user, users::patch_user, users::delete_user))
+        .routes(routes!(
+            users::get_user,
+            users::replace_user,
+            users::patch_user,
+            users::delete_user
+        ))
         .routes(routes!(users::transition_user))
         .routes(routes!(users::user_by_username))
         .routes(routes!(users::user_by_email))
@@ -101,7 +110,11 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
         .merge(ops::router())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "the route does not allow this method")
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "the route does not allow this method",
+            )
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -109,18 +122,28 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
                 .on_response(|response: &Response, latency: Duration, _: &tracing::Span| {
-                    tracing::info!(status = response.status().as_u16(), latency_us = latency.as_micros() as u64, "request");
+                    tracing::info!(
+                        status = response.status().as_u16(),
+                        latency_us = latency.as_micros() as u64,
+                        "request"
+                    );
                 })
                 .on_request(())
                 .on_failure(()),
@@ -128,7 +151,8 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
-            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                .into_response()
         }))
         .with_state(state)
 }
@@ -136,7 +160,8 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
 /// The span of one request. It names the route template, never the raw path: a path may hold
 /// an e-mail address or phone number, which do not belong in logs.
 fn request_span(request: &Request) -> tracing::Span {
-    let request_id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
+    let request_id =
+        request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
     tracing::info_span!(
         "request",

@@ -32,7 +32,12 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
-            Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer").into_response()
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database does not answer",
+            )
+            .into_response()
         }
     }
 }
@@ -44,7 +49,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn openapi(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.openapi.clone()).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.openapi.clone())
+        .into_response()
 }
 
 async fn docs() -> Html<&'static str> {
@@ -52,7 +58,10 @@ async fn docs() -> Html<&'static str> {
 }
 
 async fn swagger_js() -> Response {
-    asset("text/javascript; charset=utf-8", include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"))
+    asset(
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js"),
+    )
 }
 
 async fn swagger_css() -> Response {

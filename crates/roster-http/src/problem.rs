@@ -53,10 +53,16 @@ impl Problem {
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         match e {
-            Error::NotFound { kind } => Problem::new(StatusCode::NOT_FOUND, "not-found", format!("{kind} not found")),
+            Error::NotFound { kind } => {
+                Problem::new(StatusCode::NOT_FOUND, "not-found", format!("{kind} not found"))
+            }
             Error::Conflict { field } => Problem {
                 errors: vec![FieldError::new(field.clone(), "taken", "is already taken")],
-                ..Problem::new(StatusCode::CONFLICT, "conflict", format!("{field} is already taken"))
+                ..Problem::new(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    format!("{field} is already taken"),
+                )
             },
             Error::InvalidTransition { from, .. } => Problem {
                 current_state: Some(from.to_string()),
@@ -64,19 +70,35 @@ impl From<Error> for Problem {
             },
             Error::Stale { current, .. } => Problem {
                 current_version: Some(current),
-                ..Problem::new(StatusCode::PRECONDITION_FAILED, "precondition-failed", e.to_string())
+                ..Problem::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "precondition-failed",
+                    e.to_string(),
+                )
             },
-            Error::IdempotencyMismatch => Problem::new(StatusCode::CONFLICT, "idempotency-key-reused", e.to_string()),
+            Error::IdempotencyMismatch => {
+                Problem::new(StatusCode::CONFLICT, "idempotency-key-reused", e.to_string())
+            }
             Error::Invalid(errors) => {
                 let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
                 let detail = format!("invalid fields: {}", fields.join(", "));
                 Problem { errors, ..Problem::new(StatusCode::BAD_REQUEST, "validation", detail) }
             }
-            Error::Unauthenticated => Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string()),
-            Error::Forbidden => Problem::new(StatusCode::FORBIDDEN, "forbidden", "the token lacks the scope this needs"),
+            Error::Unauthenticated => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
+            }
+            Error::Forbidden => Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the token lacks the scope this needs",
+            ),
             Error::Unavailable(ref source) => {
                 tracing::warn!(error = %source, "storage unavailable");
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable, retry later")
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage is unavailable, retry later",
+                )
             }
             Error::Internal(ref source) => {
                 // Logged once, here; the text never leaves the process.
@@ -107,18 +129,18 @@ impl IntoResponse for Problem {
     }
 }
 
-/// Lets handlers use `?` on directory results.
-pub struct ApiError(pub Problem);
+/// Lets handlers use `?` on directory results. Boxed: the happy path stays small.
+pub struct ApiError(pub Box<Problem>);
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError(Problem::from(e))
+        ApiError(Box::new(Problem::from(e)))
     }
 }
 
 impl From<Problem> for ApiError {
     fn from(p: Problem) -> Self {
-        ApiError(p)
+        ApiError(Box::new(p))
     }
 }
 

@@ -61,8 +61,10 @@ impl Default for Config {
 
 impl Config {
     /// Reads `file` (when it exists) and the environment over the defaults.
-    pub fn load(file: &Path) -> Result<Config, figment::Error> {
-        Figment::new().merge(Toml::file(file)).merge(Env::prefixed("ROSTER_").split("__")).extract()
+    pub fn load(file: &Path) -> Result<Config, Box<figment::Error>> {
+        let figment =
+            Figment::new().merge(Toml::file(file)).merge(Env::prefixed("ROSTER_").split("__"));
+        figment.extract().map_err(Box::new)
     }
 
     /// The database this configuration selects.

@@ -29,14 +29,18 @@ pub struct Server {
 /// Opens the database (applying migrations), bootstraps an empty one, and binds the listener.
 pub async fn build(config: &Config) -> anyhow::Result<Server> {
     let database = config.database();
-    let store = roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
+    let store =
+        roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
     tracing::info!(database = ?database, "data store open");
     let directory = Directory::new(store, Arc::new(SystemClock), config.argon2)?;
     if let Some((tenant, generated)) = directory.bootstrap(config.bootstrap_token.clone()).await? {
         tracing::info!(tenant_id = %tenant.id, "created tenant `default`");
         if let Some(token) = generated {
             // Shown once, on the terminal, and never logged: logs are kept and shipped.
-            eprintln!("\nAdmin token of tenant `default` (shown once, store it now):\n\n    {}\n", token.expose_secret());
+            eprintln!(
+                "\nAdmin token of tenant `default` (shown once, store it now):\n\n    {}\n",
+                token.expose_secret()
+            );
         }
     }
     let app = roster_http::app(
@@ -44,9 +48,15 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
         Metrics::new(),
         &HttpConfig { max_body_bytes: config.max_body_bytes },
     );
-    let listener =
-        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listen on {}", config.listen))?;
-    Ok(Server { listener, app, directory, grace: Duration::from_secs(config.shutdown_grace_seconds) })
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listen on {}", config.listen))?;
+    Ok(Server {
+        listener,
+        app,
+        directory,
+        grace: Duration::from_secs(config.shutdown_grace_seconds),
+    })
 }
 
 /// Applies pending migrations and returns.
@@ -68,7 +78,10 @@ impl Server {
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish for at most the
     /// grace period.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;

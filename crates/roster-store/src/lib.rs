@@ -50,14 +50,20 @@ pub async fn open(db: &Database) -> Result<Arc<dyn Store>, Error> {
 /// `Unavailable` (a 503 the client may retry); everything else is `Internal`.
 fn db_error(e: sqlx::Error) -> Error {
     match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-            Error::Unavailable(Box::new(e))
-        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => Error::Unavailable(Box::new(e)),
         sqlx::Error::Database(ref db) if db.is_unique_violation() => {
             // Unique keys of users are claimed with `on conflict do nothing`; the only
             // constraint that can still fire is a tenant's name.
-            let tenant_name = db.constraint() == Some("tenants_name_key") || db.message().contains("tenants.name");
-            if tenant_name { Error::Conflict { field: "name".to_owned() } } else { Error::internal(e) }
+            let tenant_name = db.constraint() == Some("tenants_name_key")
+                || db.message().contains("tenants.name");
+            if tenant_name {
+                Error::Conflict { field: "name".to_owned() }
+            } else {
+                Error::internal(e)
+            }
         }
         e => Error::internal(e),
     }

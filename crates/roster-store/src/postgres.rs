@@ -4,7 +4,6 @@
 //! version check in `update users … where version = $expected`; unique keys by the primary key of
 //! `user_keys`; feed order by the tenant row lock taken last in every write transaction.
 
-
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Pool, Postgres};
@@ -30,7 +29,10 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
-        sqlx::migrate!("migrations/postgres").run(&pool).await.map_err(roster_core::Error::internal)?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(roster_core::Error::internal)?;
         Ok(PgStore { pool })
     }
 

@@ -9,7 +9,6 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Sqlite};
 
@@ -27,7 +26,8 @@ pub(crate) struct SqliteStore {
 impl SqliteStore {
     pub(crate) async fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| roster_core::Error::Unavailable(Box::new(e)))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| roster_core::Error::Unavailable(Box::new(e)))?;
         }
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(db_error)?
@@ -43,7 +43,10 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(db_error)?;
-        sqlx::migrate!("migrations/sqlite").run(&writer).await.map_err(roster_core::Error::internal)?;
+        sqlx::migrate!("migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(roster_core::Error::internal)?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         let reader = SqlitePoolOptions::new()
             .max_connections(u32::try_from(readers).unwrap_or(8))

@@ -51,7 +51,8 @@ impl TestApp {
             ..Config::default()
         };
         let server = roster_server::build(&config).await.expect("start roster");
-        let (_, decoy_token) = server.directory().create_tenant("decoy", None).await.expect("decoy tenant");
+        let (_, decoy_token) =
+            server.directory().create_tenant("decoy", None).await.expect("decoy tenant");
         let base = format!("http://{}", server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.run_until_stopped(async move {
@@ -129,7 +130,11 @@ impl TestApp {
         let mut events = Vec::new();
         let mut after = 0;
         loop {
-            let page = self.get(&format!("/v1/events?after={after}&limit=1000")).send().await.expect("send");
+            let page = self
+                .get(&format!("/v1/events?after={after}&limit=1000"))
+                .send()
+                .await
+                .expect("send");
             let page = expect_status(page, StatusCode::OK).await;
             let data = page["data"].as_array().expect("data").clone();
             if data.is_empty() {
@@ -189,8 +194,13 @@ impl TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let Some(base) = postgres_base_url() else { return TestDb::Sqlite { dir } };
         let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await.expect("connect to PostgreSQL");
-        sqlx::query(&format!("create schema {schema}")).execute(&mut conn).await.expect("create schema");
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("create schema {schema}"))
+            .execute(&mut conn)
+            .await
+            .expect("create schema");
         TestDb::Postgres { dir, base, schema }
     }
 
@@ -218,7 +228,10 @@ impl Drop for TestDb {
         let (base, sql) = (base.clone(), format!("drop schema if exists {schema} cascade"));
         // Drop runs inside the test's runtime; the schema is dropped from a thread of its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async {
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await?;
                 sqlx::query(&sql).execute(&mut conn).await?;

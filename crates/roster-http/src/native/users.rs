@@ -18,7 +18,8 @@ use crate::extract::{ApiQuery, IdempotencyKey, IfMatch, JsonBody, etag, from_str
 use crate::problem::{ApiError, Problem};
 
 /// Fields of a user that only Roster writes. Sending one is an error, never silently ignored.
-const READ_ONLY: &[&str] = &["id", "version", "created_at", "updated_at", "last_auth_at", "has_secret"];
+const READ_ONLY: &[&str] =
+    &["id", "version", "created_at", "updated_at", "last_auth_at", "has_secret"];
 /// Fields a client may write but never reads back.
 const WRITE_ONLY: &[&str] = &["password", "national_id"];
 /// Page size bounds.
@@ -186,8 +187,10 @@ pub(crate) async fn replace_user(
     let id = user_id(&id)?;
     read_only_fields(&body.value)?;
     let document = body.value;
-    let user =
-        state.directory.update_user(&auth.principal, id, version, |_| parse_document(document.clone())).await?;
+    let user = state
+        .directory
+        .update_user(&auth.principal, id, version, |_| parse_document(document.clone()))
+        .await?;
     Ok(user_response(StatusCode::OK, &user))
 }
 
@@ -223,8 +226,10 @@ pub(crate) async fn patch_user(
     let mut patch = body.value;
     // Write-only fields are not in the current document; they pass through as given, so that
     // `null` removes them (a merge patch would treat `null` as "absent", which keeps them).
-    let write_only: Vec<(&str, Value)> =
-        WRITE_ONLY.iter().filter_map(|f| patch.as_object_mut()?.remove(*f).map(|v| (*f, v))).collect();
+    let write_only: Vec<(&str, Value)> = WRITE_ONLY
+        .iter()
+        .filter_map(|f| patch.as_object_mut()?.remove(*f).map(|v| (*f, v)))
+        .collect();
     let user = state
         .directory
         .update_user(&auth.principal, id, version, |current| {
@@ -316,10 +321,12 @@ pub(crate) async fn transition_user(
     Path((id, action)): Path<(String, String)>,
     IfMatch(version): IfMatch,
 ) -> Result<Response, ApiError> {
-    let transition = Transition::parse(&action)
-        .filter(|t| *t != Transition::Delete)
-        .ok_or_else(|| Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no action `{action}`")))?;
-    let user = state.directory.transition(&auth.principal, user_id(&id)?, version, transition).await?;
+    let transition =
+        Transition::parse(&action).filter(|t| *t != Transition::Delete).ok_or_else(|| {
+            Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no action `{action}`"))
+        })?;
+    let user =
+        state.directory.transition(&auth.principal, user_id(&id)?, version, transition).await?;
     Ok(user_response(StatusCode::OK, &user))
 }
 
@@ -348,10 +355,28 @@ macro_rules! lookup {
     };
 }
 
-lookup!(user_by_username, "/v1/users/by-username/{username}", "username", Username, "username (case-insensitive)");
-lookup!(user_by_email, "/v1/users/by-email/{email}", "email", Email, "a primary or secondary e-mail address");
+lookup!(
+    user_by_username,
+    "/v1/users/by-username/{username}",
+    "username",
+    Username,
+    "username (case-insensitive)"
+);
+lookup!(
+    user_by_email,
+    "/v1/users/by-email/{email}",
+    "email",
+    Email,
+    "a primary or secondary e-mail address"
+);
 lookup!(user_by_phone, "/v1/users/by-phone/{phone}", "phone", Phone, "phone number");
-lookup!(user_by_external_id, "/v1/users/by-external-id/{external_id}", "external_id", ExternalId, "external user id");
+lookup!(
+    user_by_external_id,
+    "/v1/users/by-external-id/{external_id}",
+    "external_id",
+    ExternalId,
+    "external user id"
+);
 
 /// List users, oldest first.
 #[utoipa::path(
@@ -372,7 +397,12 @@ pub(crate) async fn list_users(
 ) -> Result<Json<UserList>, ApiError> {
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::invalid("limit", "out_of_range", format!("must be from 1 to {MAX_LIMIT}")).into());
+        return Err(Problem::invalid(
+            "limit",
+            "out_of_range",
+            format!("must be from 1 to {MAX_LIMIT}"),
+        )
+        .into());
     }
     let offset = params.offset.unwrap_or(0);
     let page = UserPage { limit, offset, include_deleted: params.include_deleted.unwrap_or(false) };

@@ -2,6 +2,9 @@
 //! 127.0.0.1:0 with a fresh database: SQLite by default, PostgreSQL when
 //! `ROSTER_TEST_POSTGRES_URL` is set (CI runs the suite both ways).
 
+// A test panics on the unexpected, helpers included; `unwrap` is how it says so.
+#![allow(clippy::unwrap_used)]
+
 mod native;
 mod ops;
 mod tidy;

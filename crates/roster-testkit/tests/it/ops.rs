@@ -38,7 +38,9 @@ async fn openapi_describes_every_v1_route() {
         .as_object()
         .unwrap()
         .iter()
-        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase())))
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().map(move |m| format!("{} {path}", m.to_uppercase()))
+        })
         .collect();
     let mut operations = operations;
     operations.sort();

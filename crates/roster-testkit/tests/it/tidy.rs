@@ -29,13 +29,18 @@ fn every_file_starts_with_a_module_doc() {
     for (path, text) in sources() {
         // `sql.rs` is `include!`d into two modules, whose docs it shares.
         let included = path.ends_with("roster-store/src/sql.rs");
-        assert!(included || text.starts_with("//!"), "{} must start with a `//!` doc", path.display());
+        assert!(
+            included || text.starts_with("//!"),
+            "{} must start with a `//!` doc",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn no_test_is_skipped_and_none_sleeps() {
-    let banned = [concat!("#[", "ignore"), concat!("should_", "panic"), concat!("thread::", "sleep(")];
+    let banned =
+        [concat!("#[", "ignore"), concat!("should_", "panic"), concat!("thread::", "sleep(")];
     for (path, text) in sources() {
         for word in banned {
             assert!(!text.contains(word), "{} contains {word}", path.display());
@@ -45,7 +50,8 @@ fn no_test_is_skipped_and_none_sleeps() {
 
 /// The `[dependencies]` table of a crate's manifest.
 fn dependencies(krate: &str) -> String {
-    let manifest = std::fs::read_to_string(workspace().join("crates").join(krate).join("Cargo.toml")).unwrap();
+    let manifest =
+        std::fs::read_to_string(workspace().join("crates").join(krate).join("Cargo.toml")).unwrap();
     let start = manifest.find("[dependencies]").unwrap();
     let rest = &manifest[start + 1..];
     rest[..rest.find("\n[").unwrap_or(rest.len())].to_owned()
@@ -59,14 +65,19 @@ fn crates_keep_their_boundaries() {
     }
     let http = dependencies("roster-http");
     for banned in ["sqlx", "roster-store"] {
-        assert!(!http.contains(banned), "roster-http must not depend on {banned}: surfaces write no SQL");
+        assert!(
+            !http.contains(banned),
+            "roster-http must not depend on {banned}: surfaces write no SQL"
+        );
     }
 }
 
 #[test]
 fn integration_tests_are_one_binary() {
     let tests = workspace().join("crates/roster-testkit/tests");
-    let entries: Vec<String> =
-        std::fs::read_dir(tests).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let entries: Vec<String> = std::fs::read_dir(tests)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(entries, ["it"], "add test modules under tests/it/, not new binaries");
 }

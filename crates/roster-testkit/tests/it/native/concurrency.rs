@@ -17,9 +17,15 @@ async fn unique_values_conflict_naming_the_field() {
     .await;
     let cases = [
         (json!({ "username": "TAKEN" }), "username"),
-        (json!({ "username": "b", "emails": [{ "value": "x@example.org" }, { "value": "Second@example.org" }] }), "emails[1].value"),
+        (
+            json!({ "username": "b", "emails": [{ "value": "x@example.org" }, { "value": "Second@example.org" }] }),
+            "emails[1].value",
+        ),
         (json!({ "username": "c", "phones": [{ "value": "+49 30 901820" }] }), "phones[0].value"),
-        (json!({ "username": "d", "external_ids": { "external_user_id": "crm-1" } }), "external_ids.external_user_id"),
+        (
+            json!({ "username": "d", "external_ids": { "external_user_id": "crm-1" } }),
+            "external_ids.external_user_id",
+        ),
     ];
     for (body, field) in cases {
         let response = app.post("/v1/users").json(&body).send().await.unwrap();
@@ -32,8 +38,16 @@ async fn unique_values_conflict_naming_the_field() {
     // Updates conflict the same way, and leave the user as it was.
     let other = app.create_user(user("other")).await;
     let id = other["id"].as_str().unwrap();
-    let response = app.put(&format!("/v1/users/{id}")).json(&json!({ "username": "Taken" })).send().await.unwrap();
-    assert_eq!(expect_status(response, StatusCode::CONFLICT).await["errors"][0]["field"], "username");
+    let response = app
+        .put(&format!("/v1/users/{id}"))
+        .json(&json!({ "username": "Taken" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_status(response, StatusCode::CONFLICT).await["errors"][0]["field"],
+        "username"
+    );
     let unchanged = app.get(&format!("/v1/users/{id}")).send().await.unwrap();
     assert_eq!(expect_status(unchanged, StatusCode::OK).await, other);
 }
@@ -42,10 +56,12 @@ async fn unique_values_conflict_naming_the_field() {
 async fn concurrent_creates_of_one_email_have_one_winner() {
     let app = TestApp::spawn().await;
     let attempts = (0..16).map(|i| {
-        let body = json!({ "username": format!("racer{i}"), "emails": [{ "value": "race@example.org" }] });
+        let body =
+            json!({ "username": format!("racer{i}"), "emails": [{ "value": "race@example.org" }] });
         app.post("/v1/users").json(&body).send()
     });
-    let statuses: Vec<StatusCode> = join_all(attempts).await.into_iter().map(|r| r.unwrap().status()).collect();
+    let statuses: Vec<StatusCode> =
+        join_all(attempts).await.into_iter().map(|r| r.unwrap().status()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count(), 15, "{statuses:?}");
     assert_eq!(app.all_users(false).await.len(), 1);
@@ -77,18 +93,33 @@ async fn if_match_lets_exactly_one_of_two_writers_win() {
     let app = TestApp::spawn().await;
     let id = app.create_user(user("pinned")).await["id"].as_str().unwrap().to_owned();
     let writes = ["left", "right"].map(|name| {
-        app.put(&format!("/v1/users/{id}")).header("if-match", "\"1\"").json(&json!({ "username": name })).send()
+        app.put(&format!("/v1/users/{id}"))
+            .header("if-match", "\"1\"")
+            .json(&json!({ "username": name }))
+            .send()
     });
-    let mut statuses: Vec<StatusCode> = join_all(writes).await.into_iter().map(|r| r.unwrap().status()).collect();
+    let mut statuses: Vec<StatusCode> =
+        join_all(writes).await.into_iter().map(|r| r.unwrap().status()).collect();
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED]);
 
     for bad in ["1", "W/\"1\"", "\"x\""] {
-        let response =
-            app.put(&format!("/v1/users/{id}")).header("if-match", bad).json(&user("again")).send().await.unwrap();
+        let response = app
+            .put(&format!("/v1/users/{id}"))
+            .header("if-match", bad)
+            .json(&user("again"))
+            .send()
+            .await
+            .unwrap();
         let problem = expect_status(response, StatusCode::BAD_REQUEST).await;
         assert_eq!(problem["errors"][0]["field"], "If-Match", "{bad}");
     }
-    let any = app.put(&format!("/v1/users/{id}")).header("if-match", "*").json(&user("any")).send().await.unwrap();
+    let any = app
+        .put(&format!("/v1/users/{id}"))
+        .header("if-match", "*")
+        .json(&user("any"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expect_status(any, StatusCode::OK).await["version"], 3);
 }

@@ -11,7 +11,10 @@ async fn every_mutation_writes_exactly_one_event() {
     let id = created["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/users/{id}");
     let merge = |body: Value| {
-        app.patch(&path).header("content-type", "application/merge-patch+json").body(body.to_string()).send()
+        app.patch(&path)
+            .header("content-type", "application/merge-patch+json")
+            .body(body.to_string())
+            .send()
     };
 
     let mut expected = vec![("user.created", json!({ "kind": "human", "state": "active" }))];
@@ -25,7 +28,11 @@ async fn every_mutation_writes_exactly_one_event() {
     expect_status(merge(json!({ "locale": "en" })).await.unwrap(), StatusCode::OK).await;
     assert_events(&app, &id, &expected).await;
 
-    let response = app.put(&path).json(&json!({ "username": "karl", "password": "new password!" })).send().await;
+    let response = app
+        .put(&path)
+        .json(&json!({ "username": "karl", "password": "new password!" }))
+        .send()
+        .await;
     expect_status(response.unwrap(), StatusCode::OK).await;
     let fields = json!({ "fields": ["username", "name", "salutation", "title", "gender", "birth",
         "nationalities", "emails", "phones", "locale", "picture", "address", "external_ids", "attributes",
@@ -34,18 +41,24 @@ async fn every_mutation_writes_exactly_one_event() {
     assert_events(&app, &id, &expected).await;
 
     expect_status(app.post(&format!("{path}/lock")).send().await.unwrap(), StatusCode::OK).await;
-    expected.push(("user.state_changed", json!({ "from": "active", "to": "locked", "action": "lock" })));
+    expected.push((
+        "user.state_changed",
+        json!({ "from": "active", "to": "locked", "action": "lock" }),
+    ));
     assert_events(&app, &id, &expected).await;
 
     // Failures write nothing.
-    expect_status(app.post(&format!("{path}/lock")).send().await.unwrap(), StatusCode::CONFLICT).await;
+    expect_status(app.post(&format!("{path}/lock")).send().await.unwrap(), StatusCode::CONFLICT)
+        .await;
     expect_status(merge(json!({ "locale": "??" })).await.unwrap(), StatusCode::BAD_REQUEST).await;
-    let stale = app.put(&path).header("if-match", "\"1\"").json(&user("karl")).send().await.unwrap();
+    let stale =
+        app.put(&path).header("if-match", "\"1\"").json(&user("karl")).send().await.unwrap();
     expect_status(stale, StatusCode::PRECONDITION_FAILED).await;
     assert_events(&app, &id, &expected).await;
 
     assert_eq!(app.delete(&path).send().await.unwrap().status(), StatusCode::NO_CONTENT);
-    expected.push(("user.deleted", json!({ "from": "locked", "to": "deleted", "action": "delete" })));
+    expected
+        .push(("user.deleted", json!({ "from": "locked", "to": "deleted", "action": "delete" })));
     assert_events(&app, &id, &expected).await;
 }
 
@@ -53,7 +66,8 @@ async fn every_mutation_writes_exactly_one_event() {
 /// version counting along.
 async fn assert_events(app: &TestApp, id: &str, expected: &[(&str, Value)]) {
     let events = app.events().await;
-    let got: Vec<(&str, &Value)> = events.iter().map(|e| (e["type"].as_str().unwrap(), &e["data"])).collect();
+    let got: Vec<(&str, &Value)> =
+        events.iter().map(|e| (e["type"].as_str().unwrap(), &e["data"])).collect();
     let want: Vec<(&str, &Value)> = expected.iter().map(|(t, d)| (*t, d)).collect();
     assert_eq!(got, want);
     for (i, event) in events.iter().enumerate() {
@@ -72,7 +86,8 @@ async fn the_feed_pages_by_sequence() {
     }
     let page = app.get("/v1/events?after=2&limit=2").send().await.unwrap();
     let page = expect_status(page, StatusCode::OK).await;
-    let seqs: Vec<i64> = page["data"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    let seqs: Vec<i64> =
+        page["data"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [3, 4]);
     assert_eq!(page["meta"]["next_after"], 4);
     let end = app.get("/v1/events?after=5").send().await.unwrap();
@@ -82,6 +97,7 @@ async fn the_feed_pages_by_sequence() {
         expect_status(response, StatusCode::BAD_REQUEST).await;
     }
     // The decoy tenant's feed is its own.
-    let decoy = app.request_as(&app.decoy_token, reqwest::Method::GET, "/v1/events").send().await.unwrap();
+    let decoy =
+        app.request_as(&app.decoy_token, reqwest::Method::GET, "/v1/events").send().await.unwrap();
     assert_eq!(expect_status(decoy, StatusCode::OK).await["data"].as_array().unwrap().len(), 1);
 }

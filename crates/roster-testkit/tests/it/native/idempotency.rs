@@ -7,7 +7,9 @@ use roster_testkit::{TestApp, expect_status, user};
 #[tokio::test]
 async fn a_retry_returns_the_first_response_without_creating_twice() {
     let app = TestApp::spawn().await;
-    let send = || app.post("/v1/users").header("idempotency-key", "create-ada-1").json(&user("ada")).send();
+    let send = || {
+        app.post("/v1/users").header("idempotency-key", "create-ada-1").json(&user("ada")).send()
+    };
     let first = send().await.unwrap();
     assert!(first.headers().get("idempotency-replayed").is_none());
     let first_location = first.headers()["location"].clone();
@@ -31,22 +33,44 @@ async fn a_retry_returns_the_first_response_without_creating_twice() {
     assert_eq!(expect_status(retry, StatusCode::CREATED).await, first);
     assert_eq!(app.all_users(false).await.len(), 1);
 
-    let other_body =
-        app.post("/v1/users").header("idempotency-key", "create-ada-1").json(&user("bob")).send().await.unwrap();
+    let other_body = app
+        .post("/v1/users")
+        .header("idempotency-key", "create-ada-1")
+        .json(&user("bob"))
+        .send()
+        .await
+        .unwrap();
     let problem = expect_status(other_body, StatusCode::CONFLICT).await;
     assert_eq!(problem["type"], "urn:roster:problem:idempotency-key-reused");
 
-    let other_key = app.post("/v1/users").header("idempotency-key", "create-ada-2").json(&user("ada")).send().await.unwrap();
-    assert_eq!(expect_status(other_key, StatusCode::CONFLICT).await["errors"][0]["field"], "username");
+    let other_key = app
+        .post("/v1/users")
+        .header("idempotency-key", "create-ada-2")
+        .json(&user("ada"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_status(other_key, StatusCode::CONFLICT).await["errors"][0]["field"],
+        "username"
+    );
 
-    let bad_key = app.post("/v1/users").header("idempotency-key", "has space").json(&user("c")).send().await.unwrap();
+    let bad_key = app
+        .post("/v1/users")
+        .header("idempotency-key", "has space")
+        .json(&user("c"))
+        .send()
+        .await
+        .unwrap();
     expect_status(bad_key, StatusCode::BAD_REQUEST).await;
 }
 
 #[tokio::test]
 async fn concurrent_retries_create_once() {
     let app = TestApp::spawn().await;
-    let sends = (0..8).map(|_| app.post("/v1/users").header("idempotency-key", "burst").json(&user("burst")).send());
+    let sends = (0..8).map(|_| {
+        app.post("/v1/users").header("idempotency-key", "burst").json(&user("burst")).send()
+    });
     let mut ids = Vec::new();
     for response in join_all(sends).await {
         ids.push(expect_status(response.unwrap(), StatusCode::CREATED).await["id"].clone());

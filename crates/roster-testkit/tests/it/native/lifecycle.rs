@@ -50,7 +50,10 @@ async fn every_transition_from_every_state() {
                 }
                 None => {
                     let problem = expect_status(response, StatusCode::CONFLICT).await;
-                    assert_eq!(problem["type"], "urn:roster:problem:invalid-transition", "{action} from {from}");
+                    assert_eq!(
+                        problem["type"], "urn:roster:problem:invalid-transition",
+                        "{action} from {from}"
+                    );
                     assert_eq!(problem["current_state"], from);
                     let after = app.get(&format!("/v1/users/{id}")).send().await.unwrap();
                     assert_eq!(expect_status(after, StatusCode::OK).await, before, "unchanged");
@@ -64,10 +67,20 @@ async fn every_transition_from_every_state() {
 async fn state_changes_honour_if_match_and_emit_an_event() {
     let app = TestApp::spawn().await;
     let id = user_in(&app, 1, "active").await;
-    let stale = app.post(&format!("/v1/users/{id}/deactivate")).header("if-match", "\"7\"").send().await.unwrap();
+    let stale = app
+        .post(&format!("/v1/users/{id}/deactivate"))
+        .header("if-match", "\"7\"")
+        .send()
+        .await
+        .unwrap();
     let problem = expect_status(stale, StatusCode::PRECONDITION_FAILED).await;
     assert_eq!(problem["current_version"], 1);
-    let fresh = app.post(&format!("/v1/users/{id}/deactivate")).header("if-match", "\"1\"").send().await.unwrap();
+    let fresh = app
+        .post(&format!("/v1/users/{id}/deactivate"))
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(expect_status(fresh, StatusCode::OK).await["state"], "inactive");
     let last = app.events().await.pop().unwrap();
     assert_eq!(last["type"], "user.state_changed");
@@ -84,7 +97,8 @@ async fn delete_leaves_a_tombstone_and_frees_unique_values() {
     let created = app.create_user(super::users::karl()).await;
     let id = created["id"].as_str().unwrap();
 
-    let response = app.delete(&format!("/v1/users/{id}")).header("if-match", "\"1\"").send().await.unwrap();
+    let response =
+        app.delete(&format!("/v1/users/{id}")).header("if-match", "\"1\"").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 
     let gone = app.get(&format!("/v1/users/{id}")).send().await.unwrap();

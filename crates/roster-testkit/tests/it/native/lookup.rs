@@ -1,7 +1,9 @@
 //! Lookups by username, e-mail, phone and external id, within the tenant only.
 
 use reqwest::StatusCode;
-use roster_testkit::{DECOY_EMAIL, DECOY_EXTERNAL_ID, DECOY_PHONE, DECOY_USERNAME, TestApp, expect_status};
+use roster_testkit::{
+    DECOY_EMAIL, DECOY_EXTERNAL_ID, DECOY_PHONE, DECOY_USERNAME, TestApp, expect_status,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -28,8 +30,11 @@ async fn every_unique_value_finds_its_user() {
         assert_eq!(response.headers()["etag"], "\"1\"", "{path}");
         assert_eq!(expect_status(response, StatusCode::OK).await["id"], created["id"], "{path}");
     }
-    for path in ["/v1/users/by-email/nobody@example.org", "/v1/users/by-phone/not-a-number", "/v1/users/by-external-id/CRM-42"]
-    {
+    for path in [
+        "/v1/users/by-email/nobody@example.org",
+        "/v1/users/by-phone/not-a-number",
+        "/v1/users/by-external-id/CRM-42",
+    ] {
         let response = app.get(path).send().await.unwrap();
         expect_status(response, StatusCode::NOT_FOUND).await;
     }
@@ -49,7 +54,11 @@ async fn other_tenants_are_invisible() {
     }
     // The decoy's id is as unknown here as any other.
     let decoy = app
-        .request_as(&app.decoy_token, reqwest::Method::GET, &format!("/v1/users/by-username/{DECOY_USERNAME}"))
+        .request_as(
+            &app.decoy_token,
+            reqwest::Method::GET,
+            &format!("/v1/users/by-username/{DECOY_USERNAME}"),
+        )
         .send()
         .await
         .unwrap();
@@ -57,7 +66,11 @@ async fn other_tenants_are_invisible() {
     let id = decoy["id"].as_str().unwrap();
     for response in [
         app.get(&format!("/v1/users/{id}")).send().await.unwrap(),
-        app.put(&format!("/v1/users/{id}")).json(&json!({ "username": "mine" })).send().await.unwrap(),
+        app.put(&format!("/v1/users/{id}"))
+            .json(&json!({ "username": "mine" }))
+            .send()
+            .await
+            .unwrap(),
         app.post(&format!("/v1/users/{id}/lock")).send().await.unwrap(),
         app.delete(&format!("/v1/users/{id}")).send().await.unwrap(),
     ] {

@@ -57,21 +57,39 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn bodies_must_be_json_and_within_the_limit() {
     let app = TestApp::spawn().await;
-    let response = app.post("/v1/users").header("content-type", "text/plain").body("{}").send().await.unwrap();
+    let response =
+        app.post("/v1/users").header("content-type", "text/plain").body("{}").send().await.unwrap();
     problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     let response = app.post("/v1/users").body(r#"{"username":"x"}"#).send().await.unwrap();
     problem(response, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
 
-    let response = app.post("/v1/users").header("content-type", "application/json").body("{\"username\": ").send().await.unwrap();
+    let response = app
+        .post("/v1/users")
+        .header("content-type", "application/json")
+        .body("{\"username\": ")
+        .send()
+        .await
+        .unwrap();
     let body = problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(body["type"], "urn:roster:problem:malformed-json");
     assert!(body["detail"].as_str().unwrap().contains("line 1"), "{body}");
 
-    let response = app.post("/v1/users").json(&serde_json::json!(["not", "an", "object"])).send().await.unwrap();
+    let response = app
+        .post("/v1/users")
+        .json(&serde_json::json!(["not", "an", "object"]))
+        .send()
+        .await
+        .unwrap();
     problem(response, StatusCode::BAD_REQUEST).await;
 
     let huge = format!(r#"{{"username":"big","claims":{{"x":"{}"}}}}"#, "y".repeat(1024 * 1024));
-    let response = app.post("/v1/users").header("content-type", "application/json").body(huge).send().await.unwrap();
+    let response = app
+        .post("/v1/users")
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert!(app.all_users(true).await.is_empty());
 }
@@ -85,6 +103,7 @@ async fn responses_carry_request_ids_and_security_headers() {
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert_eq!(response.headers()["cache-control"], "no-store");
 
-    let response = app.get("/v1/users").header("x-request-id", "trace-me-123").send().await.unwrap();
+    let response =
+        app.get("/v1/users").header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
 }

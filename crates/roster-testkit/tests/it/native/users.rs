@@ -71,7 +71,10 @@ async fn machine_users_have_a_machine_block_and_no_person_fields() {
         }))
         .await;
     assert_eq!(machine["kind"], "machine");
-    assert_eq!(machine["machine"], json!({ "name": "CI", "description": "builds", "access_token_type": "jwt" }));
+    assert_eq!(
+        machine["machine"],
+        json!({ "name": "CI", "description": "builds", "access_token_type": "jwt" })
+    );
     assert_eq!(machine["has_secret"], false);
 
     // A machine keeps its kind across a replace that does not mention it.
@@ -213,14 +216,16 @@ async fn list_pages_by_creation_and_hides_other_tenants() {
     let page = app.get("/v1/users?limit=2&offset=1").send().await.unwrap();
     let page = expect_status(page, StatusCode::OK).await;
     assert_eq!(page["meta"], json!({ "limit": 2, "offset": 1 }));
-    let got: Vec<Value> = page["data"].as_array().unwrap().iter().map(|u| u["id"].clone()).collect();
+    let got: Vec<Value> =
+        page["data"].as_array().unwrap().iter().map(|u| u["id"].clone()).collect();
     assert_eq!(got, ids[1..3]);
 
     let all = app.all_users(false).await;
     assert_eq!(all.len(), 5);
     assert!(all.iter().all(|u| u["username"] != DECOY_USERNAME));
 
-    for bad in ["limit=0", "limit=1001", "limit=ten", "offset=-1", "colour=blue", "limit=1&limit=2"] {
+    for bad in ["limit=0", "limit=1001", "limit=ten", "offset=-1", "colour=blue", "limit=1&limit=2"]
+    {
         let response = app.get(&format!("/v1/users?{bad}")).send().await.unwrap();
         let problem = expect_status(response, StatusCode::BAD_REQUEST).await;
         assert!(!problem["errors"].as_array().unwrap().is_empty(), "{bad}: {problem}");

@@ -37,12 +37,28 @@ async fn each_rule_names_its_field_and_writes_nothing() {
         (json!({ "nationalities": ["de"] }), "nationalities[0]", "invalid_value"),
         (json!({ "nationalities": ["DE", "DE"] }), "nationalities[1]", "duplicate"),
         (json!({ "emails": [{ "value": "no-at-sign" }] }), "emails[0].value", "invalid_format"),
-        (json!({ "emails": [{ "value": format!("{}@example.org", "a".repeat(250)) }] }), "emails[0].value", "invalid_format"),
-        (json!({ "emails": [{ "value": "a@example.org", "primary": true }, { "value": "b@example.org", "primary": true }] }), "emails", "multiple_primary"),
-        (json!({ "emails": [{ "value": "a@example.org" }, { "value": "A@EXAMPLE.org" }] }), "emails[1].value", "duplicate"),
+        (
+            json!({ "emails": [{ "value": format!("{}@example.org", "a".repeat(250)) }] }),
+            "emails[0].value",
+            "invalid_format",
+        ),
+        (
+            json!({ "emails": [{ "value": "a@example.org", "primary": true }, { "value": "b@example.org", "primary": true }] }),
+            "emails",
+            "multiple_primary",
+        ),
+        (
+            json!({ "emails": [{ "value": "a@example.org" }, { "value": "A@EXAMPLE.org" }] }),
+            "emails[1].value",
+            "duplicate",
+        ),
         (json!({ "phones": [{ "value": "030 901820" }] }), "phones[0].value", "invalid_format"),
         (json!({ "phones": [{ "value": "+1234567" }] }), "phones[0].value", "invalid_format"),
-        (json!({ "phones": [{ "value": "+4930901820", "primary": true }, { "value": "+4930901821", "primary": true }] }), "phones", "multiple_primary"),
+        (
+            json!({ "phones": [{ "value": "+4930901820", "primary": true }, { "value": "+4930901821", "primary": true }] }),
+            "phones",
+            "multiple_primary",
+        ),
         (json!({ "locale": "not a tag" }), "locale", "invalid_format"),
         (json!({ "picture": "/relative.png" }), "picture", "invalid_format"),
         (json!({ "picture": "ftp://example.org/p.png" }), "picture", "invalid_format"),
@@ -51,7 +67,11 @@ async fn each_rule_names_its_field_and_writes_nothing() {
         (json!({ "national_id": "" }), "national_id", "too_short"),
         (json!({ "password": "short" }), "password", "too_short"),
         (json!({ "password": "p".repeat(1025) }), "password", "too_long"),
-        (json!({ "external_ids": { "external_user_id": "" } }), "external_ids.external_user_id", "too_short"),
+        (
+            json!({ "external_ids": { "external_user_id": "" } }),
+            "external_ids.external_user_id",
+            "too_short",
+        ),
         (json!({ "attributes": { "": ["x"] } }), "attributes.", "invalid_format"),
         (json!({ "attributes": { "a": [""] } }), "attributes.a[0]", "too_short"),
         (json!({ "claims": [1, 2] }), "claims", "invalid_type"),
@@ -60,8 +80,16 @@ async fn each_rule_names_its_field_and_writes_nothing() {
         (json!({ "app_data": { "crm": nested(33) } }), "app_data.crm", "too_deep"),
         (json!({ "machine": { "name": "m" } }), "machine", "not_allowed"),
         (json!({ "kind": "machine" }), "machine", "required"),
-        (json!({ "kind": "machine", "machine": { "name": "m", "access_token_type": "opaque" } }), "machine.access_token_type", "invalid_value"),
-        (json!({ "kind": "machine", "machine": { "name": "m" }, "gender": "male" }), "gender", "not_allowed"),
+        (
+            json!({ "kind": "machine", "machine": { "name": "m", "access_token_type": "opaque" } }),
+            "machine.access_token_type",
+            "invalid_value",
+        ),
+        (
+            json!({ "kind": "machine", "machine": { "name": "m" }, "gender": "male" }),
+            "gender",
+            "not_allowed",
+        ),
         (json!({ "emails": "a@example.org" }), "emails", "invalid_type"),
         (json!({ "id": "01900000-0000-7000-8000-000000000000" }), "id", "read_only"),
     ];
@@ -96,12 +124,19 @@ async fn all_errors_come_at_once() {
     let app = TestApp::spawn().await;
     let response = app
         .post("/v1/users")
-        .json(&json!({ "username": "", "gender": "x", "locale": "??", "emails": [{ "value": "x" }] }))
+        .json(
+            &json!({ "username": "", "gender": "x", "locale": "??", "emails": [{ "value": "x" }] }),
+        )
         .send()
         .await
         .unwrap();
     let problem = expect_status(response, StatusCode::BAD_REQUEST).await;
-    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
     assert_eq!(fields, ["username", "gender", "emails[0].value", "locale"]);
     assert_eq!(problem["type"], "urn:roster:problem:validation");
 }
@@ -111,7 +146,9 @@ async fn unknown_fields_are_named_not_dropped() {
     let app = TestApp::spawn().await;
     let response = app
         .post("/v1/users")
-        .json(&json!({ "username": "u", "colour": "blue", "name": { "given": "A", "maiden": "B" } }))
+        .json(
+            &json!({ "username": "u", "colour": "blue", "name": { "given": "A", "maiden": "B" } }),
+        )
         .send()
         .await
         .unwrap();
@@ -139,14 +176,22 @@ async fn values_are_normalised() {
     assert_eq!(created["username"], "Norm", "the username keeps its case");
     assert_eq!(created["emails"][0]["value"], "Norm@example.org", "the domain is lower-cased");
     assert_eq!(created["phones"][0]["value"], "+4930901820");
-    assert_eq!(created["postal_address"], Value::Null, "an empty postal address means the residential one");
+    assert_eq!(
+        created["postal_address"],
+        Value::Null,
+        "an empty postal address means the residential one"
+    );
 }
 
 #[tokio::test]
 async fn type_errors_do_not_echo_the_value() {
     let app = TestApp::spawn().await;
-    let response =
-        app.post("/v1/users").json(&json!({ "username": "u", "national_id": 123456789 })).send().await.unwrap();
+    let response = app
+        .post("/v1/users")
+        .json(&json!({ "username": "u", "national_id": 123456789 }))
+        .send()
+        .await
+        .unwrap();
     let problem = expect_status(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(problem["errors"][0]["field"], "national_id");
     assert!(!problem.to_string().contains("123456789"), "{problem}");
