@@ -25,13 +25,13 @@ pub mod user;
 pub mod validate;
 
 pub use clock::{Clock, SystemClock};
-pub use directory::{Created, Directory, Lookup, UserPage};
+pub use directory::{Created, Directory, Lookup};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
 pub use id::{OrgId, TenantId, TokenId, UserId};
 pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;
-pub use store::{Change, Store};
+pub use store::{Change, Store, UserPage};
 pub use tenant::{Principal, Scope, Tenant};
 pub use user::{User, UserKind, UserState};

@@ -43,7 +43,7 @@ pub trait Store: Send + Sync + 'static {
         value: &str,
     ) -> Result<Option<UserRecord>>;
     /// A page of users by `created_at`, then id.
-    async fn users(&self, tenant: TenantId, page: &UserPageQuery) -> Result<Vec<UserRecord>>;
+    async fn users(&self, tenant: TenantId, page: &UserPage) -> Result<Vec<UserRecord>>;
 
     /// The unexpired idempotency record under `key`.
     async fn idempotency(
@@ -125,7 +125,8 @@ pub enum Write {
 }
 
 #[derive(Debug, Clone)]
-pub struct UserPageQuery {
+/// Which users to list: a page of `limit` after skipping `offset`.
+pub struct UserPage {
     pub limit: u32,
     pub offset: u64,
     pub include_deleted: bool,

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use roster_core::event::{Event, NewEvent};
 use roster_core::store::{
-    Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserPageQuery, UserRecord, Write,
+    Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserPage, UserRecord, Write,
 };
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
@@ -156,7 +156,7 @@ impl Store for This {
         row.as_ref().map(user_record).transpose()
     }
 
-    async fn users(&self, tenant: TenantId, page: &UserPageQuery) -> Result<Vec<UserRecord>> {
+    async fn users(&self, tenant: TenantId, page: &UserPage) -> Result<Vec<UserRecord>> {
         let mut q = QueryBuilder::<Db>::new(format!("select {USER_COLUMNS} from users where tenant_id = "));
         q.push_bind(*tenant.as_uuid());
         if !page.include_deleted {

@@ -32,6 +32,7 @@ pub struct TestApp {
     /// An admin token of the decoy tenant.
     pub decoy_token: String,
     stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Last: the database outlives the server that uses it.
     _db: TestDb,
 }
@@ -55,7 +56,7 @@ impl TestApp {
             server.directory().create_tenant("decoy", None).await.expect("decoy tenant");
         let base = format!("http://{}", server.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(server.run_until_stopped(async move {
+        let server = tokio::spawn(server.run_until_stopped(async move {
             let _ = stopped.await;
         }));
         let app = TestApp {
@@ -64,6 +65,7 @@ impl TestApp {
             token,
             decoy_token: decoy_token.expose_secret().to_owned(),
             stop: Some(stop),
+            server: Some(server),
             _db: db,
         };
         let decoy = app
@@ -154,6 +156,24 @@ impl TestApp {
             .expect("send");
         let page = expect_status(page, StatusCode::OK).await;
         page["data"].as_array().expect("data").clone()
+    }
+}
+
+impl TestApp {
+    /// Signals the server to shut down, as SIGTERM does: it stops accepting connections and
+    /// lets in-flight requests finish.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Waits until the server has stopped and returns how it ended.
+    pub async fn stopped(&mut self) -> std::io::Result<()> {
+        match self.server.take() {
+            Some(server) => server.await.expect("server task"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -76,3 +76,35 @@ async fn docs_are_served_from_the_binary() {
         assert!(response.bytes().await.unwrap().len() > 100_000, "{asset}");
     }
 }
+
+/// A request in flight when shutdown begins still completes; then the server stops.
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut app = TestApp::spawn().await;
+    let body = r#"{"username":"in-flight"}"#;
+    let mut tcp =
+        tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /v1/users HTTP/1.1\r\nHost: roster\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        app.token,
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    // "100 Continue" means the handler is running and reading the body: the request is in flight.
+    let mut buf = vec![0u8; 1024];
+    let n = tcp.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 100 Continue"));
+
+    app.begin_shutdown();
+    tcp.write_all(body.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201 Created"), "{response}");
+    assert!(response.contains("in-flight"));
+
+    app.stopped().await.expect("a clean stop");
+    assert!(reqwest::get(app.url("/healthz")).await.is_err(), "no longer listening");
+}

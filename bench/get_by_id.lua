@@ -1,0 +1,15 @@
+-- wrk script: GET /v1/users/{id} for ids read from the file named by ROSTER_IDS, round robin.
+local ids = {}
+for line in io.lines(os.getenv("ROSTER_IDS")) do ids[#ids + 1] = line end
+local token = os.getenv("ROSTER_TOKEN")
+local i = 0
+
+request = function()
+  i = i % #ids + 1
+  return wrk.format("GET", "/v1/users/" .. ids[i], { ["Authorization"] = "Bearer " .. token })
+end
+
+done = function(summary, latency, requests)
+  io.write(string.format("non-2xx or errors: %d\n", summary.errors.status + summary.errors.connect
+    + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end

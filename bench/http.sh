@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# HTTP benchmark of a release build on the embedded SQLite default:
+#   1. starts `roster serve` on a fresh data directory (127.0.0.1, a free port),
+#   2. records its idle RSS,
+#   3. creates N users from shared/data/users.py through POST /v1/users (one client),
+#   4. runs wrk (2 threads, 64 connections, 10 s) on GET /healthz, then on GET /v1/users/{id}
+#      over all created ids, and prints RSS after the load.
+# usage: bench/http.sh [N=10000]   (needs wrk: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N="${1:-10000}"
+USERS_PY="${USERS_PY:-../shared/data/users.py}"
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
+
+cargo build --release -q -p roster-server
+work="$(mktemp -d)"
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export ROSTER_BOOTSTRAP_TOKEN="rst_bench_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+ROSTER_LOG=warn ./target/release/roster serve --listen "127.0.0.1:$port" --data-dir "$work/data" &
+pid=$!
+base="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.05; done
+rss() { awk '/VmRSS/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$pid/status"; }
+echo "idle RSS: $(rss)"
+
+python3 "$USERS_PY" --count "$N" | python3 bench/load_users.py "$base" "$ROSTER_BOOTSTRAP_TOKEN" > "$work/ids"
+
+echo "== GET /healthz"
+wrk -t2 -c64 -d10s --latency "$base/healthz" | grep -E "Requests/sec|99%|Non-2xx"
+echo "== GET /v1/users/{id} ($N users)"
+ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" \
+    wrk -t2 -c64 -d10s --latency -s bench/get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
+echo "RSS after load: $(rss)"
