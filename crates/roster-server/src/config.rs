@@ -35,6 +35,20 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
 }
 
+/// The top-level keys of [`Config`].
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "database_max_connections",
+    "bootstrap_token",
+    "log_format",
+    "log",
+    "max_body_bytes",
+    "argon2",
+    "shutdown_grace_seconds",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -62,8 +76,15 @@ impl Default for Config {
 impl Config {
     /// Reads `file` (when it exists) and the environment over the defaults.
     pub fn load(file: &Path) -> Result<Config, Box<figment::Error>> {
-        let figment =
-            Figment::new().merge(Toml::file(file)).merge(Env::prefixed("ROSTER_").split("__"));
+        // Only variables naming a key are read: others with the prefix (`ROSTER_CONFIG`, a test
+        // harness's) are not configuration, while a typo in the file is still an error.
+        let env = Env::prefixed("ROSTER_")
+            .filter(|key| {
+                let top = key.as_str().split("__").next().unwrap_or_default();
+                KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
+            })
+            .split("__");
+        let figment = Figment::new().merge(Toml::file(file)).merge(env);
         figment.extract().map_err(Box::new)
     }
 
@@ -76,5 +97,43 @@ impl Config {
             },
             None => roster_store::Database::Sqlite { path: self.data_dir.join("roster.db") },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "roster.toml",
+                "listen = \"127.0.0.1:9000\"\nlog = \"debug\"\n[argon2]\nmemory_kib = 4096\niterations = 3\nparallelism = 1\n",
+            )?;
+            jail.set_env("ROSTER_LOG", "warn");
+            jail.set_env("ROSTER_ARGON2__ITERATIONS", "4");
+            jail.set_env("ROSTER_NOT_A_KEY", "ignored");
+            let config = Config::load(Path::new("roster.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.listen, "127.0.0.1:9000".parse().unwrap());
+            assert_eq!(config.log, "warn");
+            assert_eq!(
+                config.argon2,
+                Argon2Params { memory_kib: 4096, iterations: 4, parallelism: 1 }
+            );
+            assert_eq!(config.data_dir, PathBuf::from("./roster-data"), "a default");
+            assert!(matches!(config.database(), roster_store::Database::Sqlite { .. }));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("roster.toml", "lisen = \"127.0.0.1:9000\"\n")?;
+            let error = Config::load(Path::new("roster.toml")).expect_err("a typo must not pass");
+            assert!(error.to_string().contains("lisen"), "{error}");
+            Ok(())
+        });
     }
 }
