@@ -15,6 +15,7 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod event;
+pub mod filter;
 pub mod id;
 pub mod input;
 pub mod secret;
