@@ -101,6 +101,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's `Jail` closures return its error by value
 mod tests {
     use super::*;
 
