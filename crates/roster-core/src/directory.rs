@@ -12,15 +12,17 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::clock::Clock;
+use crate::cursor::{self, CursorKey};
 use crate::error::{Error, FieldError, Result};
 use crate::event::{Actor, Event, NewEvent};
+use crate::filter::Filter;
 use crate::id::{OrgId, TenantId, TokenId, UserId};
+use crate::index;
 use crate::input::UserInput;
+use crate::query::{self, Order, SortKey, SortValue, UserQuery};
 use crate::secret::{self, Argon2Params, Hasher};
 use crate::state::Transition;
-use crate::store::{
-    Change, IdempotencyRecord, KeyKind, Store, UserKey, UserPage, UserRecord, Write,
-};
+use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserKey, UserRecord, Write};
 use crate::tenant::{NewToken, Principal, Scope, Tenant};
 use crate::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use crate::validate::{self, Mode, ValidUser};
@@ -36,7 +38,53 @@ pub struct Directory {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     hasher: Hasher,
+    /// Loaded from the store on first use.
+    cursor_key: Arc<tokio::sync::OnceCell<CursorKey>>,
 }
+
+/// A listing, as surfaces ask for it.
+#[derive(Debug, Clone)]
+pub struct Search {
+    pub filter: Option<Filter>,
+    pub sort: SortKey,
+    pub order: Order,
+    pub limit: u32,
+    /// Offset paging; excludes `cursor`.
+    pub offset: Option<u64>,
+    /// Keyset paging: a `next_cursor` of an earlier page of the same query.
+    pub cursor: Option<String>,
+    /// Also count every match.
+    pub count: bool,
+    pub include_deleted: bool,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        Search {
+            filter: None,
+            sort: SortKey::CreatedAt,
+            order: Order::Asc,
+            limit: DEFAULT_LIMIT,
+            offset: None,
+            cursor: None,
+            count: false,
+            include_deleted: false,
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Debug)]
+pub struct Found {
+    pub users: Vec<User>,
+    /// Continues after the last user of this page; `None` when the page was not full.
+    pub next_cursor: Option<String>,
+    pub total_count: Option<u64>,
+}
+
+/// Page size bounds of every listing.
+pub const MAX_LIMIT: u32 = 1000;
+pub const DEFAULT_LIMIT: u32 = 100;
 
 /// The result of a create: the user, and whether it was replayed from an idempotency record.
 #[derive(Debug)]
@@ -64,7 +112,7 @@ pub enum Lookup<'a> {
 
 impl Directory {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, argon2: Argon2Params) -> Result<Self> {
-        Ok(Directory { store, clock, hasher: Hasher::new(argon2)? })
+        Ok(Directory { store, clock, hasher: Hasher::new(argon2)?, cursor_key: Arc::default() })
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -242,9 +290,84 @@ impl Directory {
         Ok(record.user)
     }
 
-    pub async fn users(&self, p: &Principal, page: &UserPage) -> Result<Vec<User>> {
-        let records = self.store.users(p.tenant, page).await?;
-        Ok(records.into_iter().map(|r| r.user).collect())
+    /// A page of the users `search` selects, with the cursor of the next page when the page is
+    /// full, and the number of all matches when asked for.
+    pub async fn search(&self, p: &Principal, search: &Search) -> Result<Found> {
+        if !(1..=MAX_LIMIT).contains(&search.limit) {
+            return Err(Error::invalid(
+                "limit",
+                "out_of_range",
+                format!("must be from 1 to {MAX_LIMIT}"),
+            ));
+        }
+        if search.offset.is_some() && search.cursor.is_some() {
+            return Err(Error::invalid(
+                "cursor",
+                "conflict",
+                "a page is chosen by offset or by cursor, not both",
+            ));
+        }
+        let cond = search.filter.as_ref().map(query::resolve).transpose()?;
+        let filter_text = search.filter.as_ref().map(ToString::to_string).unwrap_or_default();
+        let binding =
+            cursor::Binding::new(search.sort, search.order, &filter_text, search.include_deleted);
+        let key = self.cursor_key().await?;
+        let after =
+            search.cursor.as_deref().map(|c| cursor::decode(key, &binding, c)).transpose()?;
+        let query = UserQuery {
+            cond,
+            sort: search.sort,
+            order: search.order,
+            limit: search.limit,
+            offset: search.offset.unwrap_or(0),
+            after,
+            include_deleted: search.include_deleted,
+        };
+        let (records, total_count) = if search.count {
+            let (records, total) = tokio::try_join!(
+                self.store.users(p.tenant, &query),
+                self.store.count_users(p.tenant, &query)
+            )?;
+            (records, Some(total))
+        } else {
+            (self.store.users(p.tenant, &query).await?, None)
+        };
+        let full = records.len() == usize::try_from(search.limit).unwrap_or(usize::MAX);
+        let next_cursor = match records.last() {
+            Some(last) if full => {
+                Some(cursor::encode(key, &binding, position(&last.user, search.sort))?)
+            }
+            _ => None,
+        };
+        Ok(Found { users: records.into_iter().map(|r| r.user).collect(), next_cursor, total_count })
+    }
+
+    /// How many users match `filter`.
+    pub async fn count(
+        &self,
+        p: &Principal,
+        filter: Option<&Filter>,
+        include_deleted: bool,
+    ) -> Result<u64> {
+        let query = UserQuery {
+            cond: filter.map(query::resolve).transpose()?,
+            sort: SortKey::CreatedAt,
+            order: Order::Asc,
+            limit: 0,
+            offset: 0,
+            after: None,
+            include_deleted,
+        };
+        self.store.count_users(p.tenant, &query).await
+    }
+
+    async fn cursor_key(&self) -> Result<&CursorKey> {
+        self.cursor_key
+            .get_or_try_init(|| async {
+                let key = self.store.setting("cursor_key").await?;
+                key.map(CursorKey::new).ok_or_else(|| Error::internal("the cursor key is missing"))
+            })
+            .await
     }
 
     /// Replaces the writable fields of a user with the document `edit` makes from the current user.
@@ -434,6 +557,23 @@ impl Directory {
 }
 
 const NOT_FOUND: Error = Error::NotFound { kind: "user" };
+
+/// Where `user` stands in a listing sorted by `sort`.
+fn position(user: &User, sort: SortKey) -> (SortValue, UserId) {
+    let micros =
+        |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX);
+    let keys = || index::sort_keys(user);
+    let value = match sort {
+        SortKey::CreatedAt => SortValue::Int(micros(user.created_at)),
+        SortKey::UpdatedAt => SortValue::Int(micros(user.updated_at)),
+        SortKey::LastAuthAt => SortValue::Int(user.last_auth_at.map_or(0, micros)),
+        SortKey::Username => SortValue::Text(keys().username),
+        SortKey::Email => SortValue::Text(keys().email),
+        SortKey::FamilyName => SortValue::Text(keys().family_name),
+        SortKey::Phone => SortValue::Text(keys().phone),
+    };
+    (value, user.id)
+}
 
 fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
     match if_match {

@@ -12,12 +12,15 @@
 //! This crate depends on no HTTP framework and no database driver.
 
 pub mod clock;
+pub mod cursor;
 pub mod directory;
 pub mod error;
 pub mod event;
 pub mod filter;
 pub mod id;
+pub mod index;
 pub mod input;
+pub mod query;
 pub mod secret;
 pub mod state;
 pub mod store;
@@ -26,13 +29,13 @@ pub mod user;
 pub mod validate;
 
 pub use clock::{Clock, SystemClock};
-pub use directory::{Created, Directory, Lookup};
+pub use directory::{Created, Directory, Found, Lookup, Search};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
 pub use id::{OrgId, TenantId, TokenId, UserId};
 pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;
-pub use store::{Change, Store, UserPage};
+pub use store::{Change, Store};
 pub use tenant::{Principal, Scope, Tenant};
 pub use user::{User, UserKind, UserState};

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::error::Result;
 use crate::event::{Event, NewEvent};
 use crate::id::{OrgId, TenantId, UserId};
+use crate::query::UserQuery;
 use crate::tenant::{NewToken, Principal, Tenant};
 use crate::user::User;
 
@@ -42,8 +43,13 @@ pub trait Store: Send + Sync + 'static {
         kind: KeyKind,
         value: &str,
     ) -> Result<Option<UserRecord>>;
-    /// A page of users by `created_at`, then id.
-    async fn users(&self, tenant: TenantId, page: &UserPage) -> Result<Vec<UserRecord>>;
+    /// The page of users `query` selects, in its order.
+    async fn users(&self, tenant: TenantId, query: &UserQuery) -> Result<Vec<UserRecord>>;
+    /// How many users match `query`'s condition, regardless of its page.
+    async fn count_users(&self, tenant: TenantId, query: &UserQuery) -> Result<u64>;
+
+    /// A deployment setting written by the migrations (e.g. `cursor_key`).
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
 
     /// The unexpired idempotency record under `key`.
     async fn idempotency(
@@ -122,14 +128,6 @@ pub enum Write {
     /// Replaces a user at version `expected`, and its keys with `keys`. A tombstone has no keys,
     /// and replacing a user with one also forgets the idempotency records that hold its data.
     UpdateUser { record: Box<UserRecord>, keys: Vec<UserKey>, expected: i64 },
-}
-
-#[derive(Debug, Clone)]
-/// Which users to list: a page of `limit` after skipping `offset`.
-pub struct UserPage {
-    pub limit: u32,
-    pub offset: u64,
-    pub include_deleted: bool,
 }
 
 /// The outcome of a create made under an `Idempotency-Key`, replayed on a retry.

@@ -85,6 +85,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             users::patch_user,
             users::delete_user
         ))
+        .routes(routes!(users::search_users))
+        .routes(routes!(users::count_users))
         .routes(routes!(users::transition_user))
         .routes(routes!(users::user_by_username))
         .routes(routes!(users::user_by_email))

@@ -5,9 +5,10 @@
 
 use async_trait::async_trait;
 use roster_core::event::{Event, NewEvent};
-use roster_core::store::{
-    Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserPage, UserRecord, Write,
-};
+use roster_core::filter::CompareOp;
+use roster_core::index;
+use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, SortValue, UserQuery};
+use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use roster_core::{Error, OrgId, Result, Store, TenantId, TokenId, UserId};
@@ -18,9 +19,9 @@ use uuid::Uuid;
 
 use crate::db_error;
 
-const USER_COLUMNS: &str = "id, kind, state, username, organization_id, profile, password_hash, \
-     password_change_required, password_changed_at, national_id_hash, secret_hash, created_at, \
-     updated_at, last_auth_at, version";
+const USER_COLUMNS: &str = "u.id, u.kind, u.state, u.username, u.organization_id, u.profile, \
+     u.password_hash, u.password_change_required, u.password_changed_at, u.national_id_hash, \
+     u.secret_hash, u.created_at, u.updated_at, u.last_auth_at, u.version";
 
 #[async_trait]
 impl Store for This {
@@ -131,7 +132,7 @@ impl Store for This {
     }
 
     async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>> {
-        let sql = format!("select {USER_COLUMNS} from users where tenant_id = $1 and id = $2");
+        let sql = format!("select {USER_COLUMNS} from users u where u.tenant_id = $1 and u.id = $2");
         let row = sqlx::query(&sql)
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())
@@ -143,7 +144,7 @@ impl Store for This {
 
     async fn user_by_key(&self, tenant: TenantId, kind: KeyKind, value: &str) -> Result<Option<UserRecord>> {
         let sql = format!(
-            "select {USER_COLUMNS} from users where tenant_id = $1 and id = \
+            "select {USER_COLUMNS} from users u where u.tenant_id = $1 and u.id = \
              (select user_id from user_keys where tenant_id = $1 and kind = $2 and value = $3)"
         );
         let row = sqlx::query(&sql)
@@ -156,18 +157,43 @@ impl Store for This {
         row.as_ref().map(user_record).transpose()
     }
 
-    async fn users(&self, tenant: TenantId, page: &UserPage) -> Result<Vec<UserRecord>> {
-        let mut q = QueryBuilder::<Db>::new(format!("select {USER_COLUMNS} from users where tenant_id = "));
-        q.push_bind(*tenant.as_uuid());
-        if !page.include_deleted {
-            q.push(" and state <> 'deleted'");
+    async fn users(&self, tenant: TenantId, query: &UserQuery) -> Result<Vec<UserRecord>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {USER_COLUMNS} from users u where "));
+        push_where(&mut q, tenant, query);
+        if let Some((key, id)) = &query.after {
+            // Keyset: strictly after the last row seen, in the listing's own order.
+            q.push(" and (").push(sort_column(query.sort)).push(", u.id) ");
+            q.push(if query.order == Order::Asc { "> (" } else { "< (" });
+            match key {
+                SortValue::Int(n) => q.push_bind(*n),
+                SortValue::Text(s) => q.push_bind(s.clone()),
+            };
+            q.push(", ").push_bind(*id.as_uuid()).push(")");
         }
-        q.push(" order by created_at, id limit ");
-        q.push_bind(i64::from(page.limit));
-        q.push(" offset ");
-        q.push_bind(i64::try_from(page.offset).unwrap_or(i64::MAX));
+        let direction = if query.order == Order::Asc { " asc" } else { " desc" };
+        q.push(" order by ").push(sort_column(query.sort)).push(direction).push(", u.id").push(direction);
+        q.push(" limit ").push_bind(i64::from(query.limit));
+        if query.after.is_none() && query.offset > 0 {
+            q.push(" offset ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
+        }
         let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
         rows.iter().map(user_record).collect()
+    }
+
+    async fn count_users(&self, tenant: TenantId, query: &UserQuery) -> Result<u64> {
+        let mut q = QueryBuilder::<Db>::new("select count(*) as n from users u where ");
+        push_where(&mut q, tenant, query);
+        let row = q.build().fetch_one(self.reader()).await.map_err(db_error)?;
+        let n: i64 = row.try_get("n").map_err(db_error)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        sqlx::query_scalar("select value from settings where name = $1")
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)
     }
 
     async fn idempotency(&self, tenant: TenantId, key: &str, now: OffsetDateTime) -> Result<Option<IdempotencyRecord>> {
@@ -282,11 +308,12 @@ type Tx<'a> = sqlx::Transaction<'a, Db>;
 
 async fn insert_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord) -> Result<()> {
     let u = &r.user;
+    let keys = index::sort_keys(u);
     sqlx::query(
         "insert into users (tenant_id, id, kind, state, username, organization_id, profile, \
          password_hash, password_change_required, password_changed_at, national_id_hash, secret_hash, \
-         created_at, updated_at, last_auth_at, version) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+         created_at, updated_at, last_auth_at, version, username_key, email_key, family_name_key, phone_key) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(t)
     .bind(u.id.as_uuid())
@@ -304,18 +331,24 @@ async fn insert_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord) -> Result<()> {
     .bind(micros(u.updated_at))
     .bind(u.last_auth_at.map(micros))
     .bind(u.version)
+    .bind(keys.username)
+    .bind(keys.email)
+    .bind(keys.family_name)
+    .bind(keys.phone)
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
-    Ok(())
+    insert_attrs(tx, t, u).await
 }
 
 async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) -> Result<()> {
     let u = &r.user;
+    let keys = index::sort_keys(u);
     let done = sqlx::query(
         "update users set state = $3, username = $4, organization_id = $5, profile = $6, \
          password_hash = $7, password_change_required = $8, password_changed_at = $9, \
-         national_id_hash = $10, secret_hash = $11, updated_at = $12, last_auth_at = $13, version = $14 \
+         national_id_hash = $10, secret_hash = $11, updated_at = $12, last_auth_at = $13, version = $14, \
+         username_key = $16, email_key = $17, family_name_key = $18, phone_key = $19 \
          where tenant_id = $1 and id = $2 and version = $15",
     )
     .bind(t)
@@ -333,11 +366,21 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) ->
     .bind(u.last_auth_at.map(micros))
     .bind(u.version)
     .bind(expected)
+    .bind(keys.username)
+    .bind(keys.email)
+    .bind(keys.family_name)
+    .bind(keys.phone)
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
     if done.rows_affected() == 1 {
-        return Ok(());
+        sqlx::query("delete from user_attrs where tenant_id = $1 and user_id = $2")
+            .bind(t)
+            .bind(u.id.as_uuid())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        return insert_attrs(tx, t, u).await;
     }
     let current: Option<i64> = sqlx::query_scalar("select version from users where tenant_id = $1 and id = $2")
         .bind(t)
@@ -349,6 +392,25 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) ->
         Some(current) => Err(Error::Stale { expected, current }),
         None => Err(Error::NotFound { kind: "user" }),
     }
+}
+
+/// Indexes the searchable values of `user` (see `roster_core::index`).
+async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, user: &roster_core::User) -> Result<()> {
+    let entries = index::entries(user);
+    // Bounded batches keep every statement under the engines' bound-parameter limits.
+    for chunk in entries.chunks(500) {
+        let mut q = QueryBuilder::<Db>::new("insert into user_attrs (tenant_id, user_id, path, elem, value, num) ");
+        q.push_values(chunk, |mut row, e| {
+            row.push_bind(t)
+                .push_bind(*user.id.as_uuid())
+                .push_bind(e.path.clone())
+                .push_bind(e.elem)
+                .push_bind(e.value.clone())
+                .push_bind(e.num);
+        });
+        q.build().execute(&mut **tx).await.map_err(db_error)?;
+    }
+    Ok(())
 }
 
 /// Inserts `keys` for `user`; a key another user holds is a conflict naming its field.
@@ -409,6 +471,177 @@ async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[NewEvent]) -> Result<
     });
     q.build().execute(&mut **tx).await.map_err(db_error)?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query compiler: a resolved `Cond` to SQL text with bound parameters. Every value goes through
+// `push_bind`; only column names, operators and constant fragments are written as text.
+
+fn push_where(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, query: &UserQuery) {
+    q.push("u.tenant_id = ").push_bind(*tenant.as_uuid());
+    if !query.include_deleted {
+        q.push(" and u.state <> 'deleted'");
+    }
+    if let Some(cond) = &query.cond {
+        q.push(" and (");
+        push_cond(q, tenant, cond);
+        q.push(")");
+    }
+}
+
+fn push_cond(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, cond: &Cond) {
+    match cond {
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            q.push("(");
+            push_cond(q, tenant, a);
+            q.push(if matches!(cond, Cond::And(..)) { ") and (" } else { ") or (" });
+            push_cond(q, tenant, b);
+            q.push(")");
+        }
+        Cond::Not(x) => {
+            q.push("not (");
+            push_cond(q, tenant, x);
+            q.push(")");
+        }
+        Cond::ColumnSet(c) => {
+            q.push(column_name(*c)).push(" is not null");
+        }
+        Cond::Column(c, op, operand) => {
+            q.push(column_name(*c)).push(sql_operator(*op));
+            match operand {
+                Operand::Text(s) => q.push_bind(s.clone()),
+                Operand::Int(n) => q.push_bind(*n),
+                Operand::Uuid(u) => q.push_bind(*u),
+            };
+        }
+        Cond::AttrPresent(_) | Cond::Attr { .. } => {
+            // Users holding a matching value, found through the (tenant, path, value) index.
+            q.push("u.id in (select a.user_id from user_attrs a where a.tenant_id = ").push_bind(*tenant.as_uuid());
+            q.push(" and ");
+            push_attr(q, "a", cond);
+            q.push(")");
+        }
+        Cond::Elements { path, cond } => {
+            // Users with an array element (same user, same `elem`) satisfying every part of `cond`.
+            q.push("u.id in (select x.user_id from user_attrs x where x.tenant_id = ").push_bind(*tenant.as_uuid());
+            q.push(" and ");
+            push_path_prefix(q, "x", path);
+            q.push(" and (");
+            push_element(q, cond);
+            q.push("))");
+        }
+    }
+}
+
+/// `cond` over the element `x` of a value path: each attribute test is an `exists` on the rows
+/// of the same user and element.
+fn push_element(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
+    match cond {
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            q.push("(");
+            push_element(q, a);
+            q.push(if matches!(cond, Cond::And(..)) { ") and (" } else { ") or (" });
+            push_element(q, b);
+            q.push(")");
+        }
+        Cond::Not(x) => {
+            q.push("not (");
+            push_element(q, x);
+            q.push(")");
+        }
+        Cond::Attr { .. } | Cond::AttrPresent(_) => {
+            q.push(
+                "exists (select 1 from user_attrs e where e.tenant_id = x.tenant_id \
+                 and e.user_id = x.user_id and e.elem = x.elem and ",
+            );
+            push_attr(q, "e", cond);
+            q.push(")");
+        }
+        // `resolve` puts only attribute tests inside value paths.
+        Cond::Column(..) | Cond::ColumnSet(_) | Cond::Elements { .. } => {
+            q.push("false");
+        }
+    }
+}
+
+/// The test on one `user_attrs` row aliased `a`.
+fn push_attr(q: &mut QueryBuilder<'_, Db>, a: &str, cond: &Cond) {
+    match cond {
+        Cond::AttrPresent(path) => push_path_prefix(q, a, path),
+        Cond::Attr { path, op, value } => {
+            q.push(format!("{a}.path = ")).push_bind(path.clone()).push(" and ");
+            match (op, value) {
+                (CompareOp::Sw, AttrOperand::Text(s)) => {
+                    // A prefix is a range of the index: [s, s + U+10FFFF).
+                    q.push(format!("{a}.value >= ")).push_bind(s.clone());
+                    q.push(format!(" and {a}.value < ")).push_bind(format!("{s}{}", char::MAX));
+                }
+                (CompareOp::Co | CompareOp::Ew, AttrOperand::Text(s)) => {
+                    let escaped = s.replace('!', "!!").replace('%', "!%").replace('_', "!_");
+                    let pattern = if *op == CompareOp::Co { format!("%{escaped}%") } else { format!("%{escaped}") };
+                    q.push(format!("{a}.value like ")).push_bind(pattern).push(" escape '!'");
+                }
+                (op, AttrOperand::Text(s)) => {
+                    q.push(format!("{a}.value")).push(sql_operator(*op)).push_bind(s.clone());
+                }
+                (op, AttrOperand::Number(n)) => {
+                    q.push(format!("{a}.num")).push(sql_operator(*op)).push_bind(*n);
+                }
+                (op, AttrOperand::Bool(b)) => {
+                    q.push(format!("{a}.value")).push(sql_operator(*op)).push_bind(b.to_string());
+                }
+            }
+        }
+        _ => {
+            q.push("false");
+        }
+    }
+}
+
+/// `path` itself or any path below it.
+fn push_path_prefix(q: &mut QueryBuilder<'_, Db>, a: &str, path: &str) {
+    q.push(format!("({a}.path = ")).push_bind(path.to_owned());
+    q.push(format!(" or ({a}.path >= ")).push_bind(format!("{path}."));
+    // '/' follows '.' in every collation used here (bytewise).
+    q.push(format!(" and {a}.path < ")).push_bind(format!("{path}/")).push("))");
+}
+
+fn sql_operator(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq => " = ",
+        CompareOp::Ne => " <> ",
+        CompareOp::Gt => " > ",
+        CompareOp::Ge => " >= ",
+        CompareOp::Lt => " < ",
+        CompareOp::Le => " <= ",
+        // `resolve` allows these only where `push_attr` handles them.
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => " = ",
+    }
+}
+
+fn column_name(c: Column) -> &'static str {
+    match c {
+        Column::Id => "u.id",
+        Column::OrganizationId => "u.organization_id",
+        Column::Kind => "u.kind",
+        Column::State => "u.state",
+        Column::CreatedAt => "u.created_at",
+        Column::UpdatedAt => "u.updated_at",
+        Column::LastAuthAt => "u.last_auth_at",
+        Column::Version => "u.version",
+    }
+}
+
+fn sort_column(key: SortKey) -> &'static str {
+    match key {
+        SortKey::CreatedAt => "u.created_at",
+        SortKey::UpdatedAt => "u.updated_at",
+        SortKey::LastAuthAt => "coalesce(u.last_auth_at, 0)",
+        SortKey::Username => "u.username_key",
+        SortKey::Email => "u.email_key",
+        SortKey::FamilyName => "u.family_name_key",
+        SortKey::Phone => "u.phone_key",
+    }
 }
 
 fn user_record(row: &DbRow) -> Result<UserRecord> {

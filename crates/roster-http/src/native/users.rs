@@ -7,7 +7,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_core::directory::Idempotency;
 use roster_core::input::{UserInput, parse_document};
-use roster_core::{Error, FieldError, Lookup, Transition, User, UserId, UserPage};
+use roster_core::query::{Order, SortKey, parse_filter};
+use roster_core::{Error, FieldError, Lookup, Search, Transition, User, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -22,9 +23,6 @@ const READ_ONLY: &[&str] =
     &["id", "version", "created_at", "updated_at", "last_auth_at", "has_secret"];
 /// Fields a client may write but never reads back.
 const WRITE_ONLY: &[&str] = &["password", "national_id"];
-/// Page size bounds.
-const MAX_LIMIT: u32 = 1000;
-const DEFAULT_LIMIT: u32 = 100;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -35,21 +33,110 @@ pub(crate) struct ReadParams {
     include_deleted: Option<bool>,
 }
 
+/// The listing parameters, in the query string of `GET /v1/users`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
+    /// A SCIM filter over the native attribute names, e.g. `name.family sw "Schm"`.
+    filter: Option<String>,
+    /// `created_at` (default), `updated_at`, `username`, `email`, `family_name`, `phone` or
+    /// `last_auth_at`; the id breaks ties.
+    sort_by: Option<String>,
+    /// `asc` (default) or `desc`.
+    order: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "from_str")]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
-    /// Users to skip.
+    /// Users to skip; excludes `cursor`.
     #[serde(default, deserialize_with = "from_str")]
     #[param(value_type = Option<u64>)]
     offset: Option<u64>,
+    /// The `next_cursor` of the previous page of the same query.
+    cursor: Option<String>,
+    /// Also count all matches (`total_count`).
+    #[serde(default, deserialize_with = "from_str")]
+    #[param(value_type = Option<bool>)]
+    count: Option<bool>,
     /// Include deleted tombstones.
     #[serde(default, deserialize_with = "from_str")]
     #[param(value_type = Option<bool>)]
     include_deleted: Option<bool>,
+}
+
+/// The body of `POST /v1/users/search`: the listing parameters as JSON, for long filters.
+#[derive(Deserialize, ToSchema, Default)]
+pub(crate) struct SearchBody {
+    filter: Option<String>,
+    sort_by: Option<String>,
+    order: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u64>,
+    cursor: Option<String>,
+    count: Option<bool>,
+    include_deleted: Option<bool>,
+}
+
+impl From<ListParams> for SearchBody {
+    fn from(p: ListParams) -> Self {
+        SearchBody {
+            filter: p.filter,
+            sort_by: p.sort_by,
+            order: p.order,
+            limit: p.limit,
+            offset: p.offset,
+            cursor: p.cursor,
+            count: p.count,
+            include_deleted: p.include_deleted,
+        }
+    }
+}
+
+impl SearchBody {
+    fn into_search(self) -> Result<Search, Error> {
+        let mut errors = Vec::new();
+        let sort = match self.sort_by.as_deref() {
+            None => SortKey::CreatedAt,
+            Some(s) => SortKey::parse(s).unwrap_or_else(|| {
+                let names: Vec<&str> = SortKey::ALL.iter().map(|k| k.as_str()).collect();
+                errors.push(FieldError::new(
+                    "sort_by",
+                    "invalid_value",
+                    format!("must be one of {}", names.join(", ")),
+                ));
+                SortKey::CreatedAt
+            }),
+        };
+        let order = match self.order.as_deref() {
+            None | Some("asc") => Order::Asc,
+            Some("desc") => Order::Desc,
+            Some(_) => {
+                errors.push(FieldError::new("order", "invalid_value", "must be `asc` or `desc`"));
+                Order::Asc
+            }
+        };
+        let filter = match self.filter.as_deref().map(parse_filter).transpose() {
+            Ok(f) => f,
+            Err(Error::Invalid(e)) => {
+                errors.extend(e);
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        Ok(Search {
+            filter,
+            sort,
+            order,
+            limit: self.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT),
+            offset: self.offset,
+            cursor: self.cursor,
+            count: self.count.unwrap_or(false),
+            include_deleted: self.include_deleted.unwrap_or(false),
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -61,7 +148,32 @@ pub(crate) struct UserList {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ListMeta {
     limit: u32,
-    offset: u64,
+    /// Present when paging by offset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    /// Continues after this page; `null` on the last page.
+    next_cursor: Option<String>,
+    /// With `count=true`: every match, regardless of the page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_count: Option<u64>,
+    sort_by: SortKey,
+    order: Order,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct UserCount {
+    total_count: u64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CountParams {
+    /// A SCIM filter over the native attribute names.
+    filter: Option<String>,
+    /// Count deleted tombstones too.
+    #[serde(default, deserialize_with = "from_str")]
+    #[param(value_type = Option<bool>)]
+    include_deleted: Option<bool>,
 }
 
 /// A user with its version as `ETag`.
@@ -378,13 +490,15 @@ lookup!(
     "external user id"
 );
 
-/// List users, oldest first.
+/// List users: filtered, sorted, paged by offset or by cursor.
+///
+/// A cursor page costs the same at any depth; offsets get slower the deeper they go.
 #[utoipa::path(
     get, path = "/v1/users", tag = "users",
     params(ListParams),
     responses(
         (status = 200, description = "A page of users", body = UserList),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Bad parameter, filter or cursor", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
@@ -395,17 +509,69 @@ pub(crate) async fn list_users(
     auth: Auth<UsersRead>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<UserList>, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Problem::invalid(
-            "limit",
-            "out_of_range",
-            format!("must be from 1 to {MAX_LIMIT}"),
-        )
-        .into());
-    }
-    let offset = params.offset.unwrap_or(0);
-    let page = UserPage { limit, offset, include_deleted: params.include_deleted.unwrap_or(false) };
-    let data = state.directory.users(&auth.principal, &page).await?;
-    Ok(Json(UserList { data, meta: ListMeta { limit, offset } }))
+    search(&state, &auth, SearchBody::from(params)).await
+}
+
+/// Search users with the listing parameters in a JSON body (for filters too long for a URL).
+#[utoipa::path(
+    post, path = "/v1/users/search", tag = "users",
+    request_body(content = SearchBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A page of users", body = UserList),
+        (status = 400, description = "Bad parameter, filter or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn search_users(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    body: JsonBody,
+) -> Result<Json<UserList>, ApiError> {
+    search(&state, &auth, parse_document(body.value)?).await
+}
+
+async fn search(
+    state: &AppState,
+    auth: &Auth<UsersRead>,
+    body: SearchBody,
+) -> Result<Json<UserList>, ApiError> {
+    let search = body.into_search()?;
+    let found = state.directory.search(&auth.principal, &search).await?;
+    let meta = ListMeta {
+        limit: search.limit,
+        offset: search.cursor.is_none().then(|| search.offset.unwrap_or(0)),
+        next_cursor: found.next_cursor,
+        total_count: found.total_count,
+        sort_by: search.sort,
+        order: search.order,
+    };
+    Ok(Json(UserList { data: found.users, meta }))
+}
+
+/// Count the users a filter matches.
+#[utoipa::path(
+    get, path = "/v1/users/count", tag = "users",
+    params(CountParams),
+    responses(
+        (status = 200, description = "The number of matches", body = UserCount),
+        (status = 400, description = "Bad parameter or filter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn count_users(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    ApiQuery(params): ApiQuery<CountParams>,
+) -> Result<Json<UserCount>, ApiError> {
+    let filter = params.filter.as_deref().map(parse_filter).transpose()?;
+    let include_deleted = params.include_deleted.unwrap_or(false);
+    let total_count =
+        state.directory.count(&auth.principal, filter.as_ref(), include_deleted).await?;
+    Ok(Json(UserCount { total_count }))
 }

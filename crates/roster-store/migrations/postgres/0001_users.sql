@@ -42,6 +42,12 @@ create table users (
     state text not null,
     -- Null only on a deleted tombstone.
     username text,
+    -- Sort keys, lower-cased by Roster (the same on both engines; empty when unset): the
+    -- username, the primary (else first) e-mail, the family name, the primary phone.
+    username_key text collate "C" not null default '',
+    email_key text collate "C" not null default '',
+    family_name_key text collate "C" not null default '',
+    phone_key text collate "C" not null default '',
     organization_id uuid not null,
     -- Everything else a client writes, as the JSON of roster_core::user::Profile.
     profile jsonb not null,
@@ -60,7 +66,15 @@ create table users (
         references organizations (tenant_id, id)
 );
 
+-- One index per sort order, each ending in the id (the tie-breaker), so that a keyset page
+-- costs the same at any depth.
 create index users_tenant_created_at_idx on users (tenant_id, created_at, id);
+create index users_tenant_updated_at_idx on users (tenant_id, updated_at, id);
+create index users_tenant_last_auth_at_idx on users (tenant_id, coalesce(last_auth_at, 0), id);
+create index users_tenant_username_idx on users (tenant_id, username_key, id);
+create index users_tenant_email_idx on users (tenant_id, email_key, id);
+create index users_tenant_family_name_idx on users (tenant_id, family_name_key, id);
+create index users_tenant_phone_idx on users (tenant_id, phone_key, id);
 
 -- The values that are unique per tenant and that users are looked up by: the lower-cased
 -- username and e-mails, E.164 phones, external user ids. One table, one primary key: uniqueness
@@ -75,6 +89,26 @@ create table user_keys (
 );
 
 create index user_keys_tenant_user_idx on user_keys (tenant_id, user_id);
+
+-- Every searchable value of a user, flattened: one row per leaf of the profile document (and the
+-- username), under its dotted path (`name.family`, `emails.value`, `claims.loyalty.tier`).
+-- Strings are lower-cased by Roster, numbers also kept as numbers; `elem` is the index of the
+-- innermost array the value sits in, so `emails[verified eq true and value ew "@x.org"]`
+-- can match both conditions on one element. Filters on any path use these indexes, on both
+-- engines, instead of scanning documents.
+create table user_attrs (
+    tenant_id uuid not null,
+    user_id uuid not null,
+    path text collate "C" not null,
+    elem bigint not null,
+    value text collate "C" not null,
+    num double precision,
+    constraint user_attrs_user_fkey foreign key (tenant_id, user_id) references users (tenant_id, id) on delete cascade
+);
+
+create index user_attrs_tenant_path_value_idx on user_attrs (tenant_id, path, value);
+create index user_attrs_tenant_path_num_idx on user_attrs (tenant_id, path, num);
+create index user_attrs_tenant_user_idx on user_attrs (tenant_id, user_id);
 
 -- Committed in the same transaction as the change it describes.
 create table events (
@@ -102,3 +136,11 @@ create table idempotency_keys (
 );
 
 create index idempotency_keys_tenant_user_idx on idempotency_keys (tenant_id, user_id);
+
+-- Secrets of the deployment, shared by every node: `cursor_key` signs page cursors.
+create table settings (
+    name text not null constraint settings_pkey primary key,
+    value bytea not null
+);
+
+insert into settings (name, value) values ('cursor_key', uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()));

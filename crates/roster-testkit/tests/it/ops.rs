@@ -48,6 +48,8 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/events",
         "GET /v1/users",
         "POST /v1/users",
+        "POST /v1/users/search",
+        "GET /v1/users/count",
         "GET /v1/users/by-email/{email}",
         "GET /v1/users/by-external-id/{external_id}",
         "GET /v1/users/by-phone/{phone}",

@@ -6,5 +6,6 @@ mod idempotency;
 mod lifecycle;
 mod lookup;
 mod protocol;
+mod query;
 mod users;
 mod validation;

@@ -1,0 +1,110 @@
+//! What the store indexes of a user, decided here so that both engines agree: every leaf of
+//! the profile document under its dotted path (strings lower-cased), and the sort keys.
+
+use serde_json::Value;
+
+use crate::user::User;
+
+/// At most this many values of one user are indexed; a document with more (large claims) is
+/// searchable by its first ones only.
+pub const MAX_ENTRIES: usize = 1000;
+/// Strings longer than this (in bytes) are not indexed.
+pub const MAX_VALUE_BYTES: usize = 512;
+
+/// One searchable value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttrEntry {
+    /// Dotted path, e.g. `name.family`, `emails.value`.
+    pub path: String,
+    /// Index of the innermost array the value sits in (0 outside arrays).
+    pub elem: i64,
+    /// Lower-cased string, number text, or `true`/`false`.
+    pub value: String,
+    /// The number, for numeric comparisons.
+    pub num: Option<f64>,
+}
+
+/// The columns users are sorted by (empty when unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SortKeys {
+    pub username: String,
+    /// The primary e-mail, else the first.
+    pub email: String,
+    pub family_name: String,
+    /// The primary phone, else the first.
+    pub phone: String,
+}
+
+/// How text is compared in filters and sorts: case-insensitively, the same on every engine.
+pub fn text_key(s: &str) -> String {
+    s.to_lowercase()
+}
+
+pub fn sort_keys(user: &User) -> SortKeys {
+    let primary = |items: &[crate::user::Contact]| {
+        items
+            .iter()
+            .find(|c| c.primary)
+            .or(items.first())
+            .map(|c| text_key(&c.value))
+            .unwrap_or_default()
+    };
+    let p = &user.profile;
+    SortKeys {
+        username: user.username.as_deref().map(text_key).unwrap_or_default(),
+        email: primary(&p.emails),
+        family_name: p
+            .name
+            .as_ref()
+            .and_then(|n| n.family.as_deref())
+            .map(text_key)
+            .unwrap_or_default(),
+        phone: primary(&p.phones),
+    }
+}
+
+/// Every searchable value of `user`.
+pub fn entries(user: &User) -> Vec<AttrEntry> {
+    let mut out = Vec::new();
+    if let Some(username) = &user.username {
+        out.push(AttrEntry {
+            path: "username".to_owned(),
+            elem: 0,
+            value: text_key(username),
+            num: None,
+        });
+    }
+    if let Ok(Value::Object(profile)) = serde_json::to_value(&user.profile) {
+        for (key, value) in &profile {
+            flatten(key, value, 0, &mut out);
+        }
+    }
+    out.truncate(MAX_ENTRIES);
+    out
+}
+
+fn flatten(path: &str, value: &Value, elem: i64, out: &mut Vec<AttrEntry>) {
+    if out.len() >= MAX_ENTRIES {
+        return;
+    }
+    let mut push = |value: String, num: Option<f64>| {
+        out.push(AttrEntry { path: path.to_owned(), elem, value, num });
+    };
+    match value {
+        Value::Null => {}
+        Value::Bool(b) => push(b.to_string(), None),
+        Value::Number(n) => push(n.to_string(), n.as_f64()),
+        Value::String(s) if s.len() <= MAX_VALUE_BYTES => push(text_key(s), None),
+        Value::String(_) => {}
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(path, item, i64::try_from(i).unwrap_or(i64::MAX), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, value) in map {
+                flatten(&format!("{path}.{key}"), value, elem, out);
+            }
+        }
+    }
+}
