@@ -200,6 +200,89 @@ impl Directory {
             return Ok(created);
         }
         let valid = validate::user(input, Mode::Create, now.date())?;
+        let (record, change) = self.new_user(p, valid, now).await?;
+        let id = record.user.id;
+        let idempotency_record = match &idempotency {
+            Some(idem) => Some(IdempotencyRecord {
+                key: idem.key.clone(),
+                fingerprint: idem.fingerprint,
+                user_id: id,
+                response: serde_json::to_value(&record.user).map_err(Error::internal)?,
+                expires_at: now + IDEMPOTENCY_TTL,
+            }),
+            None => None,
+        };
+        let user = record.user.clone();
+        let change = Change { idempotency: idempotency_record, ..change };
+        match (self.store.commit(p.tenant, change).await, &idempotency) {
+            (Ok(()), _) => Ok(Created { user, replayed: false }),
+            // Another request with the same key committed first: answer as it did.
+            (Err(Error::IdempotencyMismatch), Some(idem)) => {
+                self.replay(p.tenant, idem, now).await?.ok_or(Error::IdempotencyMismatch)
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// Creates many users in batched transactions. `items` holds what the surface parsed, in
+    /// request order, with the items it could not parse as their errors. With `atomic`, all are
+    /// created or none (then the failing items report why, the others `Error::Aborted`);
+    /// otherwise each item succeeds or fails on its own. Results come in request order.
+    pub async fn create_users(
+        &self,
+        p: &Principal,
+        items: Vec<Result<UserInput>>,
+        atomic: bool,
+    ) -> Result<Vec<Result<User>>> {
+        let now = self.now();
+        let mut results: Vec<Option<Result<User>>> = Vec::with_capacity(items.len());
+        let mut pending = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            match item.and_then(|input| validate::user(input, Mode::Create, now.date())) {
+                Ok(valid) => {
+                    pending.push((i, valid));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        if atomic && results.iter().any(Option::is_some) {
+            return Ok(results.into_iter().map(|r| r.unwrap_or(Err(Error::Aborted))).collect());
+        }
+        // Secrets are hashed concurrently, as many at a time as the hasher allows.
+        let mut built = tokio::task::JoinSet::new();
+        for (i, valid) in pending {
+            let (this, p) = (self.clone(), p.clone());
+            built.spawn(async move { (i, this.new_user(&p, valid, now).await) });
+        }
+        let mut changes = Vec::new();
+        while let Some(joined) = built.join_next().await {
+            let (i, outcome) = joined.map_err(Error::internal)?;
+            match outcome {
+                Ok((record, change)) => changes.push((i, record.user, change)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        if atomic && results.iter().any(Option::is_some) {
+            return Ok(results.into_iter().map(|r| r.unwrap_or(Err(Error::Aborted))).collect());
+        }
+        changes.sort_by_key(|(i, _, _)| *i);
+        let (placed, changes): (Vec<(usize, User)>, Vec<Change>) =
+            changes.into_iter().map(|(i, user, change)| ((i, user), change)).unzip();
+        let committed = self.store.commit_all(p.tenant, changes, atomic).await?;
+        for ((i, user), outcome) in placed.into_iter().zip(committed) {
+            results[i] = Some(outcome.map(|()| user));
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or(Err(Error::Aborted))).collect())
+    }
+
+    /// A new user from a validated document: its record and the change that creates it.
+    async fn new_user(
+        &self,
+        p: &Principal,
+        valid: ValidUser,
+        now: OffsetDateTime,
+    ) -> Result<(UserRecord, Change)> {
         let organization_id = match valid.organization_id {
             Some(org) => self.organization(p.tenant, org).await?,
             None => p.root_organization,
@@ -208,9 +291,8 @@ impl Directory {
             self.hash(flat(&valid.password)),
             self.hash(flat(&valid.national_id))
         )?;
-        let id = UserId::generate(now);
         let user = User {
-            id,
+            id: UserId::generate(now),
             kind: valid.kind,
             state: valid.state.unwrap_or(UserState::Active),
             username: Some(valid.username),
@@ -232,30 +314,12 @@ impl Directory {
         let event =
             event(p, "user.created", &user, json!({ "kind": user.kind, "state": user.state }));
         let record = UserRecord { user, password_hash, national_id_hash, secret_hash: None };
-        let idempotency_record = match &idempotency {
-            Some(idem) => Some(IdempotencyRecord {
-                key: idem.key.clone(),
-                fingerprint: idem.fingerprint,
-                user_id: id,
-                response: serde_json::to_value(&record.user).map_err(Error::internal)?,
-                expires_at: now + IDEMPOTENCY_TTL,
-            }),
-            None => None,
-        };
-        let user = record.user.clone();
         let change = Change {
-            writes: vec![Write::CreateUser { record: Box::new(record), keys }],
+            writes: vec![Write::CreateUser { record: Box::new(record.clone()), keys }],
             events: vec![event],
-            idempotency: idempotency_record,
+            idempotency: None,
         };
-        match (self.store.commit(p.tenant, change).await, &idempotency) {
-            (Ok(()), _) => Ok(Created { user, replayed: false }),
-            // Another request with the same key committed first: answer as it did.
-            (Err(Error::IdempotencyMismatch), Some(idem)) => {
-                self.replay(p.tenant, idem, now).await?.ok_or(Error::IdempotencyMismatch)
-            }
-            (Err(e), _) => Err(e),
-        }
+        Ok((record, change))
     }
 
     async fn replay(

@@ -21,6 +21,9 @@ pub enum Error {
     /// Every field error of the input at once, never the first only.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    /// Not written because another change of the same all-or-nothing request failed.
+    #[error("not written: another item of the atomic request failed")]
+    Aborted,
     #[error("missing or invalid credentials")]
     Unauthenticated,
     #[error("not allowed")]

@@ -63,6 +63,15 @@ pub trait Store: Send + Sync + 'static {
     /// longer at the expected version, `Error::Conflict` when a unique key is held by another
     /// user, and `Error::IdempotencyMismatch` when the idempotency key was taken meanwhile.
     async fn commit(&self, tenant: TenantId, change: Change) -> Result<()>;
+    /// Applies `changes` together: with `atomic`, all or none (the failing change reports its
+    /// error, the others `Error::Aborted`); otherwise each on its own. The outer error is for
+    /// a failure of the whole batch.
+    async fn commit_all(
+        &self,
+        tenant: TenantId,
+        changes: Vec<Change>,
+        atomic: bool,
+    ) -> Result<Vec<Result<()>>>;
 
     /// Events after `after` in feed order.
     async fn events(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Event>>;

@@ -50,6 +50,14 @@ pub struct AppState {
 pub struct HttpConfig {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest body of a bulk request, in bytes.
+    pub max_bulk_body_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { max_body_bytes: 1024 * 1024, max_bulk_body_bytes: 16 * 1024 * 1024 }
+    }
 }
 
 #[derive(OpenApi)]
@@ -75,9 +83,14 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The native API's routes and their OpenAPI description, from the same handler list.
-fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use native::{events, users};
+    // Bulk bodies carry up to a thousand documents: they get a limit of their own.
+    let bulk = OpenApiRouter::new()
+        .routes(routes!(users::bulk_create_users))
+        .layer(DefaultBodyLimit::max(config.max_bulk_body_bytes));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(bulk)
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(
             users::get_user,
@@ -98,12 +111,12 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The OpenAPI document of the native API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().1
+    api(&HttpConfig::default()).1
 }
 
 /// The whole HTTP application.
 pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> Router {
-    let (api, doc) = api();
+    let (api, doc) = api(config);
     let openapi = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
     let state = AppState { directory, metrics, openapi: bytes::Bytes::from(openapi) };
     let request_id = HeaderName::from_static("x-request-id");

@@ -84,6 +84,7 @@ impl From<Error> for Problem {
                 let detail = format!("invalid fields: {}", fields.join(", "));
                 Problem { errors, ..Problem::new(StatusCode::BAD_REQUEST, "validation", detail) }
             }
+            Error::Aborted => Problem::new(StatusCode::FAILED_DEPENDENCY, "aborted", e.to_string()),
             Error::Unauthenticated => {
                 Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
             }

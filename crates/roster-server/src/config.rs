@@ -29,6 +29,8 @@ pub struct Config {
     pub log: String,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest body of a bulk request, in bytes.
+    pub max_bulk_body_bytes: usize,
     /// Password hashing cost.
     pub argon2: Argon2Params,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
@@ -45,6 +47,7 @@ const KEYS: &[&str] = &[
     "log_format",
     "log",
     "max_body_bytes",
+    "max_bulk_body_bytes",
     "argon2",
     "shutdown_grace_seconds",
 ];
@@ -67,6 +70,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             log: "info".to_owned(),
             max_body_bytes: 1024 * 1024,
+            max_bulk_body_bytes: 16 * 1024 * 1024,
             argon2: Argon2Params::default(),
             shutdown_grace_seconds: 30,
         }

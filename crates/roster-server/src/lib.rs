@@ -46,7 +46,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
     let app = roster_http::app(
         directory.clone(),
         Metrics::new(),
-        &HttpConfig { max_body_bytes: config.max_body_bytes },
+        &HttpConfig {
+            max_body_bytes: config.max_body_bytes,
+            max_bulk_body_bytes: config.max_bulk_body_bytes,
+        },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

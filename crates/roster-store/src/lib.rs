@@ -33,6 +33,18 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// Most jobs the writer commits in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// Changes of one request, handed to the writer task (see `sql.rs`, group commit).
+struct Job {
+    tenant: roster_core::TenantId,
+    changes: Vec<roster_core::Change>,
+    /// All changes or none; otherwise each on its own.
+    atomic: bool,
+    reply: tokio::sync::oneshot::Sender<roster_core::Result<Vec<roster_core::Result<()>>>>,
+}
+
 /// How long a request waits for a connection before the store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 

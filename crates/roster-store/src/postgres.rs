@@ -16,6 +16,7 @@ type This = PgStore;
 
 pub(crate) struct PgStore {
     pool: Pool<Postgres>,
+    queue: tokio::sync::mpsc::Sender<crate::Job>,
 }
 
 impl PgStore {
@@ -33,7 +34,8 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(roster_core::Error::internal)?;
-        Ok(PgStore { pool })
+        let queue = spawn_writer(pool.clone());
+        Ok(PgStore { pool, queue })
     }
 
     fn reader(&self) -> &Pool<Postgres> {
@@ -42,6 +44,10 @@ impl PgStore {
 
     fn writer(&self) -> &Pool<Postgres> {
         &self.pool
+    }
+
+    fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {
+        &self.queue
     }
 }
 

@@ -17,7 +17,7 @@ use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db_error;
+use crate::{Job, MAX_BATCH, db_error};
 
 const USER_COLUMNS: &str = "u.id, u.kind, u.state, u.username, u.organization_id, u.profile, \
      u.password_hash, u.password_change_required, u.password_changed_at, u.national_id_hash, \
@@ -220,60 +220,16 @@ impl Store for This {
     }
 
     async fn commit(&self, tenant: TenantId, change: Change) -> Result<()> {
-        let t = *tenant.as_uuid();
-        let mut tx = self.writer().begin().await.map_err(db_error)?;
-        if let Some(idem) = &change.idempotency {
-            // Claims the key, or takes it over when it has expired.
-            let claimed = sqlx::query(
-                "insert into idempotency_keys (tenant_id, key, fingerprint, user_id, response, expires_at) \
-                 values ($1, $2, $3, $4, $5, $6) \
-                 on conflict (tenant_id, key) do update set fingerprint = excluded.fingerprint, \
-                 user_id = excluded.user_id, response = excluded.response, expires_at = excluded.expires_at \
-                 where idempotency_keys.expires_at <= $7 \
-                 returning key",
-            )
-            .bind(t)
-            .bind(&idem.key)
-            .bind(&idem.fingerprint[..])
-            .bind(idem.user_id.as_uuid())
-            .bind(Json(&idem.response))
-            .bind(micros(idem.expires_at))
-            .bind(micros(idem.expires_at - roster_core::directory::IDEMPOTENCY_TTL))
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            if claimed.is_none() {
-                return Err(Error::IdempotencyMismatch);
-            }
-        }
-        for write in &change.writes {
-            match write {
-                Write::CreateUser { record, keys } => {
-                    insert_user(&mut tx, t, record).await?;
-                    claim_keys(&mut tx, t, record.user.id, keys).await?;
-                }
-                Write::UpdateUser { record, keys, expected } => {
-                    update_user(&mut tx, t, record, *expected).await?;
-                    sqlx::query("delete from user_keys where tenant_id = $1 and user_id = $2")
-                        .bind(t)
-                        .bind(record.user.id.as_uuid())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                    claim_keys(&mut tx, t, record.user.id, keys).await?;
-                    if record.user.state == UserState::Deleted {
-                        sqlx::query("delete from idempotency_keys where tenant_id = $1 and user_id = $2")
-                            .bind(t)
-                            .bind(record.user.id.as_uuid())
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                    }
-                }
-            }
-        }
-        insert_events(&mut tx, t, &change.events).await?;
-        tx.commit().await.map_err(db_error)
+        let mut results = self.commit_all(tenant, vec![change], true).await?;
+        results.pop().unwrap_or_else(|| Err(Error::internal("the writer returned no result")))
+    }
+
+    async fn commit_all(&self, tenant: TenantId, changes: Vec<Change>, atomic: bool) -> Result<Vec<Result<()>>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job { tenant, changes, atomic, reply };
+        let stopped = || Error::Unavailable("the writer has stopped".into());
+        self.queue().send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     async fn events(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Event>> {
@@ -305,6 +261,149 @@ impl Store for This {
 }
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
+
+// ---------------------------------------------------------------------------------------------
+// Group commit. One writer task per store applies every change: it takes the jobs waiting in its
+// queue (up to `MAX_BATCH`), applies each in a savepoint of one transaction, and commits them
+// with a single synced write. A job that fails rolls back its own savepoint only. Concurrent
+// writers thus share one fsync instead of queueing for one each, and durability is untouched.
+
+/// Spawns the writer that owns all writes of `pool`.
+fn spawn_writer(pool: sqlx::Pool<Db>) -> tokio::sync::mpsc::Sender<Job> {
+    let (queue, mut jobs) = tokio::sync::mpsc::channel::<Job>(4 * MAX_BATCH);
+    tokio::spawn(async move {
+        while let Some(first) = jobs.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            match apply_batch(&pool, &batch).await {
+                Ok(results) => {
+                    for (job, result) in batch.into_iter().zip(results) {
+                        let _ = job.reply.send(Ok(result));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, jobs = batch.len(), "write batch failed");
+                    for job in batch {
+                        let _ = job.reply.send(Err(batch_failure(&e)));
+                    }
+                }
+            }
+        }
+    });
+    queue
+}
+
+/// Applies every job of `batch` in one transaction; per job, the result of each change.
+async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Result<()>>>> {
+    use sqlx::Acquire as _;
+    let mut tx = pool.begin().await.map_err(db_error)?;
+    let mut all = Vec::with_capacity(batch.len());
+    for job in batch {
+        let t = *job.tenant.as_uuid();
+        let mut job_tx = tx.begin().await.map_err(db_error)?;
+        let mut results = Vec::with_capacity(job.changes.len());
+        if job.atomic {
+            for change in &job.changes {
+                let failed = results.iter().any(Result::is_err);
+                results.push(if failed { Err(Error::Aborted) } else { apply(&mut job_tx, t, change).await });
+            }
+            if results.iter().any(Result::is_err) {
+                job_tx.rollback().await.map_err(db_error)?;
+                for r in &mut results {
+                    if r.is_ok() {
+                        *r = Err(Error::Aborted);
+                    }
+                }
+            } else {
+                job_tx.commit().await.map_err(db_error)?;
+            }
+        } else {
+            for change in &job.changes {
+                let mut change_tx = job_tx.begin().await.map_err(db_error)?;
+                let result = apply(&mut change_tx, t, change).await;
+                match result {
+                    Ok(()) => change_tx.commit().await.map_err(db_error)?,
+                    Err(_) => change_tx.rollback().await.map_err(db_error)?,
+                }
+                results.push(result);
+            }
+            job_tx.commit().await.map_err(db_error)?;
+        }
+        all.push(results);
+    }
+    tx.commit().await.map_err(db_error)?;
+    Ok(all)
+}
+
+/// What every job of a batch hears when the batch as a whole failed.
+fn batch_failure(e: &Error) -> Error {
+    match e {
+        Error::Unavailable(_) => Error::Unavailable(e.to_string().into()),
+        _ => Error::internal(format!("write batch failed: {e}")),
+    }
+}
+
+/// Applies one change inside the caller's transaction (or savepoint).
+async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
+    if let Some(idem) = &change.idempotency {
+        // Claims the key, or takes it over when it has expired.
+        let claimed = sqlx::query(
+            "insert into idempotency_keys (tenant_id, key, fingerprint, user_id, response, expires_at) \
+             values ($1, $2, $3, $4, $5, $6) \
+             on conflict (tenant_id, key) do update set fingerprint = excluded.fingerprint, \
+             user_id = excluded.user_id, response = excluded.response, expires_at = excluded.expires_at \
+             where idempotency_keys.expires_at <= $7 \
+             returning key",
+        )
+        .bind(t)
+        .bind(&idem.key)
+        .bind(&idem.fingerprint[..])
+        .bind(idem.user_id.as_uuid())
+        .bind(Json(&idem.response))
+        .bind(micros(idem.expires_at))
+        .bind(micros(idem.expires_at - roster_core::directory::IDEMPOTENCY_TTL))
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        if claimed.is_none() {
+            return Err(Error::IdempotencyMismatch);
+        }
+    }
+    for write in &change.writes {
+        match write {
+            Write::CreateUser { record, keys } => {
+                insert_user(tx, t, record).await?;
+                claim_keys(tx, t, record.user.id, keys).await?;
+            }
+            Write::UpdateUser { record, keys, expected } => {
+                update_user(tx, t, record, *expected).await?;
+                sqlx::query("delete from user_keys where tenant_id = $1 and user_id = $2")
+                    .bind(t)
+                    .bind(record.user.id.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                claim_keys(tx, t, record.user.id, keys).await?;
+                if record.user.state == UserState::Deleted {
+                    sqlx::query("delete from idempotency_keys where tenant_id = $1 and user_id = $2")
+                        .bind(t)
+                        .bind(record.user.id.as_uuid())
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+            }
+        }
+    }
+    insert_events(tx, t, &change.events).await
+}
+
+
 
 async fn insert_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord) -> Result<()> {
     let u = &r.user;

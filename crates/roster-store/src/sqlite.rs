@@ -21,6 +21,7 @@ type This = SqliteStore;
 pub(crate) struct SqliteStore {
     reader: Pool<Sqlite>,
     writer: Pool<Sqlite>,
+    queue: tokio::sync::mpsc::Sender<crate::Job>,
 }
 
 impl SqliteStore {
@@ -54,7 +55,8 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(db_error)?;
-        Ok(SqliteStore { reader, writer })
+        let queue = spawn_writer(writer.clone());
+        Ok(SqliteStore { reader, writer, queue })
     }
 
     fn reader(&self) -> &Pool<Sqlite> {
@@ -63,6 +65,10 @@ impl SqliteStore {
 
     fn writer(&self) -> &Pool<Sqlite> {
         &self.writer
+    }
+
+    fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {
+        &self.queue
     }
 }
 

@@ -243,6 +243,87 @@ pub(crate) async fn create_user(
     Ok(response)
 }
 
+/// Most users one bulk request may create.
+pub(crate) const MAX_BULK: usize = 1000;
+
+/// The body of `POST /v1/users/bulk`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct BulkRequest {
+    /// Up to 1000 create documents.
+    #[schema(value_type = Vec<UserInput>)]
+    users: Vec<Value>,
+    /// All or nothing (default: each item on its own).
+    #[serde(default)]
+    atomic: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BulkResponse {
+    /// One result per item, in request order.
+    results: Vec<BulkResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BulkResult {
+    /// 201 when created; else the status the item alone would have had (424: not created
+    /// because another item of an atomic request failed).
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<Problem>,
+}
+
+/// Create up to 1000 users in one request.
+///
+/// Items are written in batched transactions. By default each item stands alone; with
+/// `"atomic": true` all are created or none.
+#[utoipa::path(
+    post, path = "/v1/users/bulk", tag = "users",
+    request_body(content = BulkRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One result per item", body = BulkResponse),
+        (status = 400, description = "Not a bulk request, or more than 1000 items", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn bulk_create_users(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    body: JsonBody,
+) -> Result<Json<BulkResponse>, ApiError> {
+    let request: BulkRequest = parse_document(body.value)?;
+    if request.users.len() > MAX_BULK {
+        return Err(Problem::invalid(
+            "users",
+            "too_many",
+            format!("at most {MAX_BULK} users per request"),
+        )
+        .into());
+    }
+    let items = request
+        .users
+        .into_iter()
+        .map(|doc| read_only_fields(&doc).and_then(|()| parse_document::<UserInput>(doc)))
+        .collect();
+    let outcomes = state.directory.create_users(&auth.principal, items, request.atomic).await?;
+    let results = outcomes
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(user) => BulkResult { status: 201, id: Some(user.id), problem: None },
+            Err(e) => {
+                let problem = Problem::from(e);
+                BulkResult { status: problem.status, id: None, problem: Some(problem) }
+            }
+        })
+        .collect();
+    Ok(Json(BulkResponse { results }))
+}
+
 /// Get a user.
 #[utoipa::path(
     get, path = "/v1/users/{id}", tag = "users",

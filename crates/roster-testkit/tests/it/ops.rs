@@ -49,6 +49,7 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/users",
         "POST /v1/users",
         "POST /v1/users/search",
+        "POST /v1/users/bulk",
         "GET /v1/users/count",
         "GET /v1/users/by-email/{email}",
         "GET /v1/users/by-external-id/{external_id}",

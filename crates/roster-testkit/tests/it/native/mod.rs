@@ -1,5 +1,6 @@
 //! The native `/v1` API.
 
+mod bulk;
 mod concurrency;
 mod events;
 mod idempotency;
