@@ -40,6 +40,37 @@ pub struct Directory {
     hasher: Hasher,
     /// Loaded from the store on first use.
     cursor_key: Arc<tokio::sync::OnceCell<CursorKey>>,
+    principals: Arc<PrincipalCache>,
+}
+
+/// How long an authenticated token is trusted without asking the store again: the most a
+/// revocation or scope change can take to reach a running node.
+pub const PRINCIPAL_TTL: Duration = Duration::seconds(10);
+/// Most principals remembered; past that the cache starts over.
+const PRINCIPAL_CACHE_SIZE: usize = 10_000;
+
+/// Token hash → principal, each until it is `PRINCIPAL_TTL` old or its token expires.
+#[derive(Default)]
+struct PrincipalCache(
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, OffsetDateTime)>>,
+);
+
+impl PrincipalCache {
+    fn get(&self, hash: &[u8; 32], now: OffsetDateTime) -> Option<Principal> {
+        let map = self.0.lock().ok()?;
+        map.get(hash).filter(|(_, until)| *until > now).map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], principal: Principal, now: OffsetDateTime) {
+        let until =
+            principal.expires_at.map_or(now + PRINCIPAL_TTL, |e| e.min(now + PRINCIPAL_TTL));
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= PRINCIPAL_CACHE_SIZE {
+                map.clear();
+            }
+            map.insert(hash, (principal, until));
+        }
+    }
 }
 
 /// A listing, as surfaces ask for it.
@@ -112,7 +143,13 @@ pub enum Lookup<'a> {
 
 impl Directory {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, argon2: Argon2Params) -> Result<Self> {
-        Ok(Directory { store, clock, hasher: Hasher::new(argon2)?, cursor_key: Arc::default() })
+        Ok(Directory {
+            store,
+            clock,
+            hasher: Hasher::new(argon2)?,
+            cursor_key: Arc::default(),
+            principals: Arc::default(),
+        })
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -180,11 +217,18 @@ impl Directory {
     }
 
     /// The principal a bearer token stands for.
+    ///
+    /// Principals are remembered for [`PRINCIPAL_TTL`] (never past the token's expiry), which
+    /// saves a query on every request.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
-        self.store
-            .principal(&secret::token_hash(token), self.now())
-            .await?
-            .ok_or(Error::Unauthenticated)
+        let hash = secret::token_hash(token);
+        let now = self.now();
+        if let Some(principal) = self.principals.get(&hash, now) {
+            return Ok(principal);
+        }
+        let principal = self.store.principal(&hash, now).await?.ok_or(Error::Unauthenticated)?;
+        self.principals.put(hash, principal.clone(), now);
+        Ok(principal)
     }
 
     pub async fn create_user(

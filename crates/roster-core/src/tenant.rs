@@ -62,6 +62,8 @@ pub struct Principal {
     pub root_organization: OrgId,
     pub token: TokenId,
     pub scopes: Vec<Scope>,
+    /// When the token stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 impl Principal {

@@ -85,7 +85,7 @@ impl Store for This {
 
     async fn principal(&self, secret_hash: &[u8; 32], now: OffsetDateTime) -> Result<Option<Principal>> {
         let row = sqlx::query(
-            "select t.tenant_id, t.id, t.scopes, n.root_organization_id \
+            "select t.tenant_id, t.id, t.scopes, t.expires_at, n.root_organization_id \
              from tokens t join tenants n on n.id = t.tenant_id \
              where t.secret_hash = $1 and (t.expires_at is null or t.expires_at > $2)",
         )
@@ -101,6 +101,7 @@ impl Store for This {
             token: TokenId::from_uuid(row.try_get("id").map_err(db_error)?),
             root_organization: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
             scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+            expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db_error)?.map(from_micros),
         }))
     }
 
