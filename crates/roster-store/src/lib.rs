@@ -33,9 +33,6 @@ impl std::fmt::Debug for Database {
     }
 }
 
-/// Most jobs the writer commits in one transaction.
-const MAX_BATCH: usize = 256;
-
 /// Changes of one request, handed to the writer task (see `sql.rs`, group commit).
 struct Job {
     tenant: roster_core::TenantId,

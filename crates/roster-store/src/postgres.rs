@@ -14,6 +14,10 @@ type Db = Postgres;
 type DbRow = sqlx::postgres::PgRow;
 type This = PgStore;
 
+/// Most jobs the writer commits in one transaction. Each job is a savepoint, and PostgreSQL
+/// slows down sharply once a transaction has more than 64 subtransactions.
+const MAX_BATCH: usize = 48;
+
 pub(crate) struct PgStore {
     pool: Pool<Postgres>,
     queue: tokio::sync::mpsc::Sender<crate::Job>,

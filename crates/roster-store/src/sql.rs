@@ -17,7 +17,7 @@ use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Job, MAX_BATCH, db_error};
+use crate::{Job, db_error};
 
 const USER_COLUMNS: &str = "u.id, u.kind, u.state, u.username, u.organization_id, u.profile, \
      u.password_hash, u.password_change_required, u.password_changed_at, u.national_id_hash, \
@@ -308,6 +308,17 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
         let t = *job.tenant.as_uuid();
         let mut job_tx = tx.begin().await.map_err(db_error)?;
         let mut results = Vec::with_capacity(job.changes.len());
+        // Fast path for bulk creates: all at once; on any failure, fall back to one by one.
+        if job.changes.len() > 1 && job.changes.iter().all(creates_only) {
+            let mut fast = job_tx.begin().await.map_err(db_error)?;
+            if apply_creates(&mut fast, t, &job.changes).await.is_ok() {
+                fast.commit().await.map_err(db_error)?;
+                job_tx.commit().await.map_err(db_error)?;
+                all.push(job.changes.iter().map(|_| Ok(())).collect());
+                continue;
+            }
+            fast.rollback().await.map_err(db_error)?;
+        }
         if job.atomic {
             for change in &job.changes {
                 let failed = results.iter().any(Result::is_err);
@@ -378,8 +389,8 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
     for write in &change.writes {
         match write {
             Write::CreateUser { record, keys } => {
-                insert_user(tx, t, record).await?;
-                claim_keys(tx, t, record.user.id, keys).await?;
+                insert_users(tx, t, &[record]).await?;
+                claim_keys(tx, t, &keys.iter().map(|k| (record.user.id, k)).collect::<Vec<_>>()).await?;
             }
             Write::UpdateUser { record, keys, expected } => {
                 update_user(tx, t, record, *expected).await?;
@@ -389,7 +400,7 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
                     .execute(&mut **tx)
                     .await
                     .map_err(db_error)?;
-                claim_keys(tx, t, record.user.id, keys).await?;
+                claim_keys(tx, t, &keys.iter().map(|k| (record.user.id, k)).collect::<Vec<_>>()).await?;
                 if record.user.state == UserState::Deleted {
                     sqlx::query("delete from idempotency_keys where tenant_id = $1 and user_id = $2")
                         .bind(t)
@@ -401,44 +412,70 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
             }
         }
     }
-    insert_events(tx, t, &change.events).await
+    insert_events(tx, t, &change.events.iter().collect::<Vec<_>>()).await
+}
+
+/// Whether `change` only creates users (and claims no idempotency key).
+fn creates_only(change: &Change) -> bool {
+    change.idempotency.is_none() && change.writes.iter().all(|w| matches!(w, Write::CreateUser { .. }))
+}
+
+/// Applies many create-only changes with a handful of multi-row statements instead of several
+/// statements each. Fails as a whole on the first conflict; the caller then applies the changes
+/// one by one to tell which failed.
+async fn apply_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[Change]) -> Result<()> {
+    let mut records = Vec::new();
+    let mut keys = Vec::new();
+    for write in changes.iter().flat_map(|c| &c.writes) {
+        if let Write::CreateUser { record, keys: user_keys } = write {
+            records.push(&**record);
+            keys.extend(user_keys.iter().map(|k| (record.user.id, k)));
+        }
+    }
+    insert_users(tx, t, &records).await?;
+    claim_keys(tx, t, &keys).await?;
+    insert_events(tx, t, &changes.iter().flat_map(|c| &c.events).collect::<Vec<_>>()).await
 }
 
 
 
-async fn insert_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord) -> Result<()> {
-    let u = &r.user;
-    let keys = index::sort_keys(u);
-    sqlx::query(
-        "insert into users (tenant_id, id, kind, state, username, organization_id, profile, \
-         password_hash, password_change_required, password_changed_at, national_id_hash, secret_hash, \
-         created_at, updated_at, last_auth_at, version, username_key, email_key, family_name_key, phone_key) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-    )
-    .bind(t)
-    .bind(u.id.as_uuid())
-    .bind(u.kind.as_str())
-    .bind(u.state.as_str())
-    .bind(&u.username)
-    .bind(u.organization_id.as_uuid())
-    .bind(Json(&u.profile))
-    .bind(&r.password_hash)
-    .bind(u.password.change_required)
-    .bind(u.password.changed_at.map(micros))
-    .bind(&r.national_id_hash)
-    .bind(&r.secret_hash)
-    .bind(micros(u.created_at))
-    .bind(micros(u.updated_at))
-    .bind(u.last_auth_at.map(micros))
-    .bind(u.version)
-    .bind(keys.username)
-    .bind(keys.email)
-    .bind(keys.family_name)
-    .bind(keys.phone)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
-    insert_attrs(tx, t, u).await
+/// Inserts `records` (multi-row statements) and indexes their values.
+async fn insert_users(tx: &mut Tx<'_>, t: Uuid, records: &[&UserRecord]) -> Result<()> {
+    // 500 rows of 20 values stay under both engines' bound-parameter limits.
+    for chunk in records.chunks(500) {
+        let mut q = QueryBuilder::<Db>::new(
+            "insert into users (tenant_id, id, kind, state, username, organization_id, profile, \
+             password_hash, password_change_required, password_changed_at, national_id_hash, secret_hash, \
+             created_at, updated_at, last_auth_at, version, username_key, email_key, family_name_key, phone_key) ",
+        );
+        q.push_values(chunk, |mut row, r| {
+            let u = &r.user;
+            let keys = index::sort_keys(u);
+            row.push_bind(t)
+                .push_bind(*u.id.as_uuid())
+                .push_bind(u.kind.as_str())
+                .push_bind(u.state.as_str())
+                .push_bind(u.username.clone())
+                .push_bind(*u.organization_id.as_uuid())
+                .push_bind(Json(u.profile.clone()))
+                .push_bind(r.password_hash.clone())
+                .push_bind(u.password.change_required)
+                .push_bind(u.password.changed_at.map(micros))
+                .push_bind(r.national_id_hash.clone())
+                .push_bind(r.secret_hash.clone())
+                .push_bind(micros(u.created_at))
+                .push_bind(micros(u.updated_at))
+                .push_bind(u.last_auth_at.map(micros))
+                .push_bind(u.version)
+                .push_bind(keys.username)
+                .push_bind(keys.email)
+                .push_bind(keys.family_name)
+                .push_bind(keys.phone);
+        });
+        q.build().execute(&mut **tx).await.map_err(db_error)?;
+    }
+    let users: Vec<&roster_core::User> = records.iter().map(|r| &r.user).collect();
+    insert_attrs(tx, t, &users).await
 }
 
 async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) -> Result<()> {
@@ -480,7 +517,7 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) ->
             .execute(&mut **tx)
             .await
             .map_err(db_error)?;
-        return insert_attrs(tx, t, u).await;
+        return insert_attrs(tx, t, &[u]).await;
     }
     let current: Option<i64> = sqlx::query_scalar("select version from users where tenant_id = $1 and id = $2")
         .bind(t)
@@ -494,15 +531,15 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) ->
     }
 }
 
-/// Indexes the searchable values of `user` (see `roster_core::index`).
-async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, user: &roster_core::User) -> Result<()> {
-    let entries = index::entries(user);
-    // Bounded batches keep every statement under the engines' bound-parameter limits.
-    for chunk in entries.chunks(500) {
+/// Indexes the searchable values of `users` (see `roster_core::index`).
+async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, users: &[&roster_core::User]) -> Result<()> {
+    let entries: Vec<(Uuid, index::AttrEntry)> =
+        users.iter().flat_map(|u| index::entries(u).into_iter().map(|e| (*u.id.as_uuid(), e))).collect();
+    for chunk in entries.chunks(1000) {
         let mut q = QueryBuilder::<Db>::new("insert into user_attrs (tenant_id, user_id, path, elem, value, num) ");
-        q.push_values(chunk, |mut row, e| {
+        q.push_values(chunk, |mut row, (user, e)| {
             row.push_bind(t)
-                .push_bind(*user.id.as_uuid())
+                .push_bind(*user)
                 .push_bind(e.path.clone())
                 .push_bind(e.elem)
                 .push_bind(e.value.clone())
@@ -513,37 +550,39 @@ async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, user: &roster_core::User) -> Res
     Ok(())
 }
 
-/// Inserts `keys` for `user`; a key another user holds is a conflict naming its field.
-async fn claim_keys(tx: &mut Tx<'_>, t: Uuid, user: UserId, keys: &[UserKey]) -> Result<()> {
-    if keys.is_empty() {
-        return Ok(());
+/// Claims unique `keys`, each for its user; a key already held (by another user, or twice in
+/// `keys`) is a conflict naming its field.
+async fn claim_keys(tx: &mut Tx<'_>, t: Uuid, keys: &[(UserId, &UserKey)]) -> Result<()> {
+    let mut claimed = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(1000) {
+        let mut q = QueryBuilder::<Db>::new("insert into user_keys (tenant_id, kind, value, user_id) ");
+        q.push_values(chunk, |mut row, (user, key)| {
+            row.push_bind(t).push_bind(key.kind.as_str()).push_bind(key.value.clone()).push_bind(*user.as_uuid());
+        });
+        q.push(" on conflict do nothing returning kind, value, user_id");
+        for row in q.build().fetch_all(&mut **tx).await.map_err(db_error)? {
+            let kind: String = row.try_get("kind").map_err(db_error)?;
+            let value: String = row.try_get("value").map_err(db_error)?;
+            let user: Uuid = row.try_get("user_id").map_err(db_error)?;
+            claimed.push((kind, value, user));
+        }
     }
-    let mut q = QueryBuilder::<Db>::new("insert into user_keys (tenant_id, kind, value, user_id) ");
-    q.push_values(keys, |mut row, key| {
-        row.push_bind(t).push_bind(key.kind.as_str()).push_bind(&key.value).push_bind(*user.as_uuid());
-    });
-    q.push(" on conflict do nothing returning kind, value");
-    let rows = q.build().fetch_all(&mut **tx).await.map_err(db_error)?;
-    if rows.len() == keys.len() {
+    if claimed.len() == keys.len() {
         return Ok(());
-    }
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let kind: String = row.try_get("kind").map_err(db_error)?;
-        let value: String = row.try_get("value").map_err(db_error)?;
-        claimed.push((kind, value));
     }
     let taken = keys
         .iter()
-        .find(|k| !claimed.iter().any(|(kind, value)| kind == k.kind.as_str() && *value == k.value))
-        .map_or_else(|| "username".to_owned(), |k| k.field.clone());
+        .find(|(user, k)| {
+            !claimed.iter().any(|(kind, value, u)| kind == k.kind.as_str() && *value == k.value && u == user.as_uuid())
+        })
+        .map_or_else(|| "username".to_owned(), |(_, k)| k.field.clone());
     Err(Error::Conflict { field: taken })
 }
 
 /// Appends `events` to the tenant's feed. The sequence numbers come from the tenant row, whose
 /// lock is held until commit: numbers are gap-free and commit in order, so a reader of the feed
 /// never skips an event that commits later with a smaller number.
-async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[NewEvent]) -> Result<()> {
+async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result<()> {
     let n = i64::try_from(events.len()).map_err(Error::internal)?;
     let last: i64 = sqlx::query_scalar("update tenants set seq = seq + $2 where id = $1 returning seq")
         .bind(t)

@@ -18,6 +18,9 @@ type Db = Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
 type This = SqliteStore;
 
+/// Most jobs the writer commits in one transaction.
+const MAX_BATCH: usize = 256;
+
 pub(crate) struct SqliteStore {
     reader: Pool<Sqlite>,
     writer: Pool<Sqlite>,
@@ -56,6 +59,7 @@ impl SqliteStore {
             .await
             .map_err(db_error)?;
         let queue = spawn_writer(writer.clone());
+        tokio::spawn(optimize(writer.clone()));
         Ok(SqliteStore { reader, writer, queue })
     }
 
@@ -69,6 +73,24 @@ impl SqliteStore {
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {
         &self.queue
+    }
+}
+
+/// Keeps the planner's statistics current: `pragma optimize` re-measures the tables that changed
+/// much since it last did (bounded work per table), at start and then every quarter hour.
+async fn optimize(writer: Pool<Sqlite>) {
+    let mut every = tokio::time::interval(Duration::from_secs(15 * 60));
+    loop {
+        every.tick().await;
+        let result = sqlx::query("pragma analysis_limit = 1000; pragma optimize = 0x10002")
+            .execute(&writer)
+            .await;
+        match result {
+            Ok(_) => tracing::debug!("sqlite statistics refreshed"),
+            // A closed pool means the store is gone.
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => tracing::warn!(error = %e, "sqlite optimize failed"),
+        }
     }
 }
 

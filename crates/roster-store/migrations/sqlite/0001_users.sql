@@ -144,3 +144,23 @@ create table settings (
 );
 
 insert into settings (name, value) values ('cursor_key', randomblob(32));
+
+-- Planner statistics of a large tenant, until `pragma optimize` measures the real ones. Without
+-- them SQLite assumes a filter matches many users and walks a whole sort index instead of
+-- looking the few matches up (3 ms against 0.02 ms at 20,000 users). Format: rows, then rows
+-- per distinct value of each leading column prefix (sqlite.org/fileformat2.html#stat1tab).
+analyze sqlite_schema;
+insert into sqlite_stat1 (tbl, idx, stat) values
+    ('users', 'sqlite_autoindex_users_1', '1000000 1000000 1'),
+    ('users', 'users_tenant_created_at_idx', '1000000 1000000 10 1'),
+    ('users', 'users_tenant_updated_at_idx', '1000000 1000000 10 1'),
+    ('users', 'users_tenant_last_auth_at_idx', '1000000 1000000 1000 1'),
+    ('users', 'users_tenant_username_idx', '1000000 1000000 1 1'),
+    ('users', 'users_tenant_email_idx', '1000000 1000000 1 1'),
+    ('users', 'users_tenant_family_name_idx', '1000000 1000000 100 1'),
+    ('users', 'users_tenant_phone_idx', '1000000 1000000 1 1'),
+    ('user_keys', 'sqlite_autoindex_user_keys_1', '4000000 4000000 1000000 1'),
+    ('user_keys', 'user_keys_tenant_user_idx', '4000000 4000000 4'),
+    ('user_attrs', 'user_attrs_tenant_path_value_idx', '10000000 10000000 100000 3'),
+    ('user_attrs', 'user_attrs_tenant_path_num_idx', '10000000 10000000 100000 100'),
+    ('user_attrs', 'user_attrs_tenant_user_idx', '10000000 10000000 10');
