@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use crate::clock::Clock;
 use crate::cursor::{self, CursorKey};
 use crate::error::{Error, FieldError, Result};
-use crate::event::{Actor, Event, NewEvent};
+use crate::event::{Event, NewEvent};
 use crate::filter::Filter;
 use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::index;
@@ -216,6 +216,11 @@ impl Directory {
         Ok((tenant, token))
     }
 
+    /// The tenant called `name`.
+    pub async fn tenant(&self, name: &str) -> Result<Tenant> {
+        self.store.tenant_by_name(name).await?.ok_or(Error::NotFound { kind: "tenant" })
+    }
+
     /// The principal a bearer token stands for.
     ///
     /// Principals are remembered for [`PRINCIPAL_TTL`] (never past the token's expiry), which
@@ -320,6 +325,15 @@ impl Directory {
         Ok(results.into_iter().map(|r| r.unwrap_or(Err(Error::Aborted))).collect())
     }
 
+    /// Checks a create document as `create_user` would, writing nothing.
+    pub async fn check_user(&self, p: &Principal, input: UserInput) -> Result<()> {
+        let valid = validate::user(input, Mode::Create, self.now().date())?;
+        if let Some(org) = valid.organization_id {
+            self.organization(p.tenant, org).await?;
+        }
+        Ok(())
+    }
+
     /// A new user from a validated document: its record and the change that creates it.
     async fn new_user(
         &self,
@@ -331,10 +345,12 @@ impl Directory {
             Some(org) => self.organization(p.tenant, org).await?,
             None => p.root_organization,
         };
-        let (password_hash, national_id_hash) = tokio::try_join!(
+        let (hashed, national_id_hash) = tokio::try_join!(
             self.hash(flat(&valid.password)),
             self.hash(flat(&valid.national_id))
         )?;
+        // An imported hash is kept as it is; it is verified in its own scheme later.
+        let password_hash = valid.password_hash.or(hashed);
         let user = User {
             id: UserId::generate(now),
             kind: valid.kind,
@@ -602,6 +618,12 @@ impl Directory {
                 changed_at: Some(now),
             };
         }
+        if let Some(hash) = valid.password_hash {
+            fields.push("password");
+            record.password_hash = Some(hash);
+            record.user.password =
+                PasswordInfo { set: true, change_required: false, changed_at: Some(now) };
+        }
         if let Some(national_id) = valid.national_id {
             if national_id.is_some() || record.national_id_hash.is_some() {
                 fields.push("national_id");
@@ -701,7 +723,7 @@ fn event(p: &Principal, kind: &'static str, user: &User, data: serde_json::Value
         kind,
         user_id: user.id,
         version: user.version,
-        actor: Actor::Token(p.token),
+        actor: p.actor,
         occurred_at: user.updated_at,
         data,
     }

@@ -53,6 +53,10 @@ pub struct UserInput {
     #[schema(value_type = Option<BTreeMap<String, Object>>)]
     pub app_data: Option<BTreeMap<String, Value>>,
     pub machine: Option<MachineInput>,
+    /// A password hash from another system (PHC string or bcrypt), for imports only: no API
+    /// document can set it.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]

@@ -32,7 +32,7 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<Option<Principal>>;
 
-    async fn tenant(&self, tenant: TenantId) -> Result<Option<Tenant>>;
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
     async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool>;
 
     async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>>;

@@ -4,6 +4,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
+use crate::event::Actor;
 use crate::id::{OrgId, TenantId, TokenId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -60,13 +61,26 @@ pub struct Principal {
     pub tenant: TenantId,
     /// The tenant's root organization, where users belong unless they say otherwise.
     pub root_organization: OrgId,
-    pub token: TokenId,
+    /// Who acts: the token, or Roster itself (command-line tools).
+    pub actor: Actor,
     pub scopes: Vec<Scope>,
     /// When the token stops working, if ever.
     pub expires_at: Option<OffsetDateTime>,
 }
 
 impl Principal {
+    /// Roster itself acting in `tenant`, with every scope: for command-line tools that open the
+    /// database directly.
+    pub fn system(tenant: &Tenant) -> Principal {
+        Principal {
+            tenant: tenant.id,
+            root_organization: tenant.root_organization_id,
+            actor: Actor::System,
+            scopes: vec![Scope::TenantAdmin],
+            expires_at: None,
+        }
+    }
+
     /// `tenant:admin` implies every scope of its tenant.
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.iter().any(|s| *s == scope || *s == Scope::TenantAdmin)

@@ -49,6 +49,8 @@ pub struct ValidUser {
     pub organization_id: Option<OrgId>,
     pub profile: Profile,
     pub password: Option<Option<SecretString>>,
+    /// An imported hash, checked for a known scheme.
+    pub password_hash: Option<String>,
     pub national_id: Option<Option<SecretString>>,
 }
 
@@ -274,11 +276,33 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
     };
 
     let password = input.password.map(|p| p.filter(|p| password(&mut v, p)));
+    let password_hash = input.password_hash.filter(|h| {
+        let known = imported_hash(h);
+        if !known {
+            v.push(
+                "password_hash",
+                "invalid_format",
+                "must be an argon2, scrypt or pbkdf2 PHC string or a bcrypt hash",
+            );
+        } else if matches!(password, Some(Some(_))) {
+            v.push("password_hash", "conflict", "give a password or its hash, not both");
+        }
+        known
+    });
     let national_id =
         input.national_id.map(|n| n.filter(|n| v.check_text("national_id", n.expose_secret(), 64)));
 
     v.finish()?;
-    Ok(ValidUser { kind, username, state, organization_id, profile, password, national_id })
+    Ok(ValidUser {
+        kind,
+        username,
+        state,
+        organization_id,
+        profile,
+        password,
+        password_hash,
+        national_id,
+    })
 }
 
 fn person_name(v: &mut Checker, n: PersonName) -> Option<PersonName> {
@@ -454,6 +478,30 @@ fn password(v: &mut Checker, p: &SecretString) -> bool {
     }
 }
 
+/// Whether `hash` is a password hash Roster can verify: a PHC string of argon2, scrypt or
+/// pbkdf2, or a bcrypt hash in modular-crypt form.
+pub fn imported_hash(hash: &str) -> bool {
+    use argon2::password_hash::PasswordHash;
+    const PHC: [&str; 7] =
+        ["argon2id", "argon2i", "argon2d", "scrypt", "pbkdf2-sha256", "pbkdf2-sha512", "pbkdf2"];
+    if hash.len() > 512 {
+        return false;
+    }
+    if let Ok(parsed) = PasswordHash::new(hash) {
+        return PHC.contains(&parsed.algorithm.as_str()) && parsed.hash.is_some();
+    }
+    // bcrypt: $2a$|$2b$|$2y$, a two-digit cost, then 53 characters of salt and hash.
+    let b = hash.as_bytes();
+    b.len() == 60
+        && hash.starts_with("$2")
+        && matches!(b[2], b'a' | b'b' | b'y')
+        && b[3] == b'$'
+        && b[4].is_ascii_digit()
+        && b[5].is_ascii_digit()
+        && b[6] == b'$'
+        && hash[7..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/')
+}
+
 fn depth(value: &Value) -> usize {
     match value {
         Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
@@ -616,6 +664,20 @@ mod tests {
                 ("machine".to_owned(), "required")
             ]
         );
+    }
+
+    #[test]
+    fn imported_hashes_are_recognised() {
+        assert!(imported_hash(
+            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
+        ));
+        assert!(imported_hash("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"));
+        assert!(imported_hash(
+            "$pbkdf2-sha256$i=600000,l=32$c2FsdHNhbHQ$ZHVtbXloYXNoZHVtbXloYXNoZHVtbXloYXNoMTI"
+        ));
+        assert!(!imported_hash("$md5$abc"));
+        assert!(!imported_hash("plaintext password"));
+        assert!(!imported_hash("$2b$12$short"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use roster_http::{HttpConfig, Metrics};
 use secrecy::ExposeSecret;
 
 pub mod config;
+pub mod transfer;
 
 pub use config::{Config, LogFormat};
 
@@ -26,8 +27,8 @@ pub struct Server {
     grace: Duration,
 }
 
-/// Opens the database (applying migrations), bootstraps an empty one, and binds the listener.
-pub async fn build(config: &Config) -> anyhow::Result<Server> {
+/// Opens the database (applying migrations) and bootstraps an empty one.
+pub async fn open(config: &Config) -> anyhow::Result<Directory> {
     let database = config.database();
     let store =
         roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
@@ -43,6 +44,12 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
             );
         }
     }
+    Ok(directory)
+}
+
+/// Opens the database, bootstraps an empty one, and binds the listener.
+pub async fn build(config: &Config) -> anyhow::Result<Server> {
+    let directory = open(config).await?;
     let app = roster_http::app(
         directory.clone(),
         Metrics::new(),

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use roster_server::{Config, LogFormat};
+use roster_core::Principal;
+use roster_server::{Config, LogFormat, transfer};
 use tracing_subscriber::EnvFilter;
 
 /// Roster, a self-hosted user directory.
@@ -30,11 +31,47 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Import or export users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+        /// Directory of the embedded database [default: ./roster-data].
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+        /// The tenant, by name.
+        #[arg(long, global = true, default_value = "default")]
+        tenant: String,
+    },
     /// Apply pending database migrations and exit.
     Migrate {
         /// Directory of the embedded database [default: ./roster-data].
         #[arg(long)]
         data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Create users from NDJSON (native create documents) or CSV (dotted field names as header).
+    Import {
+        file: PathBuf,
+        /// Default: by the file's extension (`.csv`, else NDJSON).
+        #[arg(long, value_enum)]
+        format: Option<transfer::Format>,
+        /// Validate every row, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Update users matched by username or external id instead of skipping them.
+        #[arg(long)]
+        upsert: bool,
+    },
+    /// Write users as NDJSON to standard output (or --output).
+    Export {
+        /// A SCIM filter over the native attribute names.
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -51,6 +88,43 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(address = %server.local_addr(), "listening on http://{}", server.local_addr());
             server.run_until_stopped(roster_server::shutdown_signal()).await?;
             tracing::info!("stopped");
+        }
+        Command::Users { command, data_dir, tenant } => {
+            config.data_dir = data_dir.unwrap_or(config.data_dir);
+            let directory = roster_server::open(&config).await?;
+            let principal =
+                Principal::system(&directory.tenant(&tenant).await.context("find the tenant")?);
+            match command {
+                UsersCommand::Import { file, format, dry_run, upsert } => {
+                    let options = transfer::ImportOptions { format, dry_run, upsert };
+                    let s = transfer::import(&directory, &principal, &file, &options).await?;
+                    let verb = if dry_run { "valid" } else { "created" };
+                    eprintln!(
+                        "{} {verb}, {} updated, {} already there, {} invalid",
+                        s.created, s.updated, s.existing, s.invalid
+                    );
+                    if s.invalid > 0 {
+                        std::process::exit(2);
+                    }
+                }
+                UsersCommand::Export { filter, output } => {
+                    let count = match output {
+                        Some(path) => {
+                            let file = std::fs::File::create(&path)
+                                .with_context(|| format!("create {}", path.display()))?;
+                            let mut out = std::io::BufWriter::new(file);
+                            transfer::export(&directory, &principal, filter.as_deref(), &mut out)
+                                .await?
+                        }
+                        None => {
+                            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                            transfer::export(&directory, &principal, filter.as_deref(), &mut out)
+                                .await?
+                        }
+                    };
+                    tracing::debug!(count, "export done");
+                }
+            }
         }
         Command::Migrate { data_dir } => {
             config.data_dir = data_dir.unwrap_or(config.data_dir);

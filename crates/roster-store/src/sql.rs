@@ -98,16 +98,16 @@ impl Store for This {
         let scopes: String = row.try_get("scopes").map_err(db_error)?;
         Ok(Some(Principal {
             tenant: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
-            token: TokenId::from_uuid(row.try_get("id").map_err(db_error)?),
+            actor: roster_core::Actor::Token(TokenId::from_uuid(row.try_get("id").map_err(db_error)?)),
             root_organization: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
             scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
             expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db_error)?.map(from_micros),
         }))
     }
 
-    async fn tenant(&self, tenant: TenantId) -> Result<Option<Tenant>> {
-        let row = sqlx::query("select id, name, root_organization_id, created_at from tenants where id = $1")
-            .bind(tenant.as_uuid())
+    async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query("select id, name, root_organization_id, created_at from tenants where name = $1")
+            .bind(name)
             .fetch_optional(self.reader())
             .await
             .map_err(db_error)?;

@@ -31,6 +31,8 @@ pub struct TestApp {
     pub token: String,
     /// An admin token of the decoy tenant.
     pub decoy_token: String,
+    /// The directory the server answers from, for tools that use it directly (imports).
+    pub directory: roster_core::Directory,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Last: the database outlives the server that uses it.
@@ -55,6 +57,7 @@ impl TestApp {
         let (_, decoy_token) =
             server.directory().create_tenant("decoy", None).await.expect("decoy tenant");
         let base = format!("http://{}", server.local_addr());
+        let directory = server.directory().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(server.run_until_stopped(async move {
             let _ = stopped.await;
@@ -64,6 +67,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             token,
             decoy_token: decoy_token.expose_secret().to_owned(),
+            directory,
             stop: Some(stop),
             server: Some(server),
             _db: db,

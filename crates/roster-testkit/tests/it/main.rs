@@ -8,3 +8,4 @@
 mod native;
 mod ops;
 mod tidy;
+mod transfer;
