@@ -303,6 +303,23 @@ fn spawn_writer(pool: sqlx::Pool<Db>) -> tokio::sync::mpsc::Sender<Job> {
 async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Result<()>>>> {
     use sqlx::Acquire as _;
     let mut tx = pool.begin().await.map_err(db_error)?;
+    // A burst of single creates in one tenant (concurrent `POST /v1/users`) goes in one set of
+    // multi-row statements; if any of them fails, every job is applied on its own below.
+    let tenant = batch.first().map(|job| job.tenant);
+    let burst: Vec<&Change> = batch
+        .iter()
+        .filter(|job| Some(job.tenant) == tenant && job.changes.len() == 1)
+        .flat_map(|job| job.changes.iter().filter(|c| creates_only(c)))
+        .collect();
+    if let Some(tenant) = tenant.filter(|_| burst.len() == batch.len() && batch.len() > 1) {
+        let mut fast = tx.begin().await.map_err(db_error)?;
+        if apply_creates(&mut fast, *tenant.as_uuid(), &burst).await.is_ok() {
+            fast.commit().await.map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
+            return Ok(batch.iter().map(|_| vec![Ok(())]).collect());
+        }
+        fast.rollback().await.map_err(db_error)?;
+    }
     let mut all = Vec::with_capacity(batch.len());
     for job in batch {
         let t = *job.tenant.as_uuid();
@@ -311,7 +328,7 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
         // Fast path for bulk creates: all at once; on any failure, fall back to one by one.
         if job.changes.len() > 1 && job.changes.iter().all(creates_only) {
             let mut fast = job_tx.begin().await.map_err(db_error)?;
-            if apply_creates(&mut fast, t, &job.changes).await.is_ok() {
+            if apply_creates(&mut fast, t, &job.changes.iter().collect::<Vec<_>>()).await.is_ok() {
                 fast.commit().await.map_err(db_error)?;
                 job_tx.commit().await.map_err(db_error)?;
                 all.push(job.changes.iter().map(|_| Ok(())).collect());
@@ -423,7 +440,7 @@ fn creates_only(change: &Change) -> bool {
 /// Applies many create-only changes with a handful of multi-row statements instead of several
 /// statements each. Fails as a whole on the first conflict; the caller then applies the changes
 /// one by one to tell which failed.
-async fn apply_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[Change]) -> Result<()> {
+async fn apply_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[&Change]) -> Result<()> {
     let mut records = Vec::new();
     let mut keys = Vec::new();
     for write in changes.iter().flat_map(|c| &c.writes) {

@@ -123,3 +123,25 @@ async fn if_match_lets_exactly_one_of_two_writers_win() {
         .unwrap();
     assert_eq!(expect_status(any, StatusCode::OK).await["version"], 3);
 }
+
+#[tokio::test]
+async fn concurrent_creates_share_commits_and_keep_the_feed_gap_free() {
+    let app = TestApp::spawn().await;
+    let creates = (0..24).map(|i| app.post("/v1/users").json(&user(&format!("burst{i}"))).send());
+    let mut ids = Vec::new();
+    for response in join_all(creates).await {
+        ids.push(expect_status(response.unwrap(), StatusCode::CREATED).await["id"].clone());
+    }
+    let events = app.events().await;
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, (1..=24).collect::<Vec<_>>());
+    for id in &ids {
+        assert_eq!(
+            events.iter().filter(|e| e["user_id"] == *id && e["type"] == "user.created").count(),
+            1
+        );
+        let response =
+            app.get(&format!("/v1/users/{}", id.as_str().unwrap())).send().await.unwrap();
+        expect_status(response, StatusCode::OK).await;
+    }
+}
