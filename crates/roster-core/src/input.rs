@@ -18,17 +18,22 @@ use crate::user::{Address, Contact, ExternalIds, PersonName};
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct UserInput {
     /// `human` (default) or `machine`.
+    #[schema(value_type = Option<crate::user::UserKind>)]
     pub kind: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub username: Option<String>,
     /// On create only: `initial`, `pending`, `active` (default) or `inactive`.
     pub state: Option<String>,
     pub organization_id: Option<String>,
     pub name: Option<PersonName>,
     /// `male`, `female`, `female_married` or `diverse`.
+    #[schema(value_type = Option<crate::user::Salutation>)]
     pub salutation: Option<String>,
     /// `dr`, `prof`, `prof_dr`, `dipl_ing` or `magister`.
+    #[schema(value_type = Option<crate::user::Title>)]
     pub title: Option<String>,
     /// `male`, `female`, `diverse` or `unspecified`.
+    #[schema(value_type = Option<crate::user::Gender>)]
     pub gender: Option<String>,
     pub birth: Option<crate::user::Birth>,
     pub nationalities: Option<Vec<String>>,
@@ -64,6 +69,7 @@ pub struct MachineInput {
     pub name: Option<String>,
     pub description: Option<String>,
     /// `bearer` (default) or `jwt`.
+    #[schema(value_type = Option<crate::user::AccessTokenType>)]
     pub access_token_type: Option<String>,
 }
 

@@ -64,6 +64,8 @@ impl Default for HttpConfig {
 #[openapi(
     info(title = "Roster", description = "A self-hosted user directory: the native /v1 API."),
     modifiers(&BearerAuth),
+    // Referenced from a path parameter, which utoipa does not collect by itself.
+    components(schemas(native::users::Action)),
     tags((name = "users", description = "People and machine accounts"), (name = "events", description = "The event feed"))
 )]
 struct ApiDoc;

@@ -64,6 +64,12 @@ async fn openapi_describes_every_v1_route() {
     expected.sort();
     assert_eq!(operations, expected);
     assert!(doc["components"]["schemas"]["User"].is_object());
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    for reference in refs {
+        let name = reference.strip_prefix("#/components/schemas/").expect("a schema reference");
+        assert!(doc["components"]["schemas"][name].is_object(), "{reference} does not resolve");
+    }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
@@ -110,4 +116,19 @@ async fn shutdown_lets_in_flight_requests_finish() {
 
     app.stopped().await.expect("a clean stop");
     assert!(reqwest::get(app.url("/healthz")).await.is_err(), "no longer listening");
+}
+
+fn collect_refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => collect_refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
 }
