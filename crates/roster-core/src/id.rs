@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -69,9 +70,27 @@ id_type!(
     TokenId
 );
 
+/// Ids made in one process are strictly increasing, even within one millisecond (where a v7
+/// UUID's time part is equal): the context counts on from the last id it made. Listings break
+/// ties by id, so "in creation order" holds exactly.
+static CONTEXT: Mutex<uuid::ContextV7> = Mutex::new(uuid::ContextV7::new());
+
 fn new_v7(now: OffsetDateTime) -> Uuid {
     let nanos = now.unix_timestamp_nanos();
     let secs = u64::try_from(nanos.div_euclid(1_000_000_000)).unwrap_or(0);
     let subsec = u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0);
-    Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, subsec))
+    let context = CONTEXT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Uuid::new_v7(uuid::Timestamp::from_unix(&*context, secs, subsec))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_one_instant_still_increase() {
+        let now = time::macros::datetime!(2026-01-01 0:00 UTC);
+        let ids: Vec<UserId> = (0..1000).map(|_| UserId::generate(now)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
 }

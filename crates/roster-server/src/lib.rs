@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
-use roster_core::{Directory, SystemClock};
+use roster_core::{Clock, Directory, SystemClock};
 use roster_http::{HttpConfig, Metrics};
 use secrecy::ExposeSecret;
 
@@ -29,11 +29,16 @@ pub struct Server {
 
 /// Opens the database (applying migrations) and bootstraps an empty one.
 pub async fn open(config: &Config) -> anyhow::Result<Directory> {
+    open_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`open`] with time from `clock` (tests pin it).
+pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Directory> {
     let database = config.database();
     let store =
         roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
     tracing::info!(database = ?database, "data store open");
-    let directory = Directory::new(store, Arc::new(SystemClock), config.argon2)?;
+    let directory = Directory::new(store, clock, config.argon2)?;
     if let Some((tenant, generated)) = directory.bootstrap(config.bootstrap_token.clone()).await? {
         tracing::info!(tenant_id = %tenant.id, "created tenant `default`");
         if let Some(token) = generated {
@@ -49,7 +54,12 @@ pub async fn open(config: &Config) -> anyhow::Result<Directory> {
 
 /// Opens the database, bootstraps an empty one, and binds the listener.
 pub async fn build(config: &Config) -> anyhow::Result<Server> {
-    let directory = open(config).await?;
+    build_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with time from `clock` (tests pin it).
+pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    let directory = open_with_clock(config, clock).await?;
     let app = roster_http::app(
         directory.clone(),
         Metrics::new(),

@@ -9,13 +9,45 @@
 //! tenant isolation too.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use roster_core::Argon2Params;
+use roster_core::{Argon2Params, Clock as _};
 use roster_server::Config;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
+
+/// A clock that tests move: it starts at the wall clock's time and advances by one microsecond
+/// on every reading (so that every change has its own instant), plus whatever a test adds.
+pub struct TestClock(Mutex<OffsetDateTime>);
+
+impl TestClock {
+    fn new() -> TestClock {
+        let now = roster_core::SystemClock.now();
+        TestClock(Mutex::new(now))
+    }
+
+    /// Jumps forward, as if `by` had passed.
+    pub fn advance(&self, by: time::Duration) {
+        if let Ok(mut now) = self.0.lock() {
+            *now += by;
+        }
+    }
+}
+
+impl roster_core::Clock for TestClock {
+    fn now(&self) -> OffsetDateTime {
+        match self.0.lock() {
+            Ok(mut now) => {
+                *now += time::Duration::microseconds(1);
+                *now
+            }
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}
 
 /// The decoy tenant's user, which no request of the main tenant may ever see.
 pub const DECOY_USERNAME: &str = "decoy";
@@ -33,6 +65,8 @@ pub struct TestApp {
     pub decoy_token: String,
     /// The directory the server answers from, for tools that use it directly (imports).
     pub directory: roster_core::Directory,
+    /// The server's time: tests move it forward instead of waiting.
+    pub clock: Arc<TestClock>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Last: the database outlives the server that uses it.
@@ -53,7 +87,9 @@ impl TestApp {
             argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
             ..Config::default()
         };
-        let server = roster_server::build(&config).await.expect("start roster");
+        let clock = Arc::new(TestClock::new());
+        let server =
+            roster_server::build_with_clock(&config, clock.clone()).await.expect("start roster");
         let (_, decoy_token) =
             server.directory().create_tenant("decoy", None).await.expect("decoy tenant");
         let base = format!("http://{}", server.local_addr());
@@ -68,6 +104,7 @@ impl TestApp {
             token,
             decoy_token: decoy_token.expose_secret().to_owned(),
             directory,
+            clock,
             stop: Some(stop),
             server: Some(server),
             _db: db,

@@ -92,3 +92,35 @@ async fn deleting_the_user_forgets_its_idempotency_record() {
     let again = expect_status(send().await.unwrap(), StatusCode::CREATED).await;
     assert_ne!(again["id"], first["id"]);
 }
+
+#[tokio::test]
+async fn keys_expire_after_a_day() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .post("/v1/users")
+        .header("idempotency-key", "daily")
+        .json(&user("monday"))
+        .send()
+        .await
+        .unwrap();
+    let first = expect_status(first, StatusCode::CREATED).await;
+    app.clock.advance(time::Duration::hours(23));
+    let reused = app
+        .post("/v1/users")
+        .header("idempotency-key", "daily")
+        .json(&user("tuesday"))
+        .send()
+        .await
+        .unwrap();
+    expect_status(reused, StatusCode::CONFLICT).await;
+    app.clock.advance(time::Duration::hours(2));
+    let fresh = app
+        .post("/v1/users")
+        .header("idempotency-key", "daily")
+        .json(&user("tuesday"))
+        .send()
+        .await
+        .unwrap();
+    let fresh = expect_status(fresh, StatusCode::CREATED).await;
+    assert_ne!(fresh["id"], first["id"], "after 24 hours the key is free again");
+}
