@@ -311,30 +311,25 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
         .filter(|job| Some(job.tenant) == tenant && job.changes.len() == 1)
         .flat_map(|job| job.changes.iter().filter(|c| creates_only(c)))
         .collect();
-    if let Some(tenant) = tenant.filter(|_| burst.len() == batch.len() && batch.len() > 1) {
-        let mut fast = tx.begin().await.map_err(db_error)?;
-        if apply_creates(&mut fast, *tenant.as_uuid(), &burst).await.is_ok() {
-            fast.commit().await.map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
-            return Ok(batch.iter().map(|_| vec![Ok(())]).collect());
-        }
-        fast.rollback().await.map_err(db_error)?;
+    if let Some(tenant) = tenant.filter(|_| burst.len() == batch.len() && batch.len() > 1)
+        && try_creates(&mut tx, *tenant.as_uuid(), &burst).await?
+    {
+        tx.commit().await.map_err(db_error)?;
+        return Ok(batch.iter().map(|_| vec![Ok(())]).collect());
     }
     let mut all = Vec::with_capacity(batch.len());
     for job in batch {
         let t = *job.tenant.as_uuid();
         let mut job_tx = tx.begin().await.map_err(db_error)?;
         let mut results = Vec::with_capacity(job.changes.len());
-        // Fast path for bulk creates: all at once; on any failure, fall back to one by one.
-        if job.changes.len() > 1 && job.changes.iter().all(creates_only) {
-            let mut fast = job_tx.begin().await.map_err(db_error)?;
-            if apply_creates(&mut fast, t, &job.changes.iter().collect::<Vec<_>>()).await.is_ok() {
-                fast.commit().await.map_err(db_error)?;
-                job_tx.commit().await.map_err(db_error)?;
-                all.push(job.changes.iter().map(|_| Ok(())).collect());
-                continue;
-            }
-            fast.rollback().await.map_err(db_error)?;
+        // Fast path for bulk creates: all at once; on any failure, one by one below.
+        if job.changes.len() > 1
+            && job.changes.iter().all(creates_only)
+            && try_creates(&mut job_tx, t, &job.changes.iter().collect::<Vec<_>>()).await?
+        {
+            job_tx.commit().await.map_err(db_error)?;
+            all.push(job.changes.iter().map(|_| Ok(())).collect());
+            continue;
         }
         if job.atomic {
             for change in &job.changes {
@@ -367,6 +362,20 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
     }
     tx.commit().await.map_err(db_error)?;
     Ok(all)
+}
+
+/// Applies create-only `changes` as one multi-row write in a savepoint of `tx`: `true` when it
+/// worked, `false` (and nothing written) when any of them failed.
+async fn try_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[&Change]) -> Result<bool> {
+    use sqlx::Acquire as _;
+    let mut fast = tx.begin().await.map_err(db_error)?;
+    if apply_creates(&mut fast, t, changes).await.is_ok() {
+        fast.commit().await.map_err(db_error)?;
+        Ok(true)
+    } else {
+        fast.rollback().await.map_err(db_error)?;
+        Ok(false)
+    }
 }
 
 /// What every job of a batch hears when the batch as a whole failed.
