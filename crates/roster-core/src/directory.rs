@@ -417,13 +417,7 @@ impl Directory {
     /// A page of the users `search` selects, with the cursor of the next page when the page is
     /// full, and the number of all matches when asked for.
     pub async fn search(&self, p: &Principal, search: &Search) -> Result<Found> {
-        if !(1..=MAX_LIMIT).contains(&search.limit) {
-            return Err(Error::invalid(
-                "limit",
-                "out_of_range",
-                format!("must be from 1 to {MAX_LIMIT}"),
-            ));
-        }
+        check_limit(search.limit)?;
         if search.offset.is_some() && search.cursor.is_some() {
             return Err(Error::invalid(
                 "cursor",
@@ -561,6 +555,10 @@ impl Directory {
 
     /// Events after `after`, oldest first.
     pub async fn events(&self, p: &Principal, after: i64, limit: u32) -> Result<Vec<Event>> {
+        if after < 0 {
+            return Err(Error::invalid("after", "out_of_range", "must not be negative"));
+        }
+        check_limit(limit)?;
         self.store.events(p.tenant, after, limit).await
     }
 
@@ -703,6 +701,15 @@ fn position(user: &User, sort: SortKey) -> (SortValue, UserId) {
         SortKey::Phone => SortValue::Text(keys().phone),
     };
     (value, user.id)
+}
+
+/// Every listing's page size: 1 to `MAX_LIMIT`.
+fn check_limit(limit: u32) -> Result<()> {
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(())
+    } else {
+        Err(Error::invalid("limit", "out_of_range", format!("must be from 1 to {MAX_LIMIT}")))
+    }
 }
 
 fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {

@@ -57,13 +57,7 @@ pub(crate) async fn list_events(
     ApiQuery(params): ApiQuery<FeedParams>,
 ) -> Result<Json<EventPage>, ApiError> {
     let after = params.after.unwrap_or(0);
-    let limit = params.limit.unwrap_or(100);
-    if after < 0 {
-        return Err(Problem::invalid("after", "out_of_range", "must not be negative").into());
-    }
-    if !(1..=1000).contains(&limit) {
-        return Err(Problem::invalid("limit", "out_of_range", "must be from 1 to 1000").into());
-    }
+    let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
     let data = state.directory.events(&auth.principal, after, limit).await?;
     let next_after = data.last().map_or(after, |e| e.seq);
     Ok(Json(EventPage { data, meta: FeedMeta { next_after } }))
