@@ -22,7 +22,7 @@ use crate::input::UserInput;
 use crate::query::{self, Order, SortKey, SortValue, UserQuery};
 use crate::secret::{self, Argon2Params, Hasher};
 use crate::state::Transition;
-use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserKey, UserRecord, Write};
+use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserRecord, Write};
 use crate::tenant::{NewToken, Principal, Scope, Tenant};
 use crate::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use crate::validate::{self, Mode, ValidUser};
@@ -370,12 +370,11 @@ impl Directory {
             last_auth_at: None,
             version: 1,
         };
-        let keys = keys(&user);
         let event =
             event(p, "user.created", &user, json!({ "kind": user.kind, "state": user.state }));
         let record = UserRecord { user, password_hash, national_id_hash, secret_hash: None };
         let change = Change {
-            writes: vec![Write::CreateUser { record: Box::new(record.clone()), keys }],
+            writes: vec![Write::CreateUser { record: Box::new(record.clone()) }],
             events: vec![event],
             idempotency: None,
         };
@@ -510,7 +509,7 @@ impl Directory {
             let Some((record, event)) = self.replaced(p, &current, input).await? else {
                 return Ok(current.user);
             };
-            match self.commit_update(p.tenant, current.user.version, record, event).await {
+            match self.commit_update(p.tenant, current.user, record, event).await {
                 Err(Error::Stale { .. }) if if_match.is_none() && attempt < RETRIES => continue,
                 result => return result,
             }
@@ -546,7 +545,7 @@ impl Directory {
             };
             let event =
                 event(p, kind, &record.user, json!({ "from": from, "to": to, "action": t.name() }));
-            match self.commit_update(p.tenant, current.user.version, record, event).await {
+            match self.commit_update(p.tenant, current.user, record, event).await {
                 Err(Error::Stale { .. }) if if_match.is_none() && attempt < RETRIES => continue,
                 result => return result,
             }
@@ -641,14 +640,13 @@ impl Directory {
     async fn commit_update(
         &self,
         tenant: TenantId,
-        expected: i64,
+        before: User,
         record: UserRecord,
         event: NewEvent,
     ) -> Result<User> {
         let user = record.user.clone();
-        let keys = keys(&user);
         let change = Change {
-            writes: vec![Write::UpdateUser { record: Box::new(record), keys, expected }],
+            writes: vec![Write::UpdateUser { record: Box::new(record), before: Box::new(before) }],
             events: vec![event],
             idempotency: None,
         };
@@ -734,40 +732,6 @@ fn event(p: &Principal, kind: &'static str, user: &User, data: serde_json::Value
         occurred_at: user.updated_at,
         data,
     }
-}
-
-/// The unique keys a user holds; `field` points into the input document for a 409.
-fn keys(user: &User) -> Vec<UserKey> {
-    let mut keys = Vec::new();
-    if let Some(username) = &user.username {
-        keys.push(UserKey {
-            kind: KeyKind::Username,
-            value: validate::username_key(username),
-            field: "username".to_owned(),
-        });
-    }
-    for (i, email) in user.profile.emails.iter().enumerate() {
-        keys.push(UserKey {
-            kind: KeyKind::Email,
-            value: validate::email_key(&email.value),
-            field: format!("emails[{i}].value"),
-        });
-    }
-    for (i, phone) in user.profile.phones.iter().enumerate() {
-        keys.push(UserKey {
-            kind: KeyKind::Phone,
-            value: phone.value.clone(),
-            field: format!("phones[{i}].value"),
-        });
-    }
-    if let Some(x) = &user.profile.external_ids.external_user_id {
-        keys.push(UserKey {
-            kind: KeyKind::ExternalUserId,
-            value: x.clone(),
-            field: "external_ids.external_user_id".to_owned(),
-        });
-    }
-    keys
 }
 
 /// Turns a record into a tombstone.

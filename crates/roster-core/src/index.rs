@@ -1,8 +1,10 @@
 //! What the store indexes of a user, decided here so that both engines agree: every leaf of
-//! the profile document under its dotted path (strings lower-cased), and the sort keys.
+//! the profile document under its dotted path (strings lower-cased), the sort keys, and the
+//! unique keys a user is found by.
 
 use serde_json::Value;
 
+use crate::store::{KeyKind, UserKey};
 use crate::user::User;
 
 /// At most this many values of one user are indexed; a document with more (large claims) is
@@ -107,4 +109,38 @@ fn flatten(path: &str, value: &Value, elem: i64, out: &mut Vec<AttrEntry>) {
             }
         }
     }
+}
+
+/// The unique keys a user holds; `field` points into the input document for a 409.
+pub fn keys(user: &User) -> Vec<UserKey> {
+    let mut keys = Vec::new();
+    if let Some(username) = &user.username {
+        keys.push(UserKey {
+            kind: KeyKind::Username,
+            value: crate::validate::username_key(username),
+            field: "username".to_owned(),
+        });
+    }
+    for (i, email) in user.profile.emails.iter().enumerate() {
+        keys.push(UserKey {
+            kind: KeyKind::Email,
+            value: crate::validate::email_key(&email.value),
+            field: format!("emails[{i}].value"),
+        });
+    }
+    for (i, phone) in user.profile.phones.iter().enumerate() {
+        keys.push(UserKey {
+            kind: KeyKind::Phone,
+            value: phone.value.clone(),
+            field: format!("phones[{i}].value"),
+        });
+    }
+    if let Some(x) = &user.profile.external_ids.external_user_id {
+        keys.push(UserKey {
+            kind: KeyKind::ExternalUserId,
+            value: x.clone(),
+            field: "external_ids.external_user_id".to_owned(),
+        });
+    }
+    keys
 }

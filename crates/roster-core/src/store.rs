@@ -132,11 +132,12 @@ pub struct Change {
 }
 
 pub enum Write {
-    /// Inserts a user with its keys.
-    CreateUser { record: Box<UserRecord>, keys: Vec<UserKey> },
-    /// Replaces a user at version `expected`, and its keys with `keys`. A tombstone has no keys,
-    /// and replacing a user with one also forgets the idempotency records that hold its data.
-    UpdateUser { record: Box<UserRecord>, keys: Vec<UserKey>, expected: i64 },
+    /// Inserts a user, claiming its unique keys and indexing its values (see [`crate::index`]).
+    CreateUser { record: Box<UserRecord> },
+    /// Replaces `before` (the user as read, at its version) with `record`: the unique keys and
+    /// indexed values move with it. A tombstone has no keys, and replacing a user with one also
+    /// forgets the idempotency records that hold its data.
+    UpdateUser { record: Box<UserRecord>, before: Box<User> },
 }
 
 /// The outcome of a create made under an `Idempotency-Key`, replayed on a retry.

@@ -299,9 +299,9 @@ fn spawn_writer(pool: sqlx::Pool<Db>) -> tokio::sync::mpsc::Sender<Job> {
     queue
 }
 
-/// Applies every job of `batch` in one transaction; per job, the result of each change.
+/// Applies every job of `batch` in one transaction; per job, the result of each change. The
+/// events of the changes that were applied join the feed last, numbered in batch order.
 async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Result<()>>>> {
-    use sqlx::Acquire as _;
     let mut tx = pool.begin().await.map_err(db_error)?;
     // A burst of single creates in one tenant (concurrent `POST /v1/users`) goes in one set of
     // multi-row statements; if any of them fails, every job is applied on its own below.
@@ -311,57 +311,80 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
         .filter(|job| Some(job.tenant) == tenant && job.changes.len() == 1)
         .flat_map(|job| job.changes.iter().filter(|c| creates_only(c)))
         .collect();
-    if let Some(tenant) = tenant.filter(|_| burst.len() == batch.len() && batch.len() > 1)
-        && try_creates(&mut tx, *tenant.as_uuid(), &burst).await?
-    {
-        tx.commit().await.map_err(db_error)?;
-        return Ok(batch.iter().map(|_| vec![Ok(())]).collect());
-    }
-    let mut all = Vec::with_capacity(batch.len());
-    for job in batch {
-        let t = *job.tenant.as_uuid();
-        let mut job_tx = tx.begin().await.map_err(db_error)?;
-        let mut results = Vec::with_capacity(job.changes.len());
-        // Fast path for bulk creates: all at once; on any failure, one by one below.
-        if job.changes.len() > 1
-            && job.changes.iter().all(creates_only)
-            && try_creates(&mut job_tx, t, &job.changes.iter().collect::<Vec<_>>()).await?
+    let all = match tenant {
+        Some(tenant)
+            if burst.len() == batch.len()
+                && batch.len() > 1
+                && try_creates(&mut tx, *tenant.as_uuid(), &burst).await? =>
         {
-            job_tx.commit().await.map_err(db_error)?;
-            all.push(job.changes.iter().map(|_| Ok(())).collect());
-            continue;
+            batch.iter().map(|_| vec![Ok(())]).collect()
         }
-        if job.atomic {
-            for change in &job.changes {
-                let failed = results.iter().any(Result::is_err);
-                results.push(if failed { Err(Error::Aborted) } else { apply(&mut job_tx, t, change).await });
+        _ => {
+            let mut all = Vec::with_capacity(batch.len());
+            for job in batch {
+                all.push(apply_job(&mut tx, job).await?);
             }
-            if results.iter().any(Result::is_err) {
-                job_tx.rollback().await.map_err(db_error)?;
-                for r in &mut results {
-                    if r.is_ok() {
-                        *r = Err(Error::Aborted);
-                    }
-                }
-            } else {
-                job_tx.commit().await.map_err(db_error)?;
-            }
-        } else {
-            for change in &job.changes {
-                let mut change_tx = job_tx.begin().await.map_err(db_error)?;
-                let result = apply(&mut change_tx, t, change).await;
-                match result {
-                    Ok(()) => change_tx.commit().await.map_err(db_error)?,
-                    Err(_) => change_tx.rollback().await.map_err(db_error)?,
-                }
-                results.push(result);
-            }
-            job_tx.commit().await.map_err(db_error)?;
+            all
         }
-        all.push(results);
+    };
+    let mut feed: Vec<(TenantId, Vec<&NewEvent>)> = Vec::new();
+    for (job, results) in batch.iter().zip(&all) {
+        let applied = job.changes.iter().zip(results).filter(|(_, r)| r.is_ok());
+        let events = applied.flat_map(|(change, _)| &change.events);
+        match feed.iter_mut().find(|(t, _)| *t == job.tenant) {
+            Some((_, list)) => list.extend(events),
+            None => feed.push((job.tenant, events.collect())),
+        }
+    }
+    for (tenant, events) in &feed {
+        insert_events(&mut tx, *tenant.as_uuid(), events).await?;
     }
     tx.commit().await.map_err(db_error)?;
     Ok(all)
+}
+
+/// Applies one job in a savepoint of `tx`: all or nothing when it is atomic (or a single
+/// change), else each change in a savepoint of its own.
+async fn apply_job(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<Result<()>>> {
+    use sqlx::Acquire as _;
+    let t = *job.tenant.as_uuid();
+    let mut job_tx = tx.begin().await.map_err(db_error)?;
+    // Fast path for bulk creates: all at once; on any failure, one by one below.
+    if job.changes.len() > 1
+        && job.changes.iter().all(creates_only)
+        && try_creates(&mut job_tx, t, &job.changes.iter().collect::<Vec<_>>()).await?
+    {
+        job_tx.commit().await.map_err(db_error)?;
+        return Ok(job.changes.iter().map(|_| Ok(())).collect());
+    }
+    let mut results = Vec::with_capacity(job.changes.len());
+    if job.atomic || job.changes.len() == 1 {
+        for change in &job.changes {
+            let failed = results.iter().any(Result::is_err);
+            results.push(if failed { Err(Error::Aborted) } else { apply(&mut job_tx, t, change).await });
+        }
+        if results.iter().any(Result::is_err) {
+            job_tx.rollback().await.map_err(db_error)?;
+            for r in &mut results {
+                if r.is_ok() {
+                    *r = Err(Error::Aborted);
+                }
+            }
+            return Ok(results);
+        }
+    } else {
+        for change in &job.changes {
+            let mut change_tx = job_tx.begin().await.map_err(db_error)?;
+            let result = apply(&mut change_tx, t, change).await;
+            match result {
+                Ok(()) => change_tx.commit().await.map_err(db_error)?,
+                Err(_) => change_tx.rollback().await.map_err(db_error)?,
+            }
+            results.push(result);
+        }
+    }
+    job_tx.commit().await.map_err(db_error)?;
+    Ok(results)
 }
 
 /// Applies create-only `changes` as one multi-row write in a savepoint of `tx`: `true` when it
@@ -386,7 +409,8 @@ fn batch_failure(e: &Error) -> Error {
     }
 }
 
-/// Applies one change inside the caller's transaction (or savepoint).
+/// Applies the writes of one change inside the caller's transaction (or savepoint); its events
+/// are the batch's to append.
 async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
     if let Some(idem) = &change.idempotency {
         // Claims the key, or takes it over when it has expired.
@@ -414,31 +438,11 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
     }
     for write in &change.writes {
         match write {
-            Write::CreateUser { record, keys } => {
-                insert_users(tx, t, &[record]).await?;
-                claim_keys(tx, t, &keys.iter().map(|k| (record.user.id, k)).collect::<Vec<_>>()).await?;
-            }
-            Write::UpdateUser { record, keys, expected } => {
-                update_user(tx, t, record, *expected).await?;
-                sqlx::query("delete from user_keys where tenant_id = $1 and user_id = $2")
-                    .bind(t)
-                    .bind(record.user.id.as_uuid())
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
-                claim_keys(tx, t, &keys.iter().map(|k| (record.user.id, k)).collect::<Vec<_>>()).await?;
-                if record.user.state == UserState::Deleted {
-                    sqlx::query("delete from idempotency_keys where tenant_id = $1 and user_id = $2")
-                        .bind(t)
-                        .bind(record.user.id.as_uuid())
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db_error)?;
-                }
-            }
+            Write::CreateUser { record } => insert_users(tx, t, &[record]).await?,
+            Write::UpdateUser { record, before } => update_user(tx, t, record, before).await?,
         }
     }
-    insert_events(tx, t, &change.events.iter().collect::<Vec<_>>()).await
+    Ok(())
 }
 
 /// Whether `change` only creates users (and claims no idempotency key).
@@ -450,22 +454,18 @@ fn creates_only(change: &Change) -> bool {
 /// statements each. Fails as a whole on the first conflict; the caller then applies the changes
 /// one by one to tell which failed.
 async fn apply_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[&Change]) -> Result<()> {
-    let mut records = Vec::new();
-    let mut keys = Vec::new();
-    for write in changes.iter().flat_map(|c| &c.writes) {
-        if let Write::CreateUser { record, keys: user_keys } = write {
-            records.push(&**record);
-            keys.extend(user_keys.iter().map(|k| (record.user.id, k)));
-        }
-    }
-    insert_users(tx, t, &records).await?;
-    claim_keys(tx, t, &keys).await?;
-    insert_events(tx, t, &changes.iter().flat_map(|c| &c.events).collect::<Vec<_>>()).await
+    let records: Vec<&UserRecord> = changes
+        .iter()
+        .flat_map(|c| &c.writes)
+        .filter_map(|w| match w {
+            Write::CreateUser { record } => Some(&**record),
+            Write::UpdateUser { .. } => None,
+        })
+        .collect();
+    insert_users(tx, t, &records).await
 }
 
-
-
-/// Inserts `records` (multi-row statements) and indexes their values.
+/// Inserts `records` (multi-row statements), claims their unique keys and indexes their values.
 async fn insert_users(tx: &mut Tx<'_>, t: Uuid, records: &[&UserRecord]) -> Result<()> {
     // 500 rows of 20 values stay under both engines' bound-parameter limits.
     for chunk in records.chunks(500) {
@@ -500,11 +500,17 @@ async fn insert_users(tx: &mut Tx<'_>, t: Uuid, records: &[&UserRecord]) -> Resu
         });
         q.build().execute(&mut **tx).await.map_err(db_error)?;
     }
-    let users: Vec<&roster_core::User> = records.iter().map(|r| &r.user).collect();
-    insert_attrs(tx, t, &users).await
+    let keys: Vec<(UserId, UserKey)> =
+        records.iter().flat_map(|r| index::keys(&r.user).into_iter().map(|k| (r.user.id, k))).collect();
+    claim_keys(tx, t, &keys).await?;
+    let entries: Vec<(UserId, index::AttrEntry)> =
+        records.iter().flat_map(|r| index::entries(&r.user).into_iter().map(|e| (r.user.id, e))).collect();
+    insert_attrs(tx, t, &entries).await
 }
 
-async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) -> Result<()> {
+/// Replaces `before` with `r` if it is still at `before`'s version. Only the unique keys and
+/// indexed values that differ are written: a state change touches one row.
+async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &roster_core::User) -> Result<()> {
     let u = &r.user;
     let keys = index::sort_keys(u);
     let done = sqlx::query(
@@ -528,7 +534,7 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) ->
     .bind(micros(u.updated_at))
     .bind(u.last_auth_at.map(micros))
     .bind(u.version)
-    .bind(expected)
+    .bind(before.version)
     .bind(keys.username)
     .bind(keys.email)
     .bind(keys.family_name)
@@ -536,36 +542,82 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, expected: i64) ->
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
-    if done.rows_affected() == 1 {
+    if done.rows_affected() != 1 {
+        let current: Option<i64> = sqlx::query_scalar("select version from users where tenant_id = $1 and id = $2")
+            .bind(t)
+            .bind(u.id.as_uuid())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        return Err(match current {
+            Some(current) => Error::Stale { expected: before.version, current },
+            None => Error::NotFound { kind: "user" },
+        });
+    }
+    // Unique keys: release the ones the user no longer holds, then claim the new ones.
+    let (old_keys, new_keys) = (index::keys(before), index::keys(u));
+    let same = |a: &UserKey, b: &UserKey| a.kind == b.kind && a.value == b.value;
+    for gone in old_keys.iter().filter(|k| !new_keys.iter().any(|n| same(k, n))) {
+        sqlx::query("delete from user_keys where tenant_id = $1 and kind = $2 and value = $3 and user_id = $4")
+            .bind(t)
+            .bind(gone.kind.as_str())
+            .bind(&gone.value)
+            .bind(u.id.as_uuid())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    let added: Vec<(UserId, UserKey)> =
+        new_keys.into_iter().filter(|n| !old_keys.iter().any(|k| same(k, n))).map(|k| (u.id, k)).collect();
+    claim_keys(tx, t, &added).await?;
+    // Indexed values: the same, one statement per removed value; all at once when most change.
+    let (old, new) = (index::entries(before), index::entries(u));
+    let gone: Vec<&index::AttrEntry> = old.iter().filter(|e| !new.contains(e)).collect();
+    let added: Vec<(UserId, index::AttrEntry)> =
+        new.iter().filter(|e| !old.contains(e)).map(|e| (u.id, e.clone())).collect();
+    if gone.len() > REWRITE_ATTRS_ABOVE {
         sqlx::query("delete from user_attrs where tenant_id = $1 and user_id = $2")
             .bind(t)
             .bind(u.id.as_uuid())
             .execute(&mut **tx)
             .await
             .map_err(db_error)?;
-        return insert_attrs(tx, t, &[u]).await;
+        insert_attrs(tx, t, &new.into_iter().map(|e| (u.id, e)).collect::<Vec<_>>()).await?;
+    } else {
+        for e in gone {
+            sqlx::query("delete from user_attrs where tenant_id = $1 and user_id = $2 and path = $3 and elem = $4 and value = $5")
+                .bind(t)
+                .bind(u.id.as_uuid())
+                .bind(&e.path)
+                .bind(e.elem)
+                .bind(&e.value)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
+        insert_attrs(tx, t, &added).await?;
     }
-    let current: Option<i64> = sqlx::query_scalar("select version from users where tenant_id = $1 and id = $2")
-        .bind(t)
-        .bind(u.id.as_uuid())
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_error)?;
-    match current {
-        Some(current) => Err(Error::Stale { expected, current }),
-        None => Err(Error::NotFound { kind: "user" }),
+    if u.state == UserState::Deleted {
+        sqlx::query("delete from idempotency_keys where tenant_id = $1 and user_id = $2")
+            .bind(t)
+            .bind(u.id.as_uuid())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
     }
+    Ok(())
 }
 
-/// Indexes the searchable values of `users` (see `roster_core::index`).
-async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, users: &[&roster_core::User]) -> Result<()> {
-    let entries: Vec<(Uuid, index::AttrEntry)> =
-        users.iter().flat_map(|u| index::entries(u).into_iter().map(|e| (*u.id.as_uuid(), e))).collect();
+/// Beyond this many changed values, an update rewrites a user's whole index entry.
+const REWRITE_ATTRS_ABOVE: usize = 4;
+
+/// Indexes searchable values, each of its user (see `roster_core::index`).
+async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, entries: &[(UserId, index::AttrEntry)]) -> Result<()> {
     for chunk in entries.chunks(1000) {
         let mut q = QueryBuilder::<Db>::new("insert into user_attrs (tenant_id, user_id, path, elem, value, num) ");
         q.push_values(chunk, |mut row, (user, e)| {
             row.push_bind(t)
-                .push_bind(*user)
+                .push_bind(*user.as_uuid())
                 .push_bind(e.path.clone())
                 .push_bind(e.elem)
                 .push_bind(e.value.clone())
@@ -578,7 +630,7 @@ async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, users: &[&roster_core::User]) ->
 
 /// Claims unique `keys`, each for its user; a key already held (by another user, or twice in
 /// `keys`) is a conflict naming its field.
-async fn claim_keys(tx: &mut Tx<'_>, t: Uuid, keys: &[(UserId, &UserKey)]) -> Result<()> {
+async fn claim_keys(tx: &mut Tx<'_>, t: Uuid, keys: &[(UserId, UserKey)]) -> Result<()> {
     let mut claimed = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(1000) {
         let mut q = QueryBuilder::<Db>::new("insert into user_keys (tenant_id, kind, value, user_id) ");
@@ -609,6 +661,9 @@ async fn claim_keys(tx: &mut Tx<'_>, t: Uuid, keys: &[(UserId, &UserKey)]) -> Re
 /// lock is held until commit: numbers are gap-free and commit in order, so a reader of the feed
 /// never skips an event that commits later with a smaller number.
 async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let n = i64::try_from(events.len()).map_err(Error::internal)?;
     let last: i64 = sqlx::query_scalar("update tenants set seq = seq + $2 where id = $1 returning seq")
         .bind(t)
@@ -616,9 +671,6 @@ async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result
         .fetch_one(&mut **tx)
         .await
         .map_err(db_error)?;
-    if events.is_empty() {
-        return Ok(());
-    }
     let mut q = QueryBuilder::<Db>::new(
         "insert into events (tenant_id, seq, kind, user_id, version, actor, occurred_at, data) ",
     );

@@ -108,6 +108,63 @@ async fn filters_select_by_every_kind_of_attribute() {
 }
 
 #[tokio::test]
+async fn updates_move_unique_keys_and_indexed_values_with_the_user() {
+    let app = TestApp::spawn().await;
+    let anna = &people(&app).await[0];
+    let id = anna["id"].as_str().unwrap();
+    let patch = json!({ "emails": [{ "value": "anna@new.example", "verified": false }],
+        "name": { "family": "Schulz" }, "claims": { "loyalty": { "points": 901 } } });
+    let response = app
+        .patch(&format!("/v1/users/{id}"))
+        .header("content-type", "application/merge-patch+json")
+        .json(&patch)
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::OK).await;
+    let q = |f: &str| format!("filter={}", encode(f));
+    assert!(usernames(&app, &q(r#"emails.value eq "anna@example.org""#)).await.is_empty());
+    assert!(
+        usernames(&app, &q(r#"emails[verified eq true and value ew "example.org"]"#))
+            .await
+            .iter()
+            .all(|u| u != "anna")
+    );
+    assert_eq!(usernames(&app, &q(r#"emails.value eq "ANNA@new.example""#)).await, ["anna"]);
+    assert_eq!(usernames(&app, &q(r#"name.family sw "schu""#)).await, ["anna"]);
+    assert_eq!(usernames(&app, &q("claims.loyalty.points gt 900")).await, ["anna", "carla"]);
+    assert_eq!(
+        usernames(&app, &q(r#"claims.loyalty.tier eq "gold""#)).await,
+        ["anna", "carla"],
+        "unchanged values stay"
+    );
+    // The released e-mail is free for someone else; the new one is held.
+    app.create_user(json!({ "username": "anna2", "emails": [{ "value": "anna@example.org" }] }))
+        .await;
+    let response = app
+        .post("/v1/users")
+        .json(&json!({ "username": "anna3", "emails": [{ "value": "Anna@New.example" }] }))
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::CONFLICT).await;
+    // A state change keeps every value; deleting releases them all.
+    let response = app.post(&format!("/v1/users/{id}/lock")).send().await.unwrap();
+    expect_status(response, StatusCode::OK).await;
+    assert_eq!(usernames(&app, &q(r#"username eq "anna""#)).await, ["anna"]);
+    let response = app.delete(&format!("/v1/users/{id}")).send().await.unwrap();
+    expect_status(response, StatusCode::NO_CONTENT).await;
+    let deleted = format!(
+        "include_deleted=true&{}",
+        q(r#"username eq "anna" or claims.loyalty.points eq 901"#)
+    );
+    let response = app.get(&format!("/v1/users?{deleted}")).send().await.unwrap();
+    assert_eq!(expect_status(response, StatusCode::OK).await["data"], json!([]));
+    app.create_user(json!({ "username": "anna", "emails": [{ "value": "anna@new.example" }] }))
+        .await;
+}
+
+#[tokio::test]
 async fn sorts_order_by_each_key_with_the_id_breaking_ties() {
     let app = TestApp::spawn().await;
     people(&app).await;
