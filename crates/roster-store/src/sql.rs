@@ -623,6 +623,8 @@ async fn insert_attrs(tx: &mut Tx<'_>, t: Uuid, entries: &[(UserId, index::AttrE
                 .push_bind(e.value.clone())
                 .push_bind(e.num);
         });
+        // A user's identical values (nested arrays) are one row.
+        q.push(" on conflict do nothing");
         q.build().execute(&mut **tx).await.map_err(db_error)?;
     }
     Ok(())

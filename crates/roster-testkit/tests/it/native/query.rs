@@ -165,6 +165,25 @@ async fn updates_move_unique_keys_and_indexed_values_with_the_user() {
 }
 
 #[tokio::test]
+async fn identical_values_in_nested_arrays_are_stored_and_found() {
+    let app = TestApp::spawn().await;
+    let grid = json!({ "username": "grid", "claims": { "grid": [[1, "x"], [1, "X"]] } });
+    let id = app.create_user(grid).await["id"].as_str().unwrap().to_owned();
+    let filter = encode(r#"claims.grid eq 1 and claims.grid eq "x""#);
+    assert_eq!(usernames(&app, &format!("filter={filter}")).await, ["grid"]);
+    let response = app
+        .patch(&format!("/v1/users/{id}"))
+        .header("content-type", "application/merge-patch+json")
+        .json(&json!({ "claims": { "grid": [[2]] } }))
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, StatusCode::OK).await;
+    assert!(usernames(&app, &format!("filter={filter}")).await.is_empty());
+    assert_eq!(usernames(&app, &format!("filter={}", encode("claims.grid eq 2"))).await, ["grid"]);
+}
+
+#[tokio::test]
 async fn sorts_order_by_each_key_with_the_id_breaking_ties() {
     let app = TestApp::spawn().await;
     people(&app).await;
