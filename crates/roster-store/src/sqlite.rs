@@ -4,6 +4,10 @@
 //! one connection, so transactions queue in the process instead of failing with `SQLITE_BUSY`;
 //! reads use their own pool and never wait for a writer. `synchronous=FULL`: an acknowledged
 //! write survives power loss.
+//!
+//! The query planner works from fixed statistics written by the migrations (the shape of a large
+//! tenant), never from measured ones: SQLite's measurements carry no value distribution, and with
+//! them it walks a whole sort index for a selective prefix filter (see migration 0002).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -61,7 +65,6 @@ impl SqliteStore {
             .await
             .map_err(db_error)?;
         let queue = spawn_writer(writer.clone());
-        tokio::spawn(optimize(writer.clone()));
         Ok(SqliteStore { reader, writer, queue })
     }
 
@@ -75,24 +78,6 @@ impl SqliteStore {
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {
         &self.queue
-    }
-}
-
-/// Keeps the planner's statistics current: `pragma optimize` re-measures the tables that changed
-/// much since it last did (bounded work per table), at start and then every quarter hour.
-async fn optimize(writer: Pool<Sqlite>) {
-    let mut every = tokio::time::interval(Duration::from_secs(15 * 60));
-    loop {
-        every.tick().await;
-        let result = sqlx::query("pragma analysis_limit = 1000; pragma optimize = 0x10002")
-            .execute(&writer)
-            .await;
-        match result {
-            Ok(_) => tracing::debug!("sqlite statistics refreshed"),
-            // A closed pool means the store is gone.
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(e) => tracing::warn!(error = %e, "sqlite optimize failed"),
-        }
     }
 }
 
