@@ -14,6 +14,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use futures::StreamExt as _;
 use roster_core::input::{UserInput, parse_document};
 use roster_core::query::parse_filter;
 use roster_core::{Directory, Error, Lookup, Principal, Search};
@@ -35,6 +36,15 @@ pub struct ImportSummary {
     /// Already there (same username or external id), left as they were.
     pub existing: u64,
     pub invalid: u64,
+}
+
+impl std::ops::AddAssign for ImportSummary {
+    fn add_assign(&mut self, other: ImportSummary) {
+        self.created += other.created;
+        self.updated += other.updated;
+        self.existing += other.existing;
+        self.invalid += other.invalid;
+    }
 }
 
 pub struct ImportOptions {
@@ -66,27 +76,34 @@ pub async fn import(
         Format::Ndjson => Box::new(ndjson_rows(BufReader::new(reader))),
         Format::Csv => Box::new(csv_rows(reader)?),
     };
+    let mut rows = rows.peekable();
+    let batches = std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(rows.by_ref().take(BATCH).collect::<Vec<Row>>())
+    });
+    // The next batch is parsed and validated while the previous one is written. With --upsert
+    // batches go one at a time, so that of two rows for one user the later wins.
+    let in_flight = if options.upsert { 1 } else { 2 };
+    let mut batches = futures::stream::iter(batches)
+        .map(|batch| import_batch(dir, p, batch, options))
+        .buffered(in_flight);
     let mut summary = ImportSummary::default();
-    let mut batch = Vec::with_capacity(BATCH);
-    for row in rows {
-        batch.push(row);
-        if batch.len() == BATCH {
-            import_batch(dir, p, std::mem::take(&mut batch), options, &mut summary).await?;
-            progress.done(summary.created + summary.updated + summary.existing);
-        }
+    while let Some(part) = batches.next().await {
+        summary += part?;
+        progress.done(summary.created + summary.updated + summary.existing);
     }
-    import_batch(dir, p, batch, options, &mut summary).await?;
     progress.finish(summary.created + summary.updated + summary.existing);
     Ok(summary)
 }
 
+/// Imports one batch of rows; what became of them.
 async fn import_batch(
     dir: &Directory,
     p: &Principal,
     rows: Vec<Row>,
     options: &ImportOptions,
-    summary: &mut ImportSummary,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ImportSummary> {
+    let mut summary = ImportSummary::default();
     let mut lines = Vec::with_capacity(rows.len());
     let mut documents = Vec::with_capacity(rows.len());
     for (line, doc) in rows {
@@ -106,12 +123,12 @@ async fn import_batch(
             match parse(doc) {
                 Ok(input) => match dir.check_user(p, input).await {
                     Ok(()) => summary.created += 1,
-                    Err(e) => report(*line, &e, summary),
+                    Err(e) => report(*line, &e, &mut summary),
                 },
-                Err(e) => report(*line, &e, summary),
+                Err(e) => report(*line, &e, &mut summary),
             }
         }
-        return Ok(());
+        return Ok(summary);
     }
     let items = documents.iter().cloned().map(parse).collect();
     let outcomes = dir.create_users(p, items, false).await?;
@@ -124,16 +141,16 @@ async fn import_batch(
                 if options.upsert {
                     match upsert(dir, p, &field, doc).await {
                         Ok(()) => summary.updated += 1,
-                        Err(e) => report(*line, &e, summary),
+                        Err(e) => report(*line, &e, &mut summary),
                     }
                 } else {
                     summary.existing += 1;
                 }
             }
-            Err(e) => report(*line, &e, summary),
+            Err(e) => report(*line, &e, &mut summary),
         }
     }
-    Ok(())
+    Ok(summary)
 }
 
 /// Replaces the user holding the document's username (or external id) with the document.
