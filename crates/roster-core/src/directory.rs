@@ -14,7 +14,7 @@ use time::{Duration, OffsetDateTime};
 use crate::clock::Clock;
 use crate::cursor::{self, CursorKey};
 use crate::error::{Error, FieldError, Result};
-use crate::event::{Event, NewEvent};
+use crate::event::{Actor, Event, NewEvent};
 use crate::filter::Filter;
 use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::index;
@@ -59,6 +59,13 @@ impl PrincipalCache {
     fn get(&self, hash: &[u8; 32], now: OffsetDateTime) -> Option<Principal> {
         let map = self.0.lock().ok()?;
         map.get(hash).filter(|(_, until)| *until > now).map(|(p, _)| p.clone())
+    }
+
+    /// Forgets every principal of token `id` (after a revocation).
+    fn forget(&self, id: TokenId) {
+        if let Ok(mut map) = self.0.lock() {
+            map.retain(|_, (p, _)| p.actor != Actor::Token(id));
+        }
     }
 
     fn put(&self, hash: [u8; 32], principal: Principal, now: OffsetDateTime) {
@@ -232,8 +239,23 @@ impl Directory {
             return Ok(principal);
         }
         let principal = self.store.principal(&hash, now).await?.ok_or(Error::Unauthenticated)?;
+        // Recorded when the token is looked up, so at most once per cache lifetime. A failure
+        // to record it does not fail the request.
+        if let Actor::Token(id) = principal.actor
+            && let Err(e) = self.store.touch_token(principal.tenant, id, now).await
+        {
+            tracing::warn!(error = %e, token = %id, "recording a token's use failed");
+        }
         self.principals.put(hash, principal.clone(), now);
         Ok(principal)
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    pub(crate) fn forget_token(&self, id: TokenId) {
+        self.principals.forget(id);
     }
 
     pub async fn create_user(

@@ -7,7 +7,8 @@
 //!   [`validate`] turns one into the other, collecting every field error at once.
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
 //! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
-//! - [`secret`] hashes passwords and tokens; [`clock`] is where time and ids come from.
+//! - [`secret`] hashes passwords and tokens; [`tokens`] issues and revokes API tokens; [`clock`]
+//!   is where time and ids come from.
 //!
 //! This crate depends on no HTTP framework and no database driver.
 
@@ -25,6 +26,7 @@ pub mod secret;
 pub mod state;
 pub mod store;
 pub mod tenant;
+pub mod tokens;
 pub mod user;
 pub mod validate;
 
@@ -37,5 +39,6 @@ pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;
 pub use store::{Change, Store};
-pub use tenant::{Principal, Scope, Tenant};
+pub use tenant::{Principal, Scope, Tenant, Token};
+pub use tokens::TokenInput;
 pub use user::{User, UserKind, UserState};

@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 
 use crate::error::Result;
 use crate::event::{Event, NewEvent};
-use crate::id::{OrgId, TenantId, UserId};
+use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::query::UserQuery;
-use crate::tenant::{NewToken, Principal, Tenant};
+use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
 
 #[async_trait]
@@ -33,6 +33,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Principal>>;
 
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
+
+    async fn create_token(&self, tenant: TenantId, token: &NewToken) -> Result<()>;
+    /// The tenant's tokens, oldest first.
+    async fn tokens(&self, tenant: TenantId) -> Result<Vec<Token>>;
+    async fn token(&self, tenant: TenantId, id: TokenId) -> Result<Option<Token>>;
+    /// Deletes a token; `false` when the tenant has none with this id.
+    async fn revoke_token(&self, tenant: TenantId, id: TokenId) -> Result<bool>;
+    /// Records that the token authenticated a request at `at`.
+    async fn touch_token(&self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()>;
     async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool>;
 
     async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>>;

@@ -1,6 +1,6 @@
 //! Tenants, API tokens and the principal a request acts as.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -17,12 +17,16 @@ pub struct Tenant {
     pub created_at: OffsetDateTime,
 }
 
-/// What a token may do. Every route names the one scope it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// What a token may do. Every route names the one scope it needs; `tenant:admin` implies all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub enum Scope {
+    #[serde(rename = "users:read")]
     UsersRead,
+    #[serde(rename = "users:write")]
     UsersWrite,
+    #[serde(rename = "directory:admin")]
     DirectoryAdmin,
+    #[serde(rename = "tenant:admin")]
     TenantAdmin,
 }
 
@@ -42,6 +46,21 @@ impl Scope {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|scope| scope.as_str() == s)
     }
+}
+
+/// An API token as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Token {
+    pub id: TokenId,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    /// When the token last authenticated a request (to within the principal cache's lifetime).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 /// A token as stored: only the SHA-256 of its secret is kept.

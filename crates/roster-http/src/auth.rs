@@ -1,6 +1,7 @@
 //! Bearer-token authentication and the scope each route needs.
 //!
-//! A handler states its scope in its signature: `Auth<UsersRead>` or `Auth<UsersWrite>`.
+//! A handler states its scope in its signature: `Auth<UsersRead>`, `Auth<UsersWrite>` or
+//! `Auth<TenantAdmin>`.
 
 use std::marker::PhantomData;
 
@@ -19,12 +20,16 @@ pub trait RequiredScope: Send + Sync + 'static {
 
 pub struct UsersRead;
 pub struct UsersWrite;
+pub struct TenantAdmin;
 
 impl RequiredScope for UsersRead {
     const SCOPE: Scope = Scope::UsersRead;
 }
 impl RequiredScope for UsersWrite {
     const SCOPE: Scope = Scope::UsersWrite;
+}
+impl RequiredScope for TenantAdmin {
+    const SCOPE: Scope = Scope::TenantAdmin;
 }
 
 /// The authenticated principal of a request, holding scope `S`.

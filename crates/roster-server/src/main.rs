@@ -5,8 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use roster_core::Principal;
+use roster_core::{Principal, Scope, TokenInput};
 use roster_server::{Config, LogFormat, transfer};
+use secrecy::ExposeSecret as _;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tracing_subscriber::EnvFilter;
 
 /// Roster, a self-hosted user directory.
@@ -35,6 +38,17 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: UsersCommand,
+        /// Directory of the embedded database [default: ./roster-data].
+        #[arg(long, global = true)]
+        data_dir: Option<PathBuf>,
+        /// The tenant, by name.
+        #[arg(long, global = true, default_value = "default")]
+        tenant: String,
+    },
+    /// Issue API tokens, for automation (the secret goes to standard output).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
         /// Directory of the embedded database [default: ./roster-data].
         #[arg(long, global = true)]
         data_dir: Option<PathBuf>,
@@ -73,6 +87,33 @@ enum UsersCommand {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token and print its secret, once.
+    Create {
+        /// What the token is for.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: users:read, users:write, directory:admin, tenant:admin.
+        #[arg(long, value_delimiter = ',', required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+        /// When the token stops working (RFC 3339); never, when absent.
+        #[arg(long, value_parser = parse_time)]
+        expires_at: Option<OffsetDateTime>,
+    },
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).ok_or_else(|| {
+        let names: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        format!("one of {}", names.join(", "))
+    })
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| format!("an RFC 3339 time: {e}"))
 }
 
 #[tokio::main]
@@ -125,6 +166,20 @@ async fn main() -> anyhow::Result<()> {
                     tracing::debug!(count, "export done");
                 }
             }
+        }
+        Command::Token {
+            command: TokenCommand::Create { name, scopes, expires_at },
+            data_dir,
+            tenant,
+        } => {
+            config.data_dir = data_dir.unwrap_or(config.data_dir);
+            let directory = roster_server::open(&config).await?;
+            let principal =
+                Principal::system(&directory.tenant(&tenant).await.context("find the tenant")?);
+            let input = TokenInput { name, scopes, expires_at };
+            let (token, secret) = directory.create_token(&principal, input).await?;
+            eprintln!("token {} issued; its secret follows, shown this once", token.id);
+            println!("{}", secret.expose_secret());
         }
         Command::Migrate { data_dir } => {
             config.data_dir = data_dir.unwrap_or(config.data_dir);

@@ -9,7 +9,7 @@ use roster_core::filter::CompareOp;
 use roster_core::index;
 use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, SortValue, UserQuery};
 use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
-use roster_core::tenant::{NewToken, Principal, Scope, Tenant};
+use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use roster_core::{Error, OrgId, Result, Store, TenantId, TokenId, UserId};
 use sqlx::types::Json;
@@ -65,22 +65,58 @@ impl Store for This {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
-        sqlx::query(
-            "insert into tokens (tenant_id, id, name, secret_hash, scopes, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant.id.as_uuid())
-        .bind(token.id.as_uuid())
-        .bind(&token.name)
-        .bind(&token.secret_hash[..])
-        .bind(scopes.join(" "))
-        .bind(micros(token.created_at))
-        .bind(token.expires_at.map(micros))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        insert_token(&mut tx, tenant.id, token).await?;
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn create_token(&self, tenant: TenantId, token: &NewToken) -> Result<()> {
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        insert_token(&mut tx, tenant, token).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn tokens(&self, tenant: TenantId) -> Result<Vec<Token>> {
+        sqlx::query(&format!("select {TOKEN_COLUMNS} from tokens where tenant_id = $1 order by id"))
+            .bind(tenant.as_uuid())
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(token_view)
+            .collect()
+    }
+
+    async fn token(&self, tenant: TenantId, id: TokenId) -> Result<Option<Token>> {
+        sqlx::query(&format!("select {TOKEN_COLUMNS} from tokens where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(token_view)
+            .transpose()
+    }
+
+    async fn revoke_token(&self, tenant: TenantId, id: TokenId) -> Result<bool> {
+        let done = sqlx::query("delete from tokens where tenant_id = $1 and id = $2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .execute(self.writer())
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn touch_token(&self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()> {
+        sqlx::query("update tokens set last_used_at = $3 where tenant_id = $1 and id = $2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .bind(micros(at))
+            .execute(self.writer())
+            .await
+            .map_err(db_error)?;
+        Ok(())
     }
 
     async fn principal(&self, secret_hash: &[u8; 32], now: OffsetDateTime) -> Result<Option<Principal>> {
@@ -262,6 +298,39 @@ impl Store for This {
 }
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
+
+const TOKEN_COLUMNS: &str = "id, name, scopes, created_at, expires_at, last_used_at";
+
+async fn insert_token(tx: &mut Tx<'_>, tenant: TenantId, token: &NewToken) -> Result<()> {
+    let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
+    sqlx::query(
+        "insert into tokens (tenant_id, id, name, secret_hash, scopes, created_at, expires_at) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(tenant.as_uuid())
+    .bind(token.id.as_uuid())
+    .bind(&token.name)
+    .bind(&token.secret_hash[..])
+    .bind(scopes.join(" "))
+    .bind(micros(token.created_at))
+    .bind(token.expires_at.map(micros))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+fn token_view(row: &DbRow) -> Result<Token> {
+    let scopes: String = row.try_get("scopes").map_err(db_error)?;
+    Ok(Token {
+        id: TokenId::from_uuid(row.try_get("id").map_err(db_error)?),
+        name: row.try_get("name").map_err(db_error)?,
+        scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db_error)?.map(from_micros),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at").map_err(db_error)?.map(from_micros),
+    })
+}
 
 // ---------------------------------------------------------------------------------------------
 // Group commit. One writer task per store applies every change: it takes the jobs waiting in its

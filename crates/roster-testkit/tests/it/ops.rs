@@ -60,6 +60,10 @@ async fn openapi_describes_every_v1_route() {
         "PATCH /v1/users/{id}",
         "DELETE /v1/users/{id}",
         "POST /v1/users/{id}/{action}",
+        "GET /v1/tokens",
+        "POST /v1/tokens",
+        "GET /v1/tokens/{id}",
+        "DELETE /v1/tokens/{id}",
     ];
     expected.sort();
     assert_eq!(operations, expected);

@@ -8,5 +8,6 @@ mod lifecycle;
 mod lookup;
 mod protocol;
 mod query;
+mod tokens;
 mod users;
 mod validation;
