@@ -79,6 +79,34 @@ async fn imports_report_bad_rows_and_rerun_without_duplicates() {
 }
 
 #[tokio::test]
+async fn imports_span_batches_and_the_later_row_of_one_user_wins_an_upsert() {
+    let app = TestApp::spawn().await;
+    let p = principal(&app).await;
+    // 2,600 rows: three batches, a bad row in each, one user twice in different batches.
+    let rows: Vec<String> = (0..2600)
+        .map(|i| match i {
+            10 | 1500 | 2599 => "{\"username\": \"\"}".to_owned(),
+            2100 => json!({ "username": "b0005", "locale": "de" }).to_string(),
+            i => json!({ "username": format!("b{i:04}"), "locale": "en" }).to_string(),
+        })
+        .collect();
+    let input = file(".ndjson", &rows.join("\n"));
+    let first =
+        transfer::import(&app.directory, &p, input.path(), &options(false, false)).await.unwrap();
+    assert_eq!(first, ImportSummary { created: 2596, updated: 0, existing: 1, invalid: 3 });
+    let count =
+        expect_status(app.get("/v1/users/count").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(count["total_count"], 2596);
+    let upserted =
+        transfer::import(&app.directory, &p, input.path(), &options(false, true)).await.unwrap();
+    assert_eq!(upserted, ImportSummary { created: 0, updated: 2597, existing: 0, invalid: 3 });
+    let user =
+        expect_status(app.get("/v1/users/by-username/b0005").send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(user["locale"], "de", "the later row wins");
+}
+
+#[tokio::test]
 async fn csv_headers_are_dotted_field_names() {
     let app = TestApp::spawn().await;
     let p = principal(&app).await;
