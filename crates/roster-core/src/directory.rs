@@ -31,7 +31,9 @@ use crate::validate::{self, Mode, ValidUser};
 pub const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 /// How often a write without `If-Match` is tried when it keeps losing races: each loss means
 /// another writer won, so this many concurrent writers on one user all succeed.
-const RETRIES: usize = 16;
+pub(crate) const RETRIES: usize = 16;
+/// Consecutive failed password verifications that lock a user, unless configured.
+pub const DEFAULT_LOCKOUT_AFTER: u32 = 10;
 
 #[derive(Clone)]
 pub struct Directory {
@@ -41,6 +43,8 @@ pub struct Directory {
     /// Loaded from the store on first use.
     cursor_key: Arc<tokio::sync::OnceCell<CursorKey>>,
     principals: Arc<PrincipalCache>,
+    /// Consecutive failed password verifications that lock a user.
+    lockout_after: u32,
 }
 
 /// How long an authenticated token is trusted without asking the store again: the most a
@@ -156,7 +160,22 @@ impl Directory {
             hasher: Hasher::new(argon2)?,
             cursor_key: Arc::default(),
             principals: Arc::default(),
+            lockout_after: DEFAULT_LOCKOUT_AFTER,
         })
+    }
+
+    /// Locks users after `n` consecutive failed password verifications (at least 1).
+    pub fn with_lockout_after(mut self, n: u32) -> Self {
+        self.lockout_after = n.max(1);
+        self
+    }
+
+    pub(crate) fn lockout_after(&self) -> u32 {
+        self.lockout_after
+    }
+
+    pub(crate) fn hasher(&self) -> &Hasher {
+        &self.hasher
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -394,7 +413,13 @@ impl Directory {
         };
         let event =
             event(p, "user.created", &user, json!({ "kind": user.kind, "state": user.state }));
-        let record = UserRecord { user, password_hash, national_id_hash, secret_hash: None };
+        let record = UserRecord {
+            user,
+            password_hash,
+            national_id_hash,
+            secret_hash: None,
+            password_failures: 0,
+        };
         let change = Change {
             writes: vec![Write::CreateUser { record: Box::new(record.clone()) }],
             events: vec![event],
@@ -531,8 +556,8 @@ impl Directory {
             let Some((record, event)) = self.replaced(p, &current, input).await? else {
                 return Ok(current.user);
             };
-            match self.commit_update(p.tenant, current.user, record, event).await {
-                Err(Error::Stale { .. }) if if_match.is_none() && attempt < RETRIES => continue,
+            match self.commit_update(p.tenant, current, record, vec![event]).await {
+                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result,
             }
         }
@@ -559,6 +584,9 @@ impl Directory {
             record.user.state = to;
             record.user.updated_at = self.now();
             record.user.version += 1;
+            if t == Transition::Unlock {
+                record.password_failures = 0;
+            }
             let kind = if to == UserState::Deleted {
                 erase(&mut record);
                 "user.deleted"
@@ -567,8 +595,8 @@ impl Directory {
             };
             let event =
                 event(p, kind, &record.user, json!({ "from": from, "to": to, "action": t.name() }));
-            match self.commit_update(p.tenant, current.user, record, event).await {
-                Err(Error::Stale { .. }) if if_match.is_none() && attempt < RETRIES => continue,
+            match self.commit_update(p.tenant, current, record, vec![event]).await {
+                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result,
             }
         }
@@ -659,24 +687,25 @@ impl Directory {
         Ok(Some((record, event)))
     }
 
-    async fn commit_update(
+    /// Replaces `before` with `record` and appends `events`; `Error::Stale` when `before` moved.
+    pub(crate) async fn commit_update(
         &self,
         tenant: TenantId,
-        before: User,
+        before: UserRecord,
         record: UserRecord,
-        event: NewEvent,
+        events: Vec<NewEvent>,
     ) -> Result<User> {
         let user = record.user.clone();
         let change = Change {
             writes: vec![Write::UpdateUser { record: Box::new(record), before: Box::new(before) }],
-            events: vec![event],
+            events,
             idempotency: None,
         };
         self.store.commit(tenant, change).await?;
         Ok(user)
     }
 
-    async fn record(
+    pub(crate) async fn record(
         &self,
         tenant: TenantId,
         id: UserId,
@@ -732,7 +761,13 @@ fn check_limit(limit: u32) -> Result<()> {
     }
 }
 
-fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
+/// Whether a write that lost a race should run again on the fresh record: always without
+/// `If-Match`, and with it when only the failure count moved (the version still matches).
+pub(crate) fn retry(e: &Error, if_match: Option<i64>) -> bool {
+    matches!(e, Error::Stale { expected, current } if if_match.is_none() || expected == current)
+}
+
+pub(crate) fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
     match if_match {
         Some(expected) if expected != user.version => {
             Err(Error::Stale { expected, current: user.version })
@@ -745,7 +780,12 @@ fn flat(secret: &Option<Option<SecretString>>) -> Option<&SecretString> {
     secret.as_ref().and_then(Option::as_ref)
 }
 
-fn event(p: &Principal, kind: &'static str, user: &User, data: serde_json::Value) -> NewEvent {
+pub(crate) fn event(
+    p: &Principal,
+    kind: &'static str,
+    user: &User,
+    data: serde_json::Value,
+) -> NewEvent {
     NewEvent {
         kind,
         user_id: user.id,
@@ -761,6 +801,7 @@ fn erase(record: &mut UserRecord) {
     record.user.username = None;
     record.user.profile = Profile::default();
     record.user.password = PasswordInfo::default();
+    record.password_failures = 0;
     record.user.national_id = SecretInfo::default();
     record.user.has_secret = record.user.has_secret.map(|_| false);
     record.user.last_auth_at = None;

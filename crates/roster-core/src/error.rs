@@ -26,6 +26,10 @@ pub enum Error {
     Aborted,
     #[error("missing or invalid credentials")]
     Unauthenticated,
+    /// A user's password was not accepted: wrong, or the user cannot sign in (locked, inactive,
+    /// deleted, no password). Which of these is never said.
+    #[error("the password was not accepted")]
+    CredentialsRejected,
     #[error("not allowed")]
     Forbidden,
     /// The database cannot be reached or is overloaded; retrying later may succeed.

@@ -7,12 +7,14 @@
 //!   [`validate`] turns one into the other, collecting every field error at once.
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
 //! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
-//! - [`secret`] hashes passwords and tokens; [`tokens`] issues and revokes API tokens; [`clock`]
+//! - [`secret`] hashes passwords and tokens; [`credentials`] sets and verifies passwords;
+//!   [`tokens`] issues and revokes API tokens; [`clock`]
 //!   is where time and ids come from.
 //!
 //! This crate depends on no HTTP framework and no database driver.
 
 pub mod clock;
+pub mod credentials;
 pub mod cursor;
 pub mod directory;
 pub mod error;

@@ -37,7 +37,19 @@ impl Default for Argon2Params {
 #[derive(Clone)]
 pub struct Hasher {
     argon2: Arc<argon2::Argon2<'static>>,
+    params: argon2::Params,
     permits: Arc<Semaphore>,
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    /// It matches; `rehash` when the hash is not argon2id with the configured cost (an imported
+    /// bcrypt, scrypt or pbkdf2 hash, or older parameters) and should be replaced.
+    Yes {
+        rehash: bool,
+    },
 }
 
 impl Hasher {
@@ -45,10 +57,28 @@ impl Hasher {
         let params =
             argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, None)
                 .map_err(|e| Error::internal(format!("argon2 parameters: {e}")))?;
-        let argon2 =
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon2 = argon2::Argon2::new(
+            argon2::Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params.clone(),
+        );
         let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Hasher { argon2: Arc::new(argon2), permits: Arc::new(Semaphore::new(lanes)) })
+        Ok(Hasher { argon2: Arc::new(argon2), params, permits: Arc::new(Semaphore::new(lanes)) })
+    }
+
+    /// Checks `password` against `hash` (argon2, scrypt or pbkdf2 PHC string, or bcrypt); the
+    /// comparison is constant-time in each algorithm's crate. `None` (no password set) spends
+    /// the time of a verification anyway and answers `No`, so that timing tells nothing.
+    pub async fn verify(&self, hash: Option<String>, password: SecretString) -> Result<Verified> {
+        let Some(hash) = hash else {
+            self.hash(password).await?;
+            return Ok(Verified::No);
+        };
+        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        let (argon2, params) = (Arc::clone(&self.argon2), self.params.clone());
+        tokio::task::spawn_blocking(move || verify_blocking(&argon2, &params, &hash, &password))
+            .await
+            .map_err(Error::internal)
     }
 
     /// The PHC string (`$argon2id$v=19$m=…`) of `secret` under a fresh random salt.
@@ -67,6 +97,37 @@ impl Hasher {
         .await
         .map_err(Error::internal)?
     }
+}
+
+fn verify_blocking(
+    argon2: &argon2::Argon2<'static>,
+    params: &argon2::Params,
+    hash: &str,
+    password: &SecretString,
+) -> Verified {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
+    let password = password.expose_secret().as_bytes();
+    if hash.starts_with("$2") {
+        return match bcrypt::verify(password, hash) {
+            Ok(true) => Verified::Yes { rehash: true },
+            _ => Verified::No,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(hash) else { return Verified::No };
+    let matches = match parsed.algorithm.as_str() {
+        "argon2id" | "argon2i" | "argon2d" => argon2.verify_password(password, &parsed).is_ok(),
+        "scrypt" => scrypt::Scrypt.verify_password(password, &parsed).is_ok(),
+        _ => pbkdf2::Pbkdf2.verify_password(password, &parsed).is_ok(),
+    };
+    if !matches {
+        return Verified::No;
+    }
+    let current = parsed.algorithm.as_str() == "argon2id"
+        && argon2::Params::try_from(&parsed).is_ok_and(|p| {
+            (p.m_cost(), p.t_cost(), p.p_cost())
+                == (params.m_cost(), params.t_cost(), params.p_cost())
+        });
+    Verified::Yes { rehash: !current }
 }
 
 /// A new API token (`rst_` and 256 random bits, base64url) and the SHA-256 under which it is
@@ -97,6 +158,29 @@ mod tests {
         let b = hasher.hash(SecretString::from("correct horse")).await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{a}");
         assert_ne!(a, b);
+    }
+
+    #[tokio::test]
+    async fn verification_asks_for_a_rehash_unless_argon2id_at_the_configured_cost() {
+        let cheap = Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
+        let hasher = Hasher::new(cheap).unwrap();
+        let other = Hasher::new(Argon2Params { iterations: 2, ..cheap }).unwrap();
+        let pw = || SecretString::from("imported secret 1");
+        let current = hasher.hash(pw()).await.unwrap();
+        let older = other.hash(pw()).await.unwrap();
+        let bcrypt = "$2b$04$uw6Etf9jen14yCon2fSwvuHr/jDDUmqC5EbY2Ktoq2pge01P4zPlC";
+        let cases = [
+            (Some(current.clone()), Verified::Yes { rehash: false }),
+            (Some(older), Verified::Yes { rehash: true }),
+            (Some(bcrypt.to_owned()), Verified::Yes { rehash: true }),
+            (Some("$unknown$x".to_owned()), Verified::No),
+            (None, Verified::No),
+        ];
+        for (hash, expected) in cases {
+            assert_eq!(hasher.verify(hash.clone(), pw()).await.unwrap(), expected, "{hash:?}");
+        }
+        let wrong = SecretString::from("imported secret 2");
+        assert_eq!(hasher.verify(Some(current), wrong).await.unwrap(), Verified::No);
     }
 
     #[test]

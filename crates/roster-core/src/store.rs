@@ -99,6 +99,8 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
     pub national_id_hash: Option<String>,
     pub secret_hash: Option<String>,
+    /// Consecutive failed password verifications since the last success (lockout counter).
+    pub password_failures: u32,
 }
 
 /// What makes a user findable and unique within a tenant.
@@ -143,10 +145,11 @@ pub struct Change {
 pub enum Write {
     /// Inserts a user, claiming its unique keys and indexing its values (see [`crate::index`]).
     CreateUser { record: Box<UserRecord> },
-    /// Replaces `before` (the user as read, at its version) with `record`: the unique keys and
-    /// indexed values move with it. A tombstone has no keys, and replacing a user with one also
-    /// forgets the idempotency records that hold its data.
-    UpdateUser { record: Box<UserRecord>, before: Box<User> },
+    /// Replaces `before` (the record as read) with `record`, if the stored record still has
+    /// `before`'s version and failure count: the unique keys and indexed values move with it. A
+    /// tombstone has no keys, and replacing a user with one also forgets the idempotency records
+    /// that hold its data.
+    UpdateUser { record: Box<UserRecord>, before: Box<UserRecord> },
 }
 
 /// The outcome of a create made under an `Idempotency-Key`, replayed on a retry.

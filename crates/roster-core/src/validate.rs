@@ -461,6 +461,12 @@ fn machine(v: &mut Checker, m: MachineInput) -> Option<Machine> {
     name.map(|name| Machine { name, description, access_token_type })
 }
 
+/// The password policy alone: at least the minimum length, at most the bytes hashing accepts.
+pub fn check_password(p: &SecretString) -> crate::Result<()> {
+    let mut v = Checker::default();
+    if password(&mut v, p) { Ok(()) } else { Err(crate::Error::Invalid(v.0)) }
+}
+
 fn password(v: &mut Checker, p: &SecretString) -> bool {
     let p = p.expose_secret();
     if p.chars().count() < MIN_PASSWORD_CHARS {

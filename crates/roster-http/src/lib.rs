@@ -86,7 +86,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The native API's routes and their OpenAPI description, from the same handler list.
 fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use native::{events, tokens, users};
+    use native::{events, passwords, tokens, users};
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
     let bulk = OpenApiRouter::new()
         .routes(routes!(users::bulk_create_users))
@@ -103,6 +103,8 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::search_users))
         .routes(routes!(users::count_users))
         .routes(routes!(users::transition_user))
+        .routes(routes!(passwords::set_password))
+        .routes(routes!(passwords::verify_password))
         .routes(routes!(users::user_by_username))
         .routes(routes!(users::user_by_email))
         .routes(routes!(users::user_by_phone))

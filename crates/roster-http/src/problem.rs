@@ -88,6 +88,9 @@ impl From<Error> for Problem {
             Error::Unauthenticated => {
                 Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
             }
+            Error::CredentialsRejected => {
+                Problem::new(StatusCode::UNAUTHORIZED, "credentials-rejected", e.to_string())
+            }
             Error::Forbidden => Problem::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

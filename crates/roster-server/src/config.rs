@@ -33,6 +33,8 @@ pub struct Config {
     pub max_bulk_body_bytes: usize,
     /// Password hashing cost.
     pub argon2: Argon2Params,
+    /// Consecutive failed password verifications that lock a user.
+    pub password_lockout_after: u32,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     pub shutdown_grace_seconds: u64,
 }
@@ -49,6 +51,7 @@ const KEYS: &[&str] = &[
     "max_body_bytes",
     "max_bulk_body_bytes",
     "argon2",
+    "password_lockout_after",
     "shutdown_grace_seconds",
 ];
 
@@ -72,6 +75,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             max_bulk_body_bytes: 16 * 1024 * 1024,
             argon2: Argon2Params::default(),
+            password_lockout_after: roster_core::directory::DEFAULT_LOCKOUT_AFTER,
             shutdown_grace_seconds: 30,
         }
     }

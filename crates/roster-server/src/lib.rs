@@ -38,7 +38,8 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
     let store =
         roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
     tracing::info!(database = ?database, "data store open");
-    let directory = Directory::new(store, clock, config.argon2)?;
+    let directory = Directory::new(store, clock, config.argon2)?
+        .with_lockout_after(config.password_lockout_after);
     if let Some((tenant, generated)) = directory.bootstrap(config.bootstrap_token.clone()).await? {
         tracing::info!(tenant_id = %tenant.id, "created tenant `default`");
         if let Some(token) = generated {

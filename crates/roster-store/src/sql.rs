@@ -21,7 +21,7 @@ use crate::{Job, db_error};
 
 const USER_COLUMNS: &str = "u.id, u.kind, u.state, u.username, u.organization_id, u.profile, \
      u.password_hash, u.password_change_required, u.password_changed_at, u.national_id_hash, \
-     u.secret_hash, u.created_at, u.updated_at, u.last_auth_at, u.version";
+     u.secret_hash, u.created_at, u.updated_at, u.last_auth_at, u.version, u.password_failures";
 
 #[async_trait]
 impl Store for This {
@@ -577,17 +577,17 @@ async fn insert_users(tx: &mut Tx<'_>, t: Uuid, records: &[&UserRecord]) -> Resu
     insert_attrs(tx, t, &entries).await
 }
 
-/// Replaces `before` with `r` if it is still at `before`'s version. Only the unique keys and
-/// indexed values that differ are written: a state change touches one row.
-async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &roster_core::User) -> Result<()> {
+/// Replaces `before` with `r` if it is still at `before`'s version and failure count. Only the
+/// unique keys and indexed values that differ are written: a state change touches one row.
+async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &UserRecord) -> Result<()> {
     let u = &r.user;
     let keys = index::sort_keys(u);
     let done = sqlx::query(
         "update users set state = $3, username = $4, organization_id = $5, profile = $6, \
          password_hash = $7, password_change_required = $8, password_changed_at = $9, \
          national_id_hash = $10, secret_hash = $11, updated_at = $12, last_auth_at = $13, version = $14, \
-         username_key = $16, email_key = $17, family_name_key = $18, phone_key = $19 \
-         where tenant_id = $1 and id = $2 and version = $15",
+         username_key = $16, email_key = $17, family_name_key = $18, phone_key = $19, password_failures = $20 \
+         where tenant_id = $1 and id = $2 and version = $15 and password_failures = $21",
     )
     .bind(t)
     .bind(u.id.as_uuid())
@@ -603,11 +603,13 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &roster_c
     .bind(micros(u.updated_at))
     .bind(u.last_auth_at.map(micros))
     .bind(u.version)
-    .bind(before.version)
+    .bind(before.user.version)
     .bind(keys.username)
     .bind(keys.email)
     .bind(keys.family_name)
     .bind(keys.phone)
+    .bind(i64::from(r.password_failures))
+    .bind(i64::from(before.password_failures))
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -619,12 +621,12 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &roster_c
             .await
             .map_err(db_error)?;
         return Err(match current {
-            Some(current) => Error::Stale { expected: before.version, current },
+            Some(current) => Error::Stale { expected: before.user.version, current },
             None => Error::NotFound { kind: "user" },
         });
     }
     // Unique keys: release the ones the user no longer holds, then claim the new ones.
-    let (old_keys, new_keys) = (index::keys(before), index::keys(u));
+    let (old_keys, new_keys) = (index::keys(&before.user), index::keys(u));
     let same = |a: &UserKey, b: &UserKey| a.kind == b.kind && a.value == b.value;
     for gone in old_keys.iter().filter(|k| !new_keys.iter().any(|n| same(k, n))) {
         sqlx::query("delete from user_keys where tenant_id = $1 and kind = $2 and value = $3 and user_id = $4")
@@ -640,7 +642,7 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &roster_c
         new_keys.into_iter().filter(|n| !old_keys.iter().any(|k| same(k, n))).map(|k| (u.id, k)).collect();
     claim_keys(tx, t, &added).await?;
     // Indexed values: the same, one statement per removed value; all at once when most change.
-    let (old, new) = (index::entries(before), index::entries(u));
+    let (old, new) = (index::entries(&before.user), index::entries(u));
     let gone: Vec<&index::AttrEntry> = old.iter().filter(|e| !new.contains(e)).collect();
     let added: Vec<(UserId, index::AttrEntry)> =
         new.iter().filter(|e| !old.contains(e)).map(|e| (u.id, e.clone())).collect();
@@ -961,7 +963,14 @@ fn user_record(row: &DbRow) -> Result<UserRecord> {
         last_auth_at: time("last_auth_at")?,
         version: row.try_get("version").map_err(db_error)?,
     };
-    Ok(UserRecord { user, password_hash, national_id_hash, secret_hash })
+    let failures: i64 = row.try_get("password_failures").map_err(db_error)?;
+    Ok(UserRecord {
+        user,
+        password_hash,
+        national_id_hash,
+        secret_hash,
+        password_failures: u32::try_from(failures).unwrap_or(u32::MAX),
+    })
 }
 
 fn micros(t: OffsetDateTime) -> i64 {

@@ -177,7 +177,7 @@ pub(crate) struct CountParams {
 }
 
 /// A user with its version as `ETag`.
-fn user_response(status: StatusCode, user: &User) -> Response {
+pub(crate) fn user_response(status: StatusCode, user: &User) -> Response {
     let mut response = (status, Json(user)).into_response();
     if let Ok(tag) = HeaderValue::from_str(&etag(user.version)) {
         response.headers_mut().insert(ETAG, tag);
@@ -185,7 +185,7 @@ fn user_response(status: StatusCode, user: &User) -> Response {
     response
 }
 
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
+pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
 }
 

@@ -64,6 +64,8 @@ async fn openapi_describes_every_v1_route() {
         "POST /v1/tokens",
         "GET /v1/tokens/{id}",
         "DELETE /v1/tokens/{id}",
+        "POST /v1/users/{id}/password",
+        "POST /v1/users/{id}/password/verify",
     ];
     expected.sort();
     assert_eq!(operations, expected);

@@ -6,6 +6,7 @@ mod events;
 mod idempotency;
 mod lifecycle;
 mod lookup;
+mod passwords;
 mod protocol;
 mod query;
 mod tokens;

@@ -1,0 +1,96 @@
+//! `/v1/users/{id}/password`: set a user's password, and verify one.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use roster_core::input::parse_document;
+use secrecy::SecretString;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::users::{user_id, user_response};
+use crate::AppState;
+use crate::auth::{Auth, UsersWrite};
+use crate::extract::{IfMatch, JsonBody};
+use crate::problem::{ApiError, Problem};
+
+/// The body of `POST /v1/users/{id}/password`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct SetPassword {
+    /// 8 characters to 1,024 bytes. Stored as an argon2id hash; never returned.
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+    /// Ask the user to change it at the next sign-in (default false).
+    #[serde(default)]
+    change_required: bool,
+}
+
+/// The body of `POST /v1/users/{id}/password/verify`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct VerifyPassword {
+    #[schema(value_type = String, format = Password)]
+    password: SecretString,
+}
+
+/// Set a user's password.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/password", tag = "users",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "An ETag from an earlier response")),
+    request_body(content = SetPassword, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user, password set", body = roster_core::User, headers(("ETag" = String))),
+        (status = 400, description = "Bad id, or the password breaks the policy", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn set_password(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let id = user_id(&id)?;
+    let body: SetPassword = parse_document(body.value)?;
+    let user = state
+        .directory
+        .set_password(&auth.principal, id, version, body.password, body.change_required)
+        .await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+/// Verify a user's password.
+///
+/// 200 with the user (its `last_auth_at` now set) when the password is right and the user is
+/// active; otherwise 401 `credentials-rejected`, whatever the reason (wrong password; locked,
+/// inactive or deleted user; no password; no such user). After 10 consecutive failures (see
+/// `password_lockout_after`) the user is locked.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/password/verify", tag = "users",
+    params(("id" = String, Path, format = Uuid)),
+    request_body(content = VerifyPassword, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Accepted", body = roster_core::User, headers(("ETag" = String))),
+        (status = 400, description = "Bad id or body", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token, or the password was not accepted", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub(crate) async fn verify_password(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let id = user_id(&id)?;
+    let body: VerifyPassword = parse_document(body.value)?;
+    let user = state.directory.verify_password(&auth.principal, id, body.password).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
