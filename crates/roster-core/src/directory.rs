@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
@@ -23,7 +23,7 @@ use crate::query::{self, Order, SortKey, SortValue, UserQuery};
 use crate::secret::{self, Argon2Params, Hasher};
 use crate::state::Transition;
 use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserRecord, Write};
-use crate::tenant::{NewToken, Principal, Scope, Tenant};
+use crate::tenant::Principal;
 use crate::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use crate::validate::{self, Mode, ValidUser};
 
@@ -65,10 +65,10 @@ impl PrincipalCache {
         map.get(hash).filter(|(_, until)| *until > now).map(|(p, _)| p.clone())
     }
 
-    /// Forgets every principal of token `id` (after a revocation).
-    fn forget(&self, id: TokenId) {
+    /// Forgets every principal `matches` (after a revocation or a tenant's deletion).
+    fn forget(&self, matches: impl Fn(&Principal) -> bool) {
         if let Ok(mut map) = self.0.lock() {
-            map.retain(|_, (p, _)| p.actor != Actor::Token(id));
+            map.retain(|_, (p, _)| !matches(p));
         }
     }
 
@@ -192,61 +192,6 @@ impl Directory {
         self.store.ping().await
     }
 
-    /// On an empty database, creates the `default` tenant and its admin token: `token` when given,
-    /// else a generated one, which is returned so that it can be shown once. Several nodes
-    /// starting at once are safe: one creates the tenant, the others find it.
-    pub async fn bootstrap(
-        &self,
-        token: Option<SecretString>,
-    ) -> Result<Option<(Tenant, Option<SecretString>)>> {
-        if self.store.has_tenants().await? {
-            return Ok(None);
-        }
-        let generated = token.is_none();
-        match self.create_tenant("default", token).await {
-            Ok((tenant, token)) => Ok(Some((tenant, generated.then_some(token)))),
-            Err(Error::Conflict { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Creates a tenant with its root organization and an admin token (`token` if given).
-    pub async fn create_tenant(
-        &self,
-        name: &str,
-        token: Option<SecretString>,
-    ) -> Result<(Tenant, SecretString)> {
-        let now = self.now();
-        let tenant = Tenant {
-            id: TenantId::generate(now),
-            name: name.to_owned(),
-            root_organization_id: OrgId::generate(now),
-            created_at: now,
-        };
-        let (token, secret_hash) = match token {
-            Some(t) => {
-                let hash = secret::token_hash(t.expose_secret());
-                (t, hash)
-            }
-            None => secret::new_token()?,
-        };
-        let admin = NewToken {
-            id: TokenId::generate(now),
-            name: "admin".to_owned(),
-            secret_hash,
-            scopes: vec![Scope::TenantAdmin],
-            created_at: now,
-            expires_at: None,
-        };
-        self.store.create_tenant(&tenant, &admin).await?;
-        Ok((tenant, token))
-    }
-
-    /// The tenant called `name`.
-    pub async fn tenant(&self, name: &str) -> Result<Tenant> {
-        self.store.tenant_by_name(name).await?.ok_or(Error::NotFound { kind: "tenant" })
-    }
-
     /// The principal a bearer token stands for.
     ///
     /// Principals are remembered for [`PRINCIPAL_TTL`] (never past the token's expiry), which
@@ -274,7 +219,11 @@ impl Directory {
     }
 
     pub(crate) fn forget_token(&self, id: TokenId) {
-        self.principals.forget(id);
+        self.principals.forget(|p| p.actor == Actor::Token(id));
+    }
+
+    pub(crate) fn forget_tenant(&self, id: TenantId) {
+        self.principals.forget(|p| p.tenant == id);
     }
 
     pub async fn create_user(

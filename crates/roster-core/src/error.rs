@@ -32,6 +32,9 @@ pub enum Error {
     CredentialsRejected,
     #[error("not allowed")]
     Forbidden,
+    /// A well-formed request the directory will not carry out, for the reason given.
+    #[error("{0}")]
+    Refused(&'static str),
     /// The database cannot be reached or is overloaded; retrying later may succeed.
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -8,7 +8,7 @@
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
 //! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
 //! - [`secret`] hashes passwords and tokens; [`credentials`] sets and verifies passwords;
-//!   [`tokens`] issues and revokes API tokens; [`clock`]
+//!   [`tokens`] issues and revokes API tokens; [`tenants`] creates and deletes tenants; [`clock`]
 //!   is where time and ids come from.
 //!
 //! This crate depends on no HTTP framework and no database driver.
@@ -28,6 +28,7 @@ pub mod secret;
 pub mod state;
 pub mod store;
 pub mod tenant;
+pub mod tenants;
 pub mod tokens;
 pub mod user;
 pub mod validate;
@@ -42,5 +43,6 @@ pub use secret::Argon2Params;
 pub use state::Transition;
 pub use store::{Change, Store};
 pub use tenant::{Principal, Scope, Tenant, Token};
+pub use tenants::{Bootstrapped, TenantInput};
 pub use tokens::TokenInput;
 pub use user::{User, UserKind, UserState};

@@ -22,9 +22,16 @@ pub trait Store: Send + Sync + 'static {
     fn pool_stats(&self) -> PoolStats;
 
     async fn has_tenants(&self) -> Result<bool>;
-    /// Creates a tenant with its root organization and first token. A tenant name that is taken
+    /// Creates a tenant with its root organization and first tokens. A tenant name that is taken
     /// is `Error::Conflict { field: "name" }`.
-    async fn create_tenant(&self, tenant: &Tenant, token: &NewToken) -> Result<()>;
+    async fn create_tenant(&self, tenant: &Tenant, tokens: &[NewToken]) -> Result<()>;
+    /// Every tenant, oldest first.
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>>;
+    /// `false` when there is no such tenant; a taken name is `Error::Conflict { field: "name" }`.
+    async fn rename_tenant(&self, id: TenantId, name: &str) -> Result<bool>;
+    /// Deletes a tenant and everything it holds; `false` when there is no such tenant.
+    async fn delete_tenant(&self, id: TenantId) -> Result<bool>;
     /// The principal of the unexpired token whose secret hashes to `secret_hash`.
     async fn principal(
         &self,

@@ -17,7 +17,8 @@ pub struct Tenant {
     pub created_at: OffsetDateTime,
 }
 
-/// What a token may do. Every route names the one scope it needs; `tenant:admin` implies all.
+/// What a token may do. Every route names the one scope it needs; `tenant:admin` implies every
+/// scope of its tenant; `system` manages tenants and is implied by nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 pub enum Scope {
     #[serde(rename = "users:read")]
@@ -28,11 +29,18 @@ pub enum Scope {
     DirectoryAdmin,
     #[serde(rename = "tenant:admin")]
     TenantAdmin,
+    #[serde(rename = "system")]
+    System,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] =
-        [Scope::UsersRead, Scope::UsersWrite, Scope::DirectoryAdmin, Scope::TenantAdmin];
+    pub const ALL: [Scope; 5] = [
+        Scope::UsersRead,
+        Scope::UsersWrite,
+        Scope::DirectoryAdmin,
+        Scope::TenantAdmin,
+        Scope::System,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -40,6 +48,7 @@ impl Scope {
             Scope::UsersWrite => "users:write",
             Scope::DirectoryAdmin => "directory:admin",
             Scope::TenantAdmin => "tenant:admin",
+            Scope::System => "system",
         }
     }
 
@@ -95,13 +104,15 @@ impl Principal {
             tenant: tenant.id,
             root_organization: tenant.root_organization_id,
             actor: Actor::System,
-            scopes: vec![Scope::TenantAdmin],
+            scopes: vec![Scope::TenantAdmin, Scope::System],
             expires_at: None,
         }
     }
 
-    /// `tenant:admin` implies every scope of its tenant.
+    /// `tenant:admin` implies every scope of its tenant; `system` only itself.
     pub fn allows(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|s| *s == scope || *s == Scope::TenantAdmin)
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || (*s == Scope::TenantAdmin && scope != Scope::System))
     }
 }

@@ -1,7 +1,7 @@
 //! Bearer-token authentication and the scope each route needs.
 //!
 //! A handler states its scope in its signature: `Auth<UsersRead>`, `Auth<UsersWrite>` or
-//! `Auth<TenantAdmin>`.
+//! `Auth<TenantAdmin>` or `Auth<System>`.
 
 use std::marker::PhantomData;
 
@@ -21,6 +21,7 @@ pub trait RequiredScope: Send + Sync + 'static {
 pub struct UsersRead;
 pub struct UsersWrite;
 pub struct TenantAdmin;
+pub struct System;
 
 impl RequiredScope for UsersRead {
     const SCOPE: Scope = Scope::UsersRead;
@@ -30,6 +31,9 @@ impl RequiredScope for UsersWrite {
 }
 impl RequiredScope for TenantAdmin {
     const SCOPE: Scope = Scope::TenantAdmin;
+}
+impl RequiredScope for System {
+    const SCOPE: Scope = Scope::System;
 }
 
 /// The authenticated principal of a request, holding scope `S`.

@@ -66,7 +66,7 @@ impl Default for HttpConfig {
     modifiers(&BearerAuth),
     // Referenced from a path parameter, which utoipa does not collect by itself.
     components(schemas(native::users::Action)),
-    tags((name = "users", description = "People and machine accounts"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"))
+    tags((name = "users", description = "People and machine accounts"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"), (name = "tenants", description = "Tenants, for a system token"))
 )]
 struct ApiDoc;
 
@@ -86,7 +86,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The native API's routes and their OpenAPI description, from the same handler list.
 fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use native::{events, passwords, tokens, users};
+    use native::{events, passwords, tenants, tokens, users};
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
     let bulk = OpenApiRouter::new()
         .routes(routes!(users::bulk_create_users))
@@ -112,6 +112,8 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::list_events))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant, tenants::rename_tenant, tenants::delete_tenant))
         .split_for_parts()
 }
 

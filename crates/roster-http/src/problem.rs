@@ -91,6 +91,7 @@ impl From<Error> for Problem {
             Error::CredentialsRejected => {
                 Problem::new(StatusCode::UNAUTHORIZED, "credentials-rejected", e.to_string())
             }
+            Error::Refused(reason) => Problem::new(StatusCode::CONFLICT, "refused", reason),
             Error::Forbidden => Problem::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

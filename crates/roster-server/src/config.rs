@@ -23,6 +23,9 @@ pub struct Config {
     pub database_max_connections: u32,
     /// The default tenant's admin token on first start; generated and printed once when unset.
     pub bootstrap_token: Option<SecretString>,
+    /// The system token (scope `system`: manages tenants) on first start; generated and printed
+    /// once when unset.
+    pub system_token: Option<SecretString>,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// A tracing filter, e.g. `info` or `roster=debug,sqlx=warn`.
@@ -46,6 +49,7 @@ const KEYS: &[&str] = &[
     "database_url",
     "database_max_connections",
     "bootstrap_token",
+    "system_token",
     "log_format",
     "log",
     "max_body_bytes",
@@ -70,6 +74,7 @@ impl Default for Config {
             database_url: None,
             database_max_connections: 16,
             bootstrap_token: None,
+            system_token: None,
             log_format: LogFormat::Text,
             log: "info".to_owned(),
             max_body_bytes: 1024 * 1024,

@@ -40,12 +40,20 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
     tracing::info!(database = ?database, "data store open");
     let directory = Directory::new(store, clock, config.argon2)?
         .with_lockout_after(config.password_lockout_after);
-    if let Some((tenant, generated)) = directory.bootstrap(config.bootstrap_token.clone()).await? {
-        tracing::info!(tenant_id = %tenant.id, "created tenant `default`");
-        if let Some(token) = generated {
-            // Shown once, on the terminal, and never logged: logs are kept and shipped.
+    let (admin, system) = (config.bootstrap_token.clone(), config.system_token.clone());
+    if let Some(done) = directory.bootstrap(admin, system).await? {
+        tracing::info!(tenant_id = %done.tenant.id, "created tenant `default`");
+        // Generated tokens are shown once, on the terminal, and never logged: logs are kept
+        // and shipped.
+        if let Some(token) = done.admin_token {
             eprintln!(
                 "\nAdmin token of tenant `default` (shown once, store it now):\n\n    {}\n",
+                token.expose_secret()
+            );
+        }
+        if let Some(token) = done.system_token {
+            eprintln!(
+                "System token, which manages tenants (shown once, store it now):\n\n    {}\n",
                 token.expose_secret()
             );
         }

@@ -48,7 +48,7 @@ impl Store for This {
         row.try_get::<bool, _>("found").map_err(db_error)
     }
 
-    async fn create_tenant(&self, tenant: &Tenant, token: &NewToken) -> Result<()> {
+    async fn create_tenant(&self, tenant: &Tenant, tokens: &[NewToken]) -> Result<()> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         sqlx::query("insert into tenants (id, name, root_organization_id, created_at) values ($1, $2, $3, $4)")
             .bind(tenant.id.as_uuid())
@@ -65,8 +65,52 @@ impl Store for This {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        insert_token(&mut tx, tenant.id, token).await?;
+        for token in tokens {
+            insert_token(&mut tx, tenant.id, token).await?;
+        }
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        sqlx::query(&format!("select {TENANT_COLUMNS} from tenants order by id"))
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_error)?
+            .iter()
+            .map(tenant_view)
+            .collect()
+    }
+
+    async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        sqlx::query(&format!("select {TENANT_COLUMNS} from tenants where id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(tenant_view)
+            .transpose()
+    }
+
+    async fn rename_tenant(&self, id: TenantId, name: &str) -> Result<bool> {
+        let done = sqlx::query("update tenants set name = $2 where id = $1")
+            .bind(id.as_uuid())
+            .bind(name)
+            .execute(self.writer())
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_tenant(&self, id: TenantId) -> Result<bool> {
+        // Everything of the tenant references it (directly or through its users) with
+        // `on delete cascade`.
+        let done = sqlx::query("delete from tenants where id = $1")
+            .bind(id.as_uuid())
+            .execute(self.writer())
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn create_token(&self, tenant: TenantId, token: &NewToken) -> Result<()> {
@@ -142,20 +186,14 @@ impl Store for This {
     }
 
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
-        let row = sqlx::query("select id, name, root_organization_id, created_at from tenants where name = $1")
+        sqlx::query(&format!("select {TENANT_COLUMNS} from tenants where name = $1"))
             .bind(name)
             .fetch_optional(self.reader())
             .await
-            .map_err(db_error)?;
-        row.map(|row| {
-            Ok(Tenant {
-                id: TenantId::from_uuid(row.try_get("id").map_err(db_error)?),
-                name: row.try_get("name").map_err(db_error)?,
-                root_organization_id: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
-                created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
-            })
-        })
-        .transpose()
+            .map_err(db_error)?
+            .as_ref()
+            .map(tenant_view)
+            .transpose()
     }
 
     async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool> {
@@ -298,6 +336,17 @@ impl Store for This {
 }
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
+
+const TENANT_COLUMNS: &str = "id, name, root_organization_id, created_at";
+
+fn tenant_view(row: &DbRow) -> Result<Tenant> {
+    Ok(Tenant {
+        id: TenantId::from_uuid(row.try_get("id").map_err(db_error)?),
+        name: row.try_get("name").map_err(db_error)?,
+        root_organization_id: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+    })
+}
 
 const TOKEN_COLUMNS: &str = "id, name, scopes, created_at, expires_at, last_used_at";
 

@@ -63,6 +63,8 @@ pub struct TestApp {
     pub token: String,
     /// An admin token of the decoy tenant.
     pub decoy_token: String,
+    /// The deployment's system token (scope `system`: manages tenants).
+    pub system_token: String,
     /// The directory the server answers from, for tools that use it directly (imports).
     pub directory: roster_core::Directory,
     /// The server's time: tests move it forward instead of waiting.
@@ -77,12 +79,14 @@ impl TestApp {
     pub async fn spawn() -> TestApp {
         let db = TestDb::new().await;
         let token = format!("rst_test_{}", uuid::Uuid::new_v4().simple());
+        let system_token = format!("rst_test_{}", uuid::Uuid::new_v4().simple());
         let config = Config {
             listen: "127.0.0.1:0".parse().expect("address"),
             data_dir: db.data_dir(),
             database_url: db.postgres_url().map(SecretString::from),
             database_max_connections: 4,
             bootstrap_token: Some(SecretString::from(token.clone())),
+            system_token: Some(SecretString::from(system_token.clone())),
             // Cheap hashing: tests check behaviour, not cost.
             argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
             ..Config::default()
@@ -103,6 +107,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             token,
             decoy_token: decoy_token.expose_secret().to_owned(),
+            system_token,
             directory,
             clock,
             stop: Some(stop),

@@ -2,5 +2,6 @@
 
 pub(crate) mod events;
 pub(crate) mod passwords;
+pub(crate) mod tenants;
 pub(crate) mod tokens;
 pub(crate) mod users;

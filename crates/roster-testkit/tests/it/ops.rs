@@ -66,6 +66,11 @@ async fn openapi_describes_every_v1_route() {
         "DELETE /v1/tokens/{id}",
         "POST /v1/users/{id}/password",
         "POST /v1/users/{id}/password/verify",
+        "GET /v1/tenants",
+        "POST /v1/tenants",
+        "GET /v1/tenants/{id}",
+        "PATCH /v1/tenants/{id}",
+        "DELETE /v1/tenants/{id}",
     ];
     expected.sort();
     assert_eq!(operations, expected);

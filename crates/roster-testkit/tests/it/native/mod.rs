@@ -9,6 +9,7 @@ mod lookup;
 mod passwords;
 mod protocol;
 mod query;
+mod tenants;
 mod tokens;
 mod users;
 mod validation;

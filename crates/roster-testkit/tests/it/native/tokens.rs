@@ -45,14 +45,18 @@ async fn issued_tokens_work_with_their_scopes_only_and_show_their_secret_once() 
     let list: Value = serde_json::from_str(&list).unwrap();
     let names: Vec<&str> =
         list["data"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["admin", "reporting"], "oldest first");
+    assert_eq!(
+        names,
+        ["admin", "system", "reporting"],
+        "oldest first; the system token lives here"
+    );
     let id = issued["id"].as_str().unwrap();
     let one =
         expect_status(app.get(&format!("/v1/tokens/{id}")).send().await.unwrap(), StatusCode::OK)
             .await;
     assert!(one.get("token").is_none());
     assert!(one["last_used_at"].is_string(), "use is recorded: {one}");
-    assert_eq!(one, list["data"][1]);
+    assert_eq!(one, list["data"][2]);
 }
 
 #[tokio::test]
@@ -134,6 +138,10 @@ async fn bad_token_documents_are_named_problems() {
             vec![("secret", "unknown_field")],
         ),
         (json!({ "scopes": ["users:read"] }), vec![("", "invalid_type")]),
+        (
+            json!({ "name": "x", "scopes": ["users:read", "system"] }),
+            vec![("scopes[1]", "not_held")],
+        ),
     ];
     for (body, expected) in cases {
         let response = app.post("/v1/tokens").json(&body).send().await.unwrap();
@@ -143,7 +151,7 @@ async fn bad_token_documents_are_named_problems() {
         assert_eq!(fields(&problem), expected, "{body}");
     }
     let list = expect_status(app.get("/v1/tokens").send().await.unwrap(), StatusCode::OK).await;
-    assert_eq!(list["data"].as_array().unwrap().len(), 1, "nothing was issued");
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "nothing was issued");
     expect_status(app.get("/v1/tokens/not-a-uuid").send().await.unwrap(), StatusCode::BAD_REQUEST)
         .await;
 }
