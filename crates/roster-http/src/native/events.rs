@@ -49,7 +49,7 @@ pub(crate) struct FeedMeta {
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:read"]))
 )]
 pub(crate) async fn list_events(
     State(state): State<AppState>,

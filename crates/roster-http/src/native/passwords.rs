@@ -46,7 +46,7 @@ pub(crate) struct VerifyPassword {
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn set_password(
     State(state): State<AppState>,
@@ -81,7 +81,7 @@ pub(crate) async fn set_password(
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn verify_password(
     State(state): State<AppState>,

@@ -46,7 +46,7 @@ fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["system"]))
 )]
 pub(crate) async fn create_tenant(
     State(state): State<AppState>,
@@ -72,7 +72,7 @@ pub(crate) async fn create_tenant(
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["system"]))
 )]
 pub(crate) async fn list_tenants(
     State(state): State<AppState>,
@@ -92,7 +92,7 @@ pub(crate) async fn list_tenants(
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["system"]))
 )]
 pub(crate) async fn get_tenant(
     State(state): State<AppState>,
@@ -116,7 +116,7 @@ pub(crate) async fn get_tenant(
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["system"]))
 )]
 pub(crate) async fn rename_tenant(
     State(state): State<AppState>,
@@ -142,7 +142,7 @@ pub(crate) async fn rename_tenant(
         (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The calling token's own tenant", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["system"]))
 )]
 pub(crate) async fn delete_tenant(
     State(state): State<AppState>,

@@ -220,7 +220,7 @@ fn read_only_fields(body: &Value) -> Result<(), Error> {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
@@ -289,7 +289,7 @@ pub(crate) struct BulkResult {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn bulk_create_users(
     State(state): State<AppState>,
@@ -335,7 +335,7 @@ pub(crate) async fn bulk_create_users(
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:read"]))
 )]
 pub(crate) async fn get_user(
     State(state): State<AppState>,
@@ -368,7 +368,7 @@ pub(crate) async fn get_user(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn replace_user(
     State(state): State<AppState>,
@@ -405,7 +405,7 @@ pub(crate) async fn replace_user(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn patch_user(
     State(state): State<AppState>,
@@ -465,7 +465,7 @@ fn writable_document(user: &User) -> Result<Value, Error> {
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn delete_user(
     State(state): State<AppState>,
@@ -506,7 +506,7 @@ pub(crate) enum Action {
         (status = 409, description = "Not allowed from the current state", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn transition_user(
     State(state): State<AppState>,
@@ -535,7 +535,7 @@ macro_rules! lookup {
                 (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
             ),
-            security(("bearer" = []))
+            security(("bearer" = ["users:read"]))
         )]
         pub(crate) async fn $name(
             State(state): State<AppState>,
@@ -583,7 +583,7 @@ lookup!(
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:read"]))
 )]
 pub(crate) async fn list_users(
     State(state): State<AppState>,
@@ -605,7 +605,7 @@ pub(crate) async fn list_users(
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:read"]))
 )]
 pub(crate) async fn search_users(
     State(state): State<AppState>,
@@ -643,7 +643,7 @@ async fn search(
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["users:read"]))
 )]
 pub(crate) async fn count_users(
     State(state): State<AppState>,

@@ -5,6 +5,7 @@
 // A test panics on the unexpected, helpers included; `unwrap` is how it says so.
 #![allow(clippy::unwrap_used)]
 
+mod authz;
 mod native;
 mod ops;
 mod tidy;

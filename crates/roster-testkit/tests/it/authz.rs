@@ -1,0 +1,135 @@
+//! Who may call what, for every route of the OpenAPI document (generated from the router's own
+//! handler list, so a new route cannot be left out): each operation declares the one scope it
+//! needs, and answers 401 without a token, 403 to a token without that scope, 404 to another
+//! tenant's token for this tenant's ids, and neither 401 nor 403 to a token holding the scope.
+
+use reqwest::{Method, StatusCode};
+use roster_testkit::{DECOY_USERNAME, TestApp, expect_status};
+use serde_json::{Value, json};
+
+/// A token of the main tenant holding only `scope`.
+async fn token(app: &TestApp, scope: &str) -> String {
+    let body = json!({ "name": scope, "scopes": [scope] });
+    let issued = expect_status(
+        app.post("/v1/tokens").json(&body).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    issued["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn every_route_answers_by_the_scope_it_declares() {
+    let app = TestApp::spawn().await;
+    let user = app
+        .create_user(json!({ "username": "authz", "emails": [{ "value": "authz@example.org" }],
+            "phones": [{ "value": "+4930123456" }], "external_ids": { "external_user_id": "authz-1" } }))
+        .await;
+    let spare = expect_status(
+        app.post("/v1/tokens")
+            .json(&json!({ "name": "spare", "scopes": ["users:read"] }))
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let tenant = app
+        .request_as(&app.system_token, Method::POST, "/v1/tenants")
+        .json(&json!({ "name": "spare" }));
+    let tenant = expect_status(tenant.send().await.unwrap(), StatusCode::CREATED).await;
+    let holding = [
+        ("users:read", token(&app, "users:read").await),
+        ("users:write", token(&app, "users:write").await),
+        ("directory:admin", token(&app, "directory:admin").await),
+        ("tenant:admin", app.token.clone()),
+        ("system", app.system_token.clone()),
+    ];
+    // For each scope, a token of this tenant without it.
+    let lacking = |scope: &str| match scope {
+        "users:read" => &holding[2].1,
+        "users:write" => &holding[0].1,
+        "tenant:admin" => &holding[1].1,
+        _ => &holding[3].1,
+    };
+    let fill = |path: &str| {
+        let id = if path.starts_with("/v1/tokens/") {
+            spare["id"].as_str().unwrap()
+        } else if path.starts_with("/v1/tenants/") {
+            tenant["id"].as_str().unwrap()
+        } else {
+            user["id"].as_str().unwrap()
+        };
+        path.replace("{id}", id)
+            .replace("{action}", "lock")
+            .replace("{username}", "authz")
+            .replace("{email}", "authz@example.org")
+            .replace("{phone}", "+4930123456")
+            .replace("{external_id}", "authz-1")
+    };
+
+    let doc = expect_status(app.get("/openapi.json").send().await.unwrap(), StatusCode::OK).await;
+    let mut operations: Vec<(Method, String, String)> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let scope = op["security"][0]["bearer"][0].as_str();
+            let scope = scope.unwrap_or_else(|| panic!("{method} {path} declares no scope"));
+            operations.push((
+                method.to_uppercase().parse().unwrap(),
+                path.clone(),
+                scope.to_owned(),
+            ));
+        }
+    }
+    // Deletes last, so that every other route meets its resources.
+    operations.sort_by_key(|(m, p, _)| (*m == Method::DELETE, p.clone()));
+    assert!(operations.len() >= 25, "{}", operations.len());
+
+    for (method, path, scope) in operations {
+        let url = fill(&path);
+        let send = |token: Option<&str>| {
+            let request = app.http.request(method.clone(), app.url(&url)).json(&json!({}));
+            let request = match token {
+                Some(t) => request.bearer_auth(t),
+                None => request,
+            };
+            async move { request.send().await.unwrap().status() }
+        };
+        let what = format!("{method} {path} ({scope})");
+        assert_eq!(send(None).await, StatusCode::UNAUTHORIZED, "{what} without a token");
+        assert_eq!(
+            send(Some("rst_not_a_token")).await,
+            StatusCode::UNAUTHORIZED,
+            "{what} with a bad token"
+        );
+        assert_eq!(
+            send(Some(lacking(&scope))).await,
+            StatusCode::FORBIDDEN,
+            "{what} without its scope"
+        );
+        if scope != "system" && (path.contains('{') || method == Method::GET) {
+            // The decoy tenant's admin holds every tenant scope, but none of this tenant's ids.
+            let foreign = send(Some(&app.decoy_token)).await;
+            let listing = method == Method::GET && !path.contains('{');
+            if !listing {
+                assert!(
+                    foreign == StatusCode::NOT_FOUND || foreign == StatusCode::BAD_REQUEST,
+                    "{what} from another tenant: {foreign}"
+                );
+            }
+        }
+        let right = holding.iter().find(|(s, _)| *s == scope).map(|(_, t)| t.as_str()).unwrap();
+        let status = send(Some(right)).await;
+        assert!(
+            status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+            "{what} with its scope: {status}"
+        );
+    }
+    // The decoy's user is still there: nothing above reached across tenants.
+    let decoy = app.request_as(
+        &app.decoy_token,
+        Method::GET,
+        &format!("/v1/users/by-username/{DECOY_USERNAME}"),
+    );
+    expect_status(decoy.send().await.unwrap(), StatusCode::OK).await;
+}
