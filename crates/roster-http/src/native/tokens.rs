@@ -47,7 +47,7 @@ fn token_id(raw: &str) -> Result<TokenId, ApiError> {
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["tenant:admin"]))
 )]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
@@ -73,7 +73,7 @@ pub(crate) async fn create_token(
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["tenant:admin"]))
 )]
 pub(crate) async fn list_tokens(
     State(state): State<AppState>,
@@ -93,7 +93,7 @@ pub(crate) async fn list_tokens(
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["tenant:admin"]))
 )]
 pub(crate) async fn get_token(
     State(state): State<AppState>,
@@ -114,7 +114,7 @@ pub(crate) async fn get_token(
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such token", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = []))
+    security(("bearer" = ["tenant:admin"]))
 )]
 pub(crate) async fn revoke_token(
     State(state): State<AppState>,

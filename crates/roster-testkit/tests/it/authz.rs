@@ -5,7 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use roster_testkit::{DECOY_USERNAME, TestApp, expect_status};
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// A token of the main tenant holding only `scope`.
 async fn token(app: &TestApp, scope: &str) -> String {
