@@ -19,6 +19,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/docs", get(docs))
         .route("/docs/swagger-ui-bundle.js", get(swagger_js))
         .route("/docs/swagger-ui.css", get(swagger_css))
+        .route("/docs/init.js", get(swagger_init))
 }
 
 /// The process is up.
@@ -53,8 +54,17 @@ async fn openapi(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+/// The API reference page. Its policy allows this origin's scripts and styles only (Swagger UI
+/// sets inline styles); every other response forbids everything.
+async fn docs() -> Response {
+    let policy = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                  frame-ancestors 'none'";
+    ([(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy))], Html(DOCS_PAGE))
+        .into_response()
+}
+
+async fn swagger_init() -> Response {
+    asset("text/javascript; charset=utf-8", DOCS_INIT.as_bytes())
 }
 
 async fn swagger_js() -> Response {
@@ -89,9 +99,9 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 <body>
   <div id="ui"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({ url: "/openapi.json", dom_id: "#ui", deepLinking: true });
-  </script>
+  <script src="/docs/init.js"></script>
 </body>
 </html>
 "##;
+
+const DOCS_INIT: &str = "window.ui = SwaggerUIBundle({ url: \"/openapi.json\", dom_id: \"#ui\", deepLinking: true });\n";

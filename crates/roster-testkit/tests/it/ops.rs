@@ -88,8 +88,14 @@ async fn openapi_describes_every_v1_route() {
 #[tokio::test]
 async fn docs_are_served_from_the_binary() {
     let app = TestApp::spawn().await;
-    let page = app.http.get(app.url("/docs")).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("/openapi.json") && page.contains("/docs/swagger-ui-bundle.js"));
+    let page = app.http.get(app.url("/docs")).send().await.unwrap();
+    let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.starts_with("default-src 'self';"), "{policy}");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("/docs/init.js") && page.contains("/docs/swagger-ui-bundle.js"));
+    assert!(!page.contains("<script>"), "no inline script: the policy forbids them");
+    let init = app.http.get(app.url("/docs/init.js")).send().await.unwrap().text().await.unwrap();
+    assert!(init.contains("/openapi.json"));
     for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"] {
         let response = app.http.get(app.url(asset)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);

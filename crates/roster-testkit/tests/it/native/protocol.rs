@@ -102,6 +102,10 @@ async fn responses_carry_request_ids_and_security_headers() {
     assert_eq!(id.len(), 36, "a UUID: {id}");
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let policy = &response.headers()["content-security-policy"];
+    assert_eq!(policy, "default-src 'none'; frame-ancestors 'none'");
 
     let response =
         app.get("/v1/users").header("x-request-id", "trace-me-123").send().await.unwrap();
