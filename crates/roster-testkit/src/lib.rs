@@ -9,7 +9,7 @@
 //! tenant isolation too.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use roster_core::{Argon2Params, Clock as _};
@@ -49,6 +49,45 @@ impl roster_core::Clock for TestClock {
     }
 }
 
+/// Every log line of the servers tests start (one subscriber for the whole test binary, at
+/// debug level, the SQL driver's statement logs included), for tests that look for what must
+/// never be logged.
+pub fn captured_logs() -> String {
+    let logs = log_sink().lock().map(|b| b.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&logs).into_owned()
+}
+
+fn log_sink() -> &'static Arc<Mutex<Vec<u8>>> {
+    static SINK: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    SINK.get_or_init(|| {
+        let sink = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogWriter(sink.clone());
+        let filter = tracing_subscriber::EnvFilter::new("debug,hyper=info,h2=info,reqwest=info");
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        sink
+    })
+}
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = self.0.lock() {
+            logs.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The decoy tenant's user, which no request of the main tenant may ever see.
 pub const DECOY_USERNAME: &str = "decoy";
 pub const DECOY_EMAIL: &str = "decoy@example.org";
@@ -77,6 +116,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        log_sink();
         let db = TestDb::new().await;
         let token = format!("rst_test_{}", uuid::Uuid::new_v4().simple());
         let system_token = format!("rst_test_{}", uuid::Uuid::new_v4().simple());

@@ -9,6 +9,7 @@ mod lookup;
 mod passwords;
 mod protocol;
 mod query;
+mod secrets;
 mod tenants;
 mod tokens;
 mod users;
