@@ -1,4 +1,5 @@
-//! Passwords: setting one, and verifying one with a lockout after consecutive failures.
+//! Passwords: setting one, and verifying one with a lockout after consecutive failures. Client
+//! secrets of machine users: generated (shown once), replaced, removed.
 //!
 //! Verification answers only yes or no: a wrong password, a user who cannot sign in (locked,
 //! inactive, deleted, without a password) and an unknown id all give the same
@@ -13,10 +14,10 @@ use serde_json::json;
 use crate::directory::{Directory, RETRIES, check_version, event, retry};
 use crate::error::{Error, Result};
 use crate::id::UserId;
-use crate::secret::Verified;
+use crate::secret::{self, Verified};
 use crate::state::Transition;
 use crate::tenant::Principal;
-use crate::user::{PasswordInfo, User, UserState};
+use crate::user::{PasswordInfo, User, UserKind, UserState};
 use crate::validate;
 
 impl Directory {
@@ -113,5 +114,59 @@ impl Directory {
             }
         }
         Err(Error::CredentialsRejected)
+    }
+
+    /// Generates a machine user's client secret, replacing any earlier one; the secret is
+    /// returned once and stored as a digest.
+    pub async fn add_secret(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+    ) -> Result<(User, SecretString)> {
+        let (secret, hash) = secret::new_client_secret()?;
+        let user = self.change_secret(p, id, if_match, Some(hash)).await?;
+        Ok((user, secret))
+    }
+
+    /// Removes a machine user's client secret.
+    pub async fn remove_secret(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+    ) -> Result<User> {
+        self.change_secret(p, id, if_match, None).await
+    }
+
+    async fn change_secret(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        hash: Option<String>,
+    ) -> Result<User> {
+        for attempt in 1..=RETRIES {
+            let current = self.record(p.tenant, id, false).await?;
+            check_version(&current.user, if_match)?;
+            if current.user.kind != UserKind::Machine {
+                return Err(Error::Refused("only machine users have client secrets"));
+            }
+            if hash.is_none() && current.secret_hash.is_none() {
+                return Err(Error::NotFound { kind: "client secret" });
+            }
+            let mut record = current.clone();
+            record.secret_hash = hash.clone();
+            record.user.has_secret = Some(hash.is_some());
+            record.user.updated_at = self.now();
+            record.user.version += 1;
+            let action = if hash.is_some() { "set" } else { "removed" };
+            let event = event(p, "user.secret_changed", &record.user, json!({ "action": action }));
+            match self.commit_update(p.tenant, current, record, vec![event]).await {
+                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
+                result => return result,
+            }
+        }
+        Err(Error::internal("change_secret: out of retries"))
     }
 }

@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 
 /// The prefix of every API token, so that secret scanners can recognise a leaked one.
 pub const TOKEN_PREFIX: &str = "rst_";
+/// The prefix of every machine user's client secret.
+pub const CLIENT_SECRET_PREFIX: &str = "rcs_";
 
 /// argon2id cost parameters. The default is OWASP's recommendation (19 MiB, 2 passes, 1 lane).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -134,12 +136,24 @@ fn verify_blocking(
 /// stored. Tokens are looked up by that hash: with 256 bits of entropy a fast hash is enough,
 /// and the comparison happens on digests, never on the secret.
 pub fn new_token() -> Result<(SecretString, [u8; 32])> {
+    new_secret(TOKEN_PREFIX)
+}
+
+/// A machine user's client secret (`rcs_` and 256 random bits) and how it is stored: a SHA-256
+/// digest, enough for a secret of that entropy (as for tokens).
+pub fn new_client_secret() -> Result<(SecretString, String)> {
+    let (secret, hash) = new_secret(CLIENT_SECRET_PREFIX)?;
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((secret, format!("sha256:{hex}")))
+}
+
+fn new_secret(prefix: &str) -> Result<(SecretString, [u8; 32])> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::internal(e.to_string()))?;
-    let token =
-        format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
-    let hash = token_hash(&token);
-    Ok((SecretString::from(token), hash))
+    let secret =
+        format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let hash = token_hash(&secret);
+    Ok((SecretString::from(secret), hash))
 }
 
 pub fn token_hash(token: &str) -> [u8; 32] {

@@ -105,6 +105,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::transition_user))
         .routes(routes!(passwords::set_password))
         .routes(routes!(passwords::verify_password))
+        .routes(routes!(passwords::add_secret, passwords::remove_secret))
         .routes(routes!(users::user_by_username))
         .routes(routes!(users::user_by_email))
         .routes(routes!(users::user_by_phone))

@@ -1,17 +1,21 @@
 //! `/v1/users/{id}/password`: set a user's password, and verify one.
+//! `/v1/users/{id}/secret`: a machine user's client secret, generated and shown once.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::header::ETAG;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use roster_core::User;
 use roster_core::input::parse_document;
-use secrecy::SecretString;
-use serde::Deserialize;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::users::{user_id, user_response};
 use crate::AppState;
 use crate::auth::{Auth, UsersWrite};
-use crate::extract::{IfMatch, JsonBody};
+use crate::extract::{IfMatch, JsonBody, etag};
 use crate::problem::{ApiError, Problem};
 
 /// The body of `POST /v1/users/{id}/password`.
@@ -92,5 +96,70 @@ pub(crate) async fn verify_password(
     let id = user_id(&id)?;
     let body: VerifyPassword = parse_document(body.value)?;
     let user = state.directory.verify_password(&auth.principal, id, body.password).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
+/// A machine user with, this once, its new client secret.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct IssuedSecret {
+    user: User,
+    /// The client secret (`rcs_…`). Shown only in this response; Roster keeps a digest.
+    client_secret: String,
+}
+
+/// Generate a machine user's client secret (replacing any earlier one).
+#[utoipa::path(
+    post, path = "/v1/users/{id}/secret", tag = "users",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "An ETag from an earlier response")),
+    responses(
+        (status = 201, description = "The secret, shown once, and the user", body = IssuedSecret, headers(("ETag" = String))),
+        (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a machine user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:write"]))
+)]
+pub(crate) async fn add_secret(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+) -> Result<Response, ApiError> {
+    let (user, secret) =
+        state.directory.add_secret(&auth.principal, user_id(&id)?, version).await?;
+    let tag = HeaderValue::from_str(&etag(user.version));
+    let issued = IssuedSecret { user, client_secret: secret.expose_secret().to_owned() };
+    let mut response = (StatusCode::CREATED, Json(issued)).into_response();
+    if let Ok(tag) = tag {
+        response.headers_mut().insert(ETAG, tag);
+    }
+    Ok(response)
+}
+
+/// Remove a machine user's client secret.
+#[utoipa::path(
+    delete, path = "/v1/users/{id}/secret", tag = "users",
+    params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "An ETag from an earlier response")),
+    responses(
+        (status = 200, description = "The user, without a secret", body = User, headers(("ETag" = String))),
+        (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user, or no secret", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not a machine user", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:write"]))
+)]
+pub(crate) async fn remove_secret(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+) -> Result<Response, ApiError> {
+    let user = state.directory.remove_secret(&auth.principal, user_id(&id)?, version).await?;
     Ok(user_response(StatusCode::OK, &user))
 }

@@ -66,6 +66,8 @@ async fn openapi_describes_every_v1_route() {
         "DELETE /v1/tokens/{id}",
         "POST /v1/users/{id}/password",
         "POST /v1/users/{id}/password/verify",
+        "POST /v1/users/{id}/secret",
+        "DELETE /v1/users/{id}/secret",
         "GET /v1/tenants",
         "POST /v1/tenants",
         "GET /v1/tenants/{id}",

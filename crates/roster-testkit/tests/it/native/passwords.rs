@@ -146,3 +146,49 @@ async fn imported_hashes_verify_and_keep_verifying_once_rehashed() {
         rejected(&app, &id, "imported secret 2").await;
     }
 }
+
+#[tokio::test]
+async fn machine_users_get_client_secrets_shown_once() {
+    let app = TestApp::spawn().await;
+    let robot = app
+        .create_user(
+            json!({ "kind": "machine", "username": "robot", "machine": { "name": "Robot" } }),
+        )
+        .await;
+    assert_eq!(robot["has_secret"], false);
+    let path = format!("/v1/users/{}/secret", robot["id"].as_str().unwrap());
+
+    let response = app.post(&path).send().await.unwrap();
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let first = expect_status(response, StatusCode::CREATED).await;
+    let secret = first["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("rcs_") && secret.len() >= 4 + 43, "256 random bits, prefixed");
+    assert_eq!(first["user"]["has_secret"], true);
+    let second = expect_status(app.post(&path).send().await.unwrap(), StatusCode::CREATED).await;
+    assert_ne!(second["client_secret"], first["client_secret"], "rotation replaces it");
+
+    let read =
+        app.get(&format!("/v1/users/{}", robot["id"].as_str().unwrap())).send().await.unwrap();
+    let read = expect_status(read, StatusCode::OK).await;
+    assert_eq!(read["has_secret"], true);
+    let events = format!("{:?}", app.events().await);
+    assert!(
+        events.contains("user.secret_changed")
+            && !events.contains(&secret)
+            && !events.contains("sha256")
+    );
+
+    let removed = expect_status(app.delete(&path).send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(removed["has_secret"], false);
+    expect_status(app.delete(&path).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    let stale = app.post(&path).header("if-match", "\"2\"").send().await.unwrap();
+    expect_status(stale, StatusCode::PRECONDITION_FAILED).await;
+
+    let human = app.create_user(json!({ "username": "human" })).await;
+    let human = app
+        .post(&format!("/v1/users/{}/secret", human["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    expect_status(human, StatusCode::CONFLICT).await;
+}
