@@ -124,6 +124,17 @@ pub struct Found {
     pub total_count: Option<u64>,
 }
 
+/// Everything Roster holds about one person.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct PersonalData {
+    /// The record: profile, state, credential metadata (never a secret or a hash).
+    pub user: User,
+    /// Every event about the person, oldest first.
+    pub events: Vec<Event>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub exported_at: OffsetDateTime,
+}
+
 /// Page size bounds of every listing.
 pub const MAX_LIMIT: u32 = 1000;
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -398,6 +409,23 @@ impl Directory {
         Ok(self.record(p.tenant, id, include_deleted).await?.user)
     }
 
+    /// Everything Roster holds about a person (a subject access request): the record with its
+    /// credential metadata, and every event about them. Works on a tombstone too.
+    pub async fn export_user(&self, p: &Principal, id: UserId) -> Result<PersonalData> {
+        let user = self.record(p.tenant, id, true).await?.user;
+        let mut events = Vec::new();
+        loop {
+            let after = events.last().map_or(0, |e: &Event| e.seq);
+            let page = self.store.events(p.tenant, after, MAX_LIMIT, Some(id)).await?;
+            let done = page.len() < MAX_LIMIT as usize;
+            events.extend(page);
+            if done {
+                break;
+            }
+        }
+        Ok(PersonalData { user, events, exported_at: self.now() })
+    }
+
     pub async fn find_user(&self, p: &Principal, lookup: Lookup<'_>) -> Result<User> {
         let (kind, value) = match lookup {
             Lookup::Username(u) => (KeyKind::Username, validate::username_key(u)),
@@ -557,7 +585,7 @@ impl Directory {
             return Err(Error::invalid("after", "out_of_range", "must not be negative"));
         }
         check_limit(limit)?;
-        self.store.events(p.tenant, after, limit).await
+        self.store.events(p.tenant, after, limit, None).await
     }
 
     /// The record that `input` makes of `current`, with its event; `None` when nothing changes.

@@ -89,8 +89,14 @@ pub trait Store: Send + Sync + 'static {
         atomic: bool,
     ) -> Result<Vec<Result<()>>>;
 
-    /// Events after `after` in feed order.
-    async fn events(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Event>>;
+    /// Events after `after` in feed order; only those about `user`, if given.
+    async fn events(
+        &self,
+        tenant: TenantId,
+        after: i64,
+        limit: u32,
+        user: Option<UserId>,
+    ) -> Result<Vec<Event>>;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

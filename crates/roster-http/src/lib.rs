@@ -100,6 +100,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
             users::patch_user,
             users::delete_user
         ))
+        .routes(routes!(users::export_user))
         .routes(routes!(users::search_users))
         .routes(routes!(users::count_users))
         .routes(routes!(users::transition_user))

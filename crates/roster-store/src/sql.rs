@@ -307,17 +307,16 @@ impl Store for This {
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn events(&self, tenant: TenantId, after: i64, limit: u32) -> Result<Vec<Event>> {
-        let rows = sqlx::query(
-            "select seq, kind, user_id, version, actor, occurred_at, data from events \
-             where tenant_id = $1 and seq > $2 order by seq limit $3",
-        )
-        .bind(tenant.as_uuid())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(self.reader())
-        .await
-        .map_err(db_error)?;
+    async fn events(&self, tenant: TenantId, after: i64, limit: u32, user: Option<UserId>) -> Result<Vec<Event>> {
+        let mut q = QueryBuilder::<Db>::new(
+            "select seq, kind, user_id, version, actor, occurred_at, data from events where tenant_id = ",
+        );
+        q.push_bind(*tenant.as_uuid()).push(" and seq > ").push_bind(after);
+        if let Some(user) = user {
+            q.push(" and user_id = ").push_bind(*user.as_uuid());
+        }
+        q.push(" order by seq limit ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
         rows.iter()
             .map(|row| {
                 let Json(data) = row.try_get::<Json<serde_json::Value>, _>("data").map_err(db_error)?;

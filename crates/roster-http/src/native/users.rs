@@ -348,6 +348,28 @@ pub(crate) async fn get_user(
     Ok(user_response(StatusCode::OK, &user))
 }
 
+/// Export everything Roster holds about a person (a subject access request): the record with
+/// its credential metadata and every event about them. Works on deleted users' tombstones.
+#[utoipa::path(
+    get, path = "/v1/users/{id}/export", tag = "users",
+    params(("id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, description = "The person's data", body = roster_core::directory::PersonalData),
+        (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:read"]))
+)]
+pub(crate) async fn export_user(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    Path(id): Path<String>,
+) -> Result<Json<roster_core::directory::PersonalData>, ApiError> {
+    Ok(Json(state.directory.export_user(&auth.principal, user_id(&id)?).await?))
+}
+
 /// Replace a user's writable fields.
 ///
 /// Absent optional fields are cleared, except the write-only `password` and `national_id`,

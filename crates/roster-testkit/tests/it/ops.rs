@@ -67,6 +67,7 @@ async fn openapi_describes_every_v1_route() {
         "POST /v1/users/{id}/password",
         "POST /v1/users/{id}/password/verify",
         "POST /v1/users/{id}/secret",
+        "GET /v1/users/{id}/export",
         "DELETE /v1/users/{id}/secret",
         "GET /v1/tenants",
         "POST /v1/tenants",

@@ -7,6 +7,7 @@ mod idempotency;
 mod lifecycle;
 mod lookup;
 mod passwords;
+mod privacy;
 mod protocol;
 mod query;
 mod secrets;
