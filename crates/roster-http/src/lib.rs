@@ -28,11 +28,13 @@ use utoipa_axum::routes;
 
 pub mod auth;
 pub mod extract;
+pub mod limits;
 pub mod metrics;
 pub mod native;
 pub mod ops;
 pub mod problem;
 
+pub use limits::RateLimits;
 pub use metrics::Metrics;
 use problem::Problem;
 
@@ -52,11 +54,16 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Largest body of a bulk request, in bytes.
     pub max_bulk_body_bytes: usize,
+    pub rate_limits: RateLimits,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { max_body_bytes: 1024 * 1024, max_bulk_body_bytes: 16 * 1024 * 1024 }
+        HttpConfig {
+            max_body_bytes: 1024 * 1024,
+            max_bulk_body_bytes: 16 * 1024 * 1024,
+            rate_limits: RateLimits::default(),
+        }
     }
 }
 
@@ -130,8 +137,9 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
     let openapi = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
     let state = AppState { directory, metrics, openapi: bytes::Bytes::from(openapi) };
     let request_id = HeaderName::from_static("x-request-id");
+    let limiter = limits::Limiter::new(config.rate_limits);
     Router::new()
-        .merge(api)
+        .merge(api.layer(axum::middleware::from_fn_with_state(limiter, limits::limit)))
         .merge(ops::router())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use roster_core::Argon2Params;
+use roster_http::RateLimits;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -38,6 +39,8 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// Consecutive failed password verifications that lock a user.
     pub password_lockout_after: u32,
+    /// Writes and password verifications per second, per token and per client address.
+    pub rate_limits: RateLimits,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     pub shutdown_grace_seconds: u64,
 }
@@ -56,6 +59,7 @@ const KEYS: &[&str] = &[
     "max_bulk_body_bytes",
     "argon2",
     "password_lockout_after",
+    "rate_limits",
     "shutdown_grace_seconds",
 ];
 
@@ -81,6 +85,7 @@ impl Default for Config {
             max_bulk_body_bytes: 16 * 1024 * 1024,
             argon2: Argon2Params::default(),
             password_lockout_after: roster_core::directory::DEFAULT_LOCKOUT_AFTER,
+            rate_limits: RateLimits::default(),
             shutdown_grace_seconds: 30,
         }
     }

@@ -75,6 +75,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         &HttpConfig {
             max_body_bytes: config.max_body_bytes,
             max_bulk_body_bytes: config.max_bulk_body_bytes,
+            rate_limits: config.rate_limits,
         },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -121,7 +122,9 @@ impl Server {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let serve = axum::serve(listener, self.app).with_graceful_shutdown(signal);
+        // Rate limits key on the client's address.
+        let app = self.app.into_make_service_with_connect_info::<SocketAddr>();
+        let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
         let grace = self.grace;
         let deadline = async move {
             let _ = stopped.wait_for(|s| *s).await;

@@ -116,6 +116,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    /// [`spawn`](TestApp::spawn) with a configuration `adjust` changes (limits, costs).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         log_sink();
         let db = TestDb::new().await;
         let token = format!("rst_test_{}", uuid::Uuid::new_v4().simple());
@@ -131,6 +136,8 @@ impl TestApp {
             argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
             ..Config::default()
         };
+        let mut config = config;
+        adjust(&mut config);
         let clock = Arc::new(TestClock::new());
         let server =
             roster_server::build_with_clock(&config, clock.clone()).await.expect("start roster");

@@ -5,6 +5,7 @@ mod concurrency;
 mod events;
 mod idempotency;
 mod lifecycle;
+mod limits;
 mod lookup;
 mod passwords;
 mod privacy;
