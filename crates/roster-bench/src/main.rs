@@ -103,6 +103,8 @@ async fn start(backend: &str, args: &Args) -> anyhow::Result<Server> {
         .arg(&data)
         .env("ROSTER_BOOTSTRAP_TOKEN", &token)
         .env("ROSTER_LOG", "warn")
+        // The verification phase measures hashing, not the abuse limit.
+        .env("ROSTER_RATE_LIMITS__VERIFICATIONS_PER_SECOND", "1000000")
         .stdout(Stdio::null());
     if backend == "postgres" {
         let database = format!("roster_bench_{}_{port}", std::process::id());
@@ -234,6 +236,25 @@ async fn run(args: &Args, backend: &str) -> anyhow::Result<Vec<(String, String)>
 
     let pages = paging(&http, &base, &auth, people.len()).await?;
     report.extend(pages);
+
+    // Password verification: argon2id at the default cost (19 MiB, 2 passes, 1 lane).
+    let body = json!({ "username": "verify-bench", "password": "correct horse battery" });
+    let created = http.post(format!("{base}/v1/users")).header("authorization", &auth).json(&body);
+    let created: Value = created.send().await?.error_for_status()?.json().await?;
+    let verify_url =
+        format!("{base}/v1/users/{}/password/verify", created["id"].as_str().unwrap_or_default());
+    let verify = measure(8, secs / 2, |_, _| {
+        let request = http
+            .post(&verify_url)
+            .header("authorization", &auth)
+            .json(&json!({ "password": "correct horse battery" }));
+        async move { request.send().await }
+    })
+    .await;
+    report.push((
+        "password verification (argon2id, 19 MiB, t=2), 8 clients".to_owned(),
+        verify.describe_as("verifications"),
+    ));
 
     report.push((
         "peak RSS of the server".to_owned(),
