@@ -147,6 +147,21 @@ mod tests {
     }
 
     #[test]
+    fn nested_settings_can_be_given_one_key_at_a_time() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROSTER_ARGON2__MEMORY_KIB", "8192");
+            jail.set_env("ROSTER_RATE_LIMITS__VERIFICATIONS_PER_SECOND", "7");
+            let config = Config::load(Path::new("absent.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.argon2, Argon2Params { memory_kib: 8192, ..Argon2Params::default() });
+            assert_eq!(
+                config.rate_limits,
+                RateLimits { verifications_per_second: 7, ..RateLimits::default() }
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("roster.toml", "lisen = \"127.0.0.1:9000\"\n")?;
