@@ -11,7 +11,7 @@
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::directory::{Directory, RETRIES, check_version, event, retry};
+use crate::directory::{Directory, RETRIES, event};
 use crate::error::{Error, Result};
 use crate::id::UserId;
 use crate::secret::{self, Verified};
@@ -32,29 +32,14 @@ impl Directory {
     ) -> Result<User> {
         validate::check_password(&password)?;
         let hash = self.hasher().hash(password).await?;
-        for attempt in 1..=RETRIES {
-            let current = self.record(p.tenant, id, false).await?;
-            check_version(&current.user, if_match)?;
-            let now = self.now();
-            let mut record = current.clone();
+        self.modify(p, id, if_match, |record| {
             record.password_hash = Some(hash.clone());
             record.password_failures = 0;
             record.user.password =
-                PasswordInfo { set: true, change_required, changed_at: Some(now) };
-            record.user.updated_at = now;
-            record.user.version += 1;
-            let event = event(
-                p,
-                "user.password_changed",
-                &record.user,
-                json!({ "change_required": change_required }),
-            );
-            match self.commit_update(p.tenant, current, record, vec![event]).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result,
-            }
-        }
-        Err(Error::internal("set_password: out of retries"))
+                PasswordInfo { set: true, change_required, changed_at: Some(self.now()) };
+            Ok(("user.password_changed", json!({ "change_required": change_required })))
+        })
+        .await
     }
 
     /// Checks a user's password; the user (with `last_auth_at` set) when it is accepted.
@@ -146,27 +131,18 @@ impl Directory {
         if_match: Option<i64>,
         hash: Option<String>,
     ) -> Result<User> {
-        for attempt in 1..=RETRIES {
-            let current = self.record(p.tenant, id, false).await?;
-            check_version(&current.user, if_match)?;
-            if current.user.kind != UserKind::Machine {
+        self.modify(p, id, if_match, |record| {
+            if record.user.kind != UserKind::Machine {
                 return Err(Error::Refused("only machine users have client secrets"));
             }
-            if hash.is_none() && current.secret_hash.is_none() {
+            if hash.is_none() && record.secret_hash.is_none() {
                 return Err(Error::NotFound { kind: "client secret" });
             }
-            let mut record = current.clone();
             record.secret_hash = hash.clone();
             record.user.has_secret = Some(hash.is_some());
-            record.user.updated_at = self.now();
-            record.user.version += 1;
             let action = if hash.is_some() { "set" } else { "removed" };
-            let event = event(p, "user.secret_changed", &record.user, json!({ "action": action }));
-            match self.commit_update(p.tenant, current, record, vec![event]).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result,
-            }
-        }
-        Err(Error::internal("change_secret: out of retries"))
+            Ok(("user.secret_changed", json!({ "action": action })))
+        })
+        .await
     }
 }

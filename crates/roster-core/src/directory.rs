@@ -550,33 +550,51 @@ impl Directory {
         if_match: Option<i64>,
         t: Transition,
     ) -> Result<User> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let current = self.record(p.tenant, id, false).await?;
-            check_version(&current.user, if_match)?;
-            let from = current.user.state;
+        self.modify(p, id, if_match, |record| {
+            let from = record.user.state;
             let to = t.target(from).ok_or(Error::InvalidTransition { action: t.name(), from })?;
-            let mut record = current.clone();
             record.user.state = to;
-            record.user.updated_at = self.now();
-            record.user.version += 1;
             if t == Transition::Unlock {
                 record.password_failures = 0;
             }
             let kind = if to == UserState::Deleted {
-                erase(&mut record);
+                erase(record);
                 "user.deleted"
             } else {
                 "user.state_changed"
             };
-            let event =
-                event(p, kind, &record.user, json!({ "from": from, "to": to, "action": t.name() }));
+            Ok((kind, json!({ "from": from, "to": to, "action": t.name() })))
+        })
+        .await
+    }
+
+    /// Changes a user with `change`, which edits a copy of the current record and names the
+    /// event; the version and `updated_at` move on, and a write that loses a race runs `change`
+    /// again on the fresh record (see [`retry`]).
+    pub(crate) async fn modify<F>(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        change: F,
+    ) -> Result<User>
+    where
+        F: Fn(&mut UserRecord) -> Result<(&'static str, serde_json::Value)>,
+    {
+        for attempt in 1..=RETRIES {
+            let current = self.record(p.tenant, id, false).await?;
+            check_version(&current.user, if_match)?;
+            let mut record = current.clone();
+            let (kind, data) = change(&mut record)?;
+            record.user.updated_at = self.now();
+            record.user.version += 1;
+            let event = event(p, kind, &record.user, data);
             match self.commit_update(p.tenant, current, record, vec![event]).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result,
             }
         }
+        Err(Error::internal("out of retries"))
     }
 
     /// Events after `after`, oldest first.
@@ -740,11 +758,11 @@ fn check_limit(limit: u32) -> Result<()> {
 
 /// Whether a write that lost a race should run again on the fresh record: always without
 /// `If-Match`, and with it when only the failure count moved (the version still matches).
-pub(crate) fn retry(e: &Error, if_match: Option<i64>) -> bool {
+fn retry(e: &Error, if_match: Option<i64>) -> bool {
     matches!(e, Error::Stale { expected, current } if if_match.is_none() || expected == current)
 }
 
-pub(crate) fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
+fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
     match if_match {
         Some(expected) if expected != user.version => {
             Err(Error::Stale { expected, current: user.version })
