@@ -111,3 +111,17 @@ async fn responses_carry_request_ids_and_security_headers() {
         app.get("/v1/users").header("x-request-id", "trace-me-123").send().await.unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
 }
+
+#[tokio::test]
+async fn oversized_or_too_many_headers_are_refused() {
+    let app = TestApp::spawn().await;
+    let big = "a".repeat(1024 * 1024);
+    let response = app.get("/v1/users").header("x-big", big).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let mut many = app.get("/v1/users");
+    for i in 0..200 {
+        many = many.header(format!("x-h{i}"), "v");
+    }
+    assert_eq!(many.send().await.unwrap().status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    expect_status(app.get("/v1/users").send().await.unwrap(), StatusCode::OK).await;
+}
