@@ -4,14 +4,13 @@
 //! The `system` scope manages tenants and nothing else: it reads no tenant's users. Its token
 //! is created at bootstrap in the `default` tenant beside that tenant's admin token.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::directory::Directory;
 use crate::error::{Error, FieldError, Result};
-use crate::id::{OrgId, TenantId, TokenId};
-use crate::secret;
+use crate::id::{OrgId, TenantId};
 use crate::tenant::{NewToken, Principal, Scope, Tenant};
 
 /// The body of `POST /v1/tenants` and `PATCH /v1/tenants/{id}`.
@@ -42,8 +41,9 @@ impl Directory {
             return Ok(None);
         }
         let (admin_generated, system_generated) = (admin.is_none(), system.is_none());
-        let (admin, admin_token) = self.new_token("admin", vec![Scope::TenantAdmin], admin)?;
-        let (system, system_token) = self.new_token("system", vec![Scope::System], system)?;
+        let (admin, admin_token) =
+            self.new_token("admin", vec![Scope::TenantAdmin], None, admin)?;
+        let (system, system_token) = self.new_token("system", vec![Scope::System], None, system)?;
         match self.insert_tenant("default", vec![admin_token, system_token]).await {
             Ok(tenant) => Ok(Some(Bootstrapped {
                 tenant,
@@ -63,7 +63,7 @@ impl Directory {
         token: Option<SecretString>,
     ) -> Result<(Tenant, SecretString)> {
         let name = tenant_name(name)?;
-        let (secret, admin) = self.new_token("admin", vec![Scope::TenantAdmin], token)?;
+        let (secret, admin) = self.new_token("admin", vec![Scope::TenantAdmin], None, token)?;
         let tenant = self.insert_tenant(&name, vec![admin]).await?;
         Ok((tenant, secret))
     }
@@ -117,32 +117,6 @@ impl Directory {
         };
         self.store().create_tenant(&tenant, &tokens).await?;
         Ok(tenant)
-    }
-
-    /// A token named `name` with `scopes`: `given`, or a generated secret.
-    fn new_token(
-        &self,
-        name: &str,
-        scopes: Vec<Scope>,
-        given: Option<SecretString>,
-    ) -> Result<(SecretString, NewToken)> {
-        let (secret, secret_hash) = match given {
-            Some(t) => {
-                let hash = secret::token_hash(t.expose_secret());
-                (t, hash)
-            }
-            None => secret::new_token()?,
-        };
-        let now = self.now();
-        let token = NewToken {
-            id: TokenId::generate(now),
-            name: name.to_owned(),
-            secret_hash,
-            scopes,
-            created_at: now,
-            expires_at: None,
-        };
-        Ok((secret, token))
     }
 }
 

@@ -1,7 +1,7 @@
 //! API tokens of a tenant: issued with a name, scopes and an optional expiry, shown once, stored
 //! as a SHA-256 digest, listed without their secret, revoked by id.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -67,21 +67,13 @@ impl Directory {
         let mut scopes = input.scopes;
         scopes.sort();
         scopes.dedup();
-        let (secret, secret_hash) = secret::new_token()?;
-        let token = NewToken {
-            id: TokenId::generate(now),
-            name: name.to_owned(),
-            secret_hash,
-            scopes,
-            created_at: now,
-            expires_at: input.expires_at,
-        };
+        let (secret, token) = self.new_token(name, scopes, input.expires_at, None)?;
         self.store().create_token(p.tenant, &token).await?;
         let view = Token {
             id: token.id,
             name: token.name,
             scopes: token.scopes,
-            created_at: now,
+            created_at: token.created_at,
             expires_at: token.expires_at,
             last_used_at: None,
         };
@@ -104,5 +96,32 @@ impl Directory {
         }
         self.forget_token(id);
         Ok(())
+    }
+
+    /// A token named `name` with `scopes`: the `given` secret, or a generated one.
+    pub(crate) fn new_token(
+        &self,
+        name: &str,
+        scopes: Vec<Scope>,
+        expires_at: Option<OffsetDateTime>,
+        given: Option<SecretString>,
+    ) -> Result<(SecretString, NewToken)> {
+        let (secret, secret_hash) = match given {
+            Some(t) => {
+                let hash = secret::token_hash(t.expose_secret());
+                (t, hash)
+            }
+            None => secret::new_token()?,
+        };
+        let now = self.now();
+        let token = NewToken {
+            id: TokenId::generate(now),
+            name: name.to_owned(),
+            secret_hash,
+            scopes,
+            created_at: now,
+            expires_at,
+        };
+        Ok((secret, token))
     }
 }
