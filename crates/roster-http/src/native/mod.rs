@@ -5,3 +5,21 @@ pub(crate) mod passwords;
 pub(crate) mod tenants;
 pub(crate) mod tokens;
 pub(crate) mod users;
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// `body` as JSON with `status` and one header (a `Location`, an `ETag`).
+pub(crate) fn json_with(
+    status: StatusCode,
+    body: impl serde::Serialize,
+    header: HeaderName,
+    value: &str,
+) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(header, value);
+    }
+    response
+}

@@ -1,17 +1,17 @@
 //! `/v1/users/{id}/password`: set a user's password, and verify one.
 //! `/v1/users/{id}/secret`: a machine user's client secret, generated and shown once.
 
-use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::http::header::ETAG;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use roster_core::User;
 use roster_core::input::parse_document;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::json_with;
 use super::users::{user_id, user_response};
 use crate::AppState;
 use crate::auth::{Auth, UsersWrite};
@@ -130,13 +130,9 @@ pub(crate) async fn add_secret(
 ) -> Result<Response, ApiError> {
     let (user, secret) =
         state.directory.add_secret(&auth.principal, user_id(&id)?, version).await?;
-    let tag = HeaderValue::from_str(&etag(user.version));
+    let tag = etag(user.version);
     let issued = IssuedSecret { user, client_secret: secret.expose_secret().to_owned() };
-    let mut response = (StatusCode::CREATED, Json(issued)).into_response();
-    if let Ok(tag) = tag {
-        response.headers_mut().insert(ETAG, tag);
-    }
-    Ok(response)
+    Ok(json_with(StatusCode::CREATED, issued, ETAG, &tag))
 }
 
 /// Remove a machine user's client secret.

@@ -2,15 +2,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::http::header::LOCATION;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use roster_core::input::parse_document;
 use roster_core::{Tenant, TenantId, TenantInput};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::json_with;
 use crate::AppState;
 use crate::auth::{Auth, System};
 use crate::extract::JsonBody;
@@ -55,13 +56,9 @@ pub(crate) async fn create_tenant(
 ) -> Result<Response, ApiError> {
     let input: TenantInput = parse_document(body.value)?;
     let (tenant, secret) = state.directory.create_tenant(&input.name, None).await?;
-    let location = HeaderValue::from_str(&format!("/v1/tenants/{}", tenant.id));
+    let location = format!("/v1/tenants/{}", tenant.id);
     let created = CreatedTenant { tenant, token: secret.expose_secret().to_owned() };
-    let mut response = (StatusCode::CREATED, Json(created)).into_response();
-    if let Ok(location) = location {
-        response.headers_mut().insert(LOCATION, location);
-    }
-    Ok(response)
+    Ok(json_with(StatusCode::CREATED, created, LOCATION, &location))
 }
 
 /// List every tenant, oldest first.

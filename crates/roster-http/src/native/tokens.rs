@@ -2,15 +2,16 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::http::header::LOCATION;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use roster_core::input::parse_document;
 use roster_core::{Token, TokenId, TokenInput};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::json_with;
 use crate::AppState;
 use crate::auth::{Auth, TenantAdmin};
 use crate::extract::JsonBody;
@@ -56,13 +57,9 @@ pub(crate) async fn create_token(
 ) -> Result<Response, ApiError> {
     let input: TokenInput = parse_document(body.value)?;
     let (token, secret) = state.directory.create_token(&auth.principal, input).await?;
-    let location = HeaderValue::from_str(&format!("/v1/tokens/{}", token.id));
+    let location = format!("/v1/tokens/{}", token.id);
     let issued = IssuedToken { token, secret: secret.expose_secret().to_owned() };
-    let mut response = (StatusCode::CREATED, Json(issued)).into_response();
-    if let Ok(location) = location {
-        response.headers_mut().insert(LOCATION, location);
-    }
-    Ok(response)
+    Ok(json_with(StatusCode::CREATED, issued, LOCATION, &location))
 }
 
 /// List the tenant's tokens, oldest first (never their secrets).

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{ETAG, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use roster_core::directory::Idempotency;
 use roster_core::input::{UserInput, parse_document};
 use roster_core::query::{Order, SortKey, parse_filter};
@@ -178,11 +178,7 @@ pub(crate) struct CountParams {
 
 /// A user with its version as `ETag`.
 pub(crate) fn user_response(status: StatusCode, user: &User) -> Response {
-    let mut response = (status, Json(user)).into_response();
-    if let Ok(tag) = HeaderValue::from_str(&etag(user.version)) {
-        response.headers_mut().insert(ETAG, tag);
-    }
-    response
+    super::json_with(status, user, ETAG, &etag(user.version))
 }
 
 pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
