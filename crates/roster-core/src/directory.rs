@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use crate::audit::{AuditEntry, AuditLog, AuditQuery};
 use crate::clock::Clock;
 use crate::cursor::{self, CursorKey};
 use crate::error::{Error, FieldError, Result};
@@ -45,6 +46,7 @@ pub struct Directory {
     principals: Arc<PrincipalCache>,
     /// Consecutive failed password verifications that lock a user.
     lockout_after: u32,
+    audit: AuditLog,
 }
 
 /// How long an authenticated token is trusted without asking the store again: the most a
@@ -166,6 +168,7 @@ pub enum Lookup<'a> {
 impl Directory {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, argon2: Argon2Params) -> Result<Self> {
         Ok(Directory {
+            audit: AuditLog::new(store.clone(), clock.clone()),
             store,
             clock,
             hasher: Hasher::new(argon2)?,
@@ -179,6 +182,45 @@ impl Directory {
     pub fn with_lockout_after(mut self, n: u32) -> Self {
         self.lockout_after = n.max(1);
         self
+    }
+
+    /// Keeps audit entries for `retention` (default 90 days).
+    pub fn with_audit_retention(mut self, retention: std::time::Duration) -> Self {
+        self.audit = self.audit.with_retention(retention);
+        self
+    }
+
+    /// Where surfaces record the operations they answer.
+    pub fn audit_log(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// The principal's tenant's audit entries, including everything recorded before the call.
+    pub async fn audit(&self, p: &Principal, query: AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.audit_of(Some(p.tenant), query).await
+    }
+
+    /// The audit entries of requests that carried no valid token, so no tenant (`system` scope).
+    pub async fn unauthenticated_audit(
+        &self,
+        p: &Principal,
+        query: AuditQuery,
+    ) -> Result<Vec<AuditEntry>> {
+        crate::tenants::require_system(p)?;
+        self.audit_of(None, query).await
+    }
+
+    async fn audit_of(
+        &self,
+        tenant: Option<TenantId>,
+        query: AuditQuery,
+    ) -> Result<Vec<AuditEntry>> {
+        if query.after < 0 {
+            return Err(Error::invalid("after", "out_of_range", "must not be negative"));
+        }
+        check_limit(query.limit)?;
+        self.audit.flush().await;
+        self.store.audit(tenant, &query).await
     }
 
     pub(crate) fn lockout_after(&self) -> u32 {

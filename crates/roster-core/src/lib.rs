@@ -5,6 +5,7 @@
 //!   (validation, state machine, events) and hands the [`Store`] one [`Change`] to commit.
 //! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
 //!   [`validate`] turns one into the other, collecting every field error at once.
+//! - [`audit`] keeps the audit trail of API operations.
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
 //! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
 //! - [`secret`] hashes passwords and tokens; [`credentials`] sets and verifies passwords;
@@ -13,6 +14,7 @@
 //!
 //! This crate depends on no HTTP framework and no database driver.
 
+pub mod audit;
 pub mod clock;
 pub mod credentials;
 pub mod cursor;
@@ -33,6 +35,7 @@ pub mod tokens;
 pub mod user;
 pub mod validate;
 
+pub use audit::{AuditEntry, AuditLog, AuditQuery, Outcome};
 pub use clock::{Clock, SystemClock};
 pub use directory::{Created, Directory, Found, Lookup, Search};
 pub use error::{Error, FieldError, Result};

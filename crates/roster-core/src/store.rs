@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::{Event, NewEvent};
 use crate::id::{OrgId, TenantId, TokenId, UserId};
@@ -97,6 +98,14 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         user: Option<UserId>,
     ) -> Result<Vec<Event>>;
+
+    /// Appends audit entries (their `id`s are assigned here).
+    async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()>;
+    /// The audit entries `query` selects, oldest first: the tenant's, or with `None` those of
+    /// requests that carried no valid token.
+    async fn audit(&self, tenant: Option<TenantId>, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+    /// Deletes audit entries that occurred before `before`; returns how many.
+    async fn prune_audit(&self, before: OffsetDateTime) -> Result<u64>;
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -75,17 +75,17 @@ impl Directory {
 
     /// Every tenant, oldest first.
     pub async fn tenants(&self, p: &Principal) -> Result<Vec<Tenant>> {
-        system(p)?;
+        require_system(p)?;
         self.store().tenants().await
     }
 
     pub async fn tenant_by_id(&self, p: &Principal, id: TenantId) -> Result<Tenant> {
-        system(p)?;
+        require_system(p)?;
         self.store().tenant(id).await?.ok_or(NOT_FOUND)
     }
 
     pub async fn rename_tenant(&self, p: &Principal, id: TenantId, name: &str) -> Result<Tenant> {
-        system(p)?;
+        require_system(p)?;
         let name = tenant_name(name)?;
         if !self.store().rename_tenant(id, &name).await? {
             return Err(NOT_FOUND);
@@ -96,7 +96,7 @@ impl Directory {
     /// Deletes a tenant and everything it holds: users, keys, indexes, events, tokens. The
     /// tenant of the calling token cannot delete itself.
     pub async fn delete_tenant(&self, p: &Principal, id: TenantId) -> Result<()> {
-        system(p)?;
+        require_system(p)?;
         if id == p.tenant {
             return Err(Error::Refused("a tenant cannot be deleted with a token of its own"));
         }
@@ -122,7 +122,7 @@ impl Directory {
 
 const NOT_FOUND: Error = Error::NotFound { kind: "tenant" };
 
-fn system(p: &Principal) -> Result<()> {
+pub(crate) fn require_system(p: &Principal) -> Result<()> {
     if p.allows(Scope::System) { Ok(()) } else { Err(Error::Forbidden) }
 }
 

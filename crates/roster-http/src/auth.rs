@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use roster_core::{Error, Principal, Scope};
 
 use crate::AppState;
+use crate::audit::Caller;
 use crate::problem::ApiError;
 
 /// A scope a route requires.
@@ -58,6 +59,9 @@ impl<S: RequiredScope> FromRequestParts<AppState> for Auth<S> {
             .ok_or(Error::Unauthenticated)?;
         let principal = state.directory.authenticate(token).await?;
         tracing::Span::current().record("tenant_id", tracing::field::display(principal.tenant));
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            caller.set(&principal);
+        }
         if !principal.allows(S::SCOPE) {
             return Err(Error::Forbidden.into());
         }

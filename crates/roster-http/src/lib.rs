@@ -26,6 +26,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+mod audit;
 pub mod auth;
 pub mod extract;
 pub mod limits;
@@ -119,6 +120,8 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::user_by_phone))
         .routes(routes!(users::user_by_external_id))
         .routes(routes!(events::list_events))
+        .routes(routes!(native::audit::list_audit))
+        .routes(routes!(native::audit::list_unauthenticated_audit))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
@@ -139,7 +142,10 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
     let request_id = HeaderName::from_static("x-request-id");
     let limiter = limits::Limiter::new(config.rate_limits);
     Router::new()
-        .merge(api.layer(axum::middleware::from_fn_with_state(limiter, limits::limit)))
+        .merge(
+            api.layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
+        )
         .merge(ops::router())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

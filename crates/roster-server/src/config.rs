@@ -43,6 +43,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     pub shutdown_grace_seconds: u64,
+    /// How long audit entries are kept.
+    pub audit_retention_days: u32,
 }
 
 /// The top-level keys of [`Config`].
@@ -61,6 +63,7 @@ const KEYS: &[&str] = &[
     "password_lockout_after",
     "rate_limits",
     "shutdown_grace_seconds",
+    "audit_retention_days",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -87,6 +90,7 @@ impl Default for Config {
             password_lockout_after: roster_core::directory::DEFAULT_LOCKOUT_AFTER,
             rate_limits: RateLimits::default(),
             shutdown_grace_seconds: 30,
+            audit_retention_days: 90,
         }
     }
 }

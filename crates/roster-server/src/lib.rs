@@ -39,7 +39,8 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
     tracing::info!(database = ?database, "data store open");
     let directory = Directory::new(store, clock, config.argon2)?
-        .with_lockout_after(config.password_lockout_after);
+        .with_lockout_after(config.password_lockout_after)
+        .with_audit_retention(Duration::from_secs(u64::from(config.audit_retention_days) * 86_400));
     let (admin, system) = (config.bootstrap_token.clone(), config.system_token.clone());
     if let Some(done) = directory.bootstrap(admin, system).await? {
         tracing::info!(tenant_id = %done.tenant.id, "created tenant `default`");

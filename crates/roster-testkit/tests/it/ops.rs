@@ -74,6 +74,8 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/tenants/{id}",
         "PATCH /v1/tenants/{id}",
         "DELETE /v1/tenants/{id}",
+        "GET /v1/audit",
+        "GET /v1/audit/unauthenticated",
     ];
     expected.sort();
     assert_eq!(operations, expected);
