@@ -15,7 +15,7 @@ use crate::audit::{AuditEntry, AuditLog, AuditQuery};
 use crate::clock::Clock;
 use crate::cursor::{self, CursorKey};
 use crate::error::{Error, FieldError, Result};
-use crate::event::{Actor, Event, NewEvent};
+use crate::event::{Actor, Event, EventQuery, NewEvent};
 use crate::filter::Filter;
 use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::index;
@@ -140,6 +140,10 @@ pub struct PersonalData {
 /// Page size bounds of every listing.
 pub const MAX_LIMIT: u32 = 1000;
 pub const DEFAULT_LIMIT: u32 = 100;
+/// The longest a feed reader may wait for new events.
+pub const MAX_FEED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often a waiting feed reader looks for events committed by other nodes.
+pub const FEED_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The result of a create: the user, and whether it was replayed from an idempotency record.
 #[derive(Debug)]
@@ -458,7 +462,13 @@ impl Directory {
         let mut events = Vec::new();
         loop {
             let after = events.last().map_or(0, |e: &Event| e.seq);
-            let page = self.store.events(p.tenant, after, MAX_LIMIT, Some(id)).await?;
+            let query = EventQuery {
+                after,
+                limit: MAX_LIMIT,
+                resource: Some(*id.as_uuid()),
+                ..EventQuery::default()
+            };
+            let page = self.store.events(p.tenant, &query).await?;
             let done = page.len() < MAX_LIMIT as usize;
             events.extend(page);
             if done {
@@ -639,13 +649,34 @@ impl Directory {
         Err(Error::internal("out of retries"))
     }
 
-    /// Events after `after`, oldest first.
-    pub async fn events(&self, p: &Principal, after: i64, limit: u32) -> Result<Vec<Event>> {
-        if after < 0 {
+    /// The events `query` selects, oldest first. With a `wait`, an empty answer is held until
+    /// an event arrives or the wait is over: a commit on this node answers at once, one made
+    /// by another node within [`FEED_POLL`].
+    pub async fn events(
+        &self,
+        p: &Principal,
+        query: &EventQuery,
+        wait: std::time::Duration,
+    ) -> Result<Vec<Event>> {
+        if query.after < 0 {
             return Err(Error::invalid("after", "out_of_range", "must not be negative"));
         }
-        check_limit(limit)?;
-        self.store.events(p.tenant, after, limit, None).await
+        check_limit(query.limit)?;
+        if wait > MAX_FEED_WAIT {
+            let most = MAX_FEED_WAIT.as_secs();
+            return Err(Error::invalid("wait", "out_of_range", format!("must be at most {most}s")));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before reading, so a commit between the read and the wait is not missed.
+        let mut changes = self.store.feed_changes();
+        loop {
+            let events = self.store.events(p.tenant, query).await?;
+            let now = tokio::time::Instant::now();
+            if !events.is_empty() || now >= deadline {
+                return Ok(events);
+            }
+            let _ = tokio::time::timeout((deadline - now).min(FEED_POLL), changes.changed()).await;
+        }
     }
 
     /// The record that `input` makes of `current`, with its event; `None` when nothing changes.
@@ -825,7 +856,8 @@ pub(crate) fn event(
 ) -> NewEvent {
     NewEvent {
         kind,
-        user_id: user.id,
+        resource_type: "user",
+        resource_id: *user.id.as_uuid(),
         version: user.version,
         actor: p.actor,
         occurred_at: user.updated_at,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
-use crate::event::{Event, NewEvent};
+use crate::event::{Event, EventQuery, NewEvent};
 use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::query::UserQuery;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
@@ -90,14 +90,10 @@ pub trait Store: Send + Sync + 'static {
         atomic: bool,
     ) -> Result<Vec<Result<()>>>;
 
-    /// Events after `after` in feed order; only those about `user`, if given.
-    async fn events(
-        &self,
-        tenant: TenantId,
-        after: i64,
-        limit: u32,
-        user: Option<UserId>,
-    ) -> Result<Vec<Event>>;
+    /// The events `query` selects, in feed order.
+    async fn events(&self, tenant: TenantId, query: &EventQuery) -> Result<Vec<Event>>;
+    /// Changes after every commit made through this store (not through other nodes).
+    fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// Appends audit entries (their `id`s are assigned here).
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()>;

@@ -131,13 +131,16 @@ impl Server {
             let _ = stopped.wait_for(|s| *s).await;
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
+        let result = tokio::select! {
             result = serve => result,
             () = deadline => {
                 tracing::warn!(grace_seconds = grace.as_secs(), "grace period over, closing remaining connections");
                 Ok(())
             }
-        }
+        };
+        // The audit entries of the last requests are written before the process ends.
+        self.directory.audit_log().flush().await;
+        result
     }
 }
 

@@ -21,6 +21,8 @@ const MAX_BATCH: usize = 48;
 pub(crate) struct PgStore {
     pool: Pool<Postgres>,
     queue: tokio::sync::mpsc::Sender<crate::Job>,
+    /// Ticks after every committed write batch.
+    feed: tokio::sync::watch::Sender<u64>,
 }
 
 impl PgStore {
@@ -38,8 +40,9 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(roster_core::Error::internal)?;
-        let queue = spawn_writer(pool.clone());
-        Ok(PgStore { pool, queue })
+        let feed = tokio::sync::watch::Sender::new(0);
+        let queue = spawn_writer(pool.clone(), feed.clone());
+        Ok(PgStore { pool, queue, feed })
     }
 
     fn reader(&self) -> &Pool<Postgres> {
@@ -48,6 +51,10 @@ impl PgStore {
 
     fn writer(&self) -> &Pool<Postgres> {
         &self.pool
+    }
+
+    fn feed(&self) -> &tokio::sync::watch::Sender<u64> {
+        &self.feed
     }
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
-use roster_core::event::{Event, NewEvent};
+use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
 use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, SortValue, UserQuery};
@@ -315,30 +315,52 @@ impl Store for This {
         answer.await.map_err(|_| stopped())?
     }
 
-    async fn events(&self, tenant: TenantId, after: i64, limit: u32, user: Option<UserId>) -> Result<Vec<Event>> {
+    async fn events(&self, tenant: TenantId, query: &EventQuery) -> Result<Vec<Event>> {
         let mut q = QueryBuilder::<Db>::new(
-            "select seq, kind, user_id, version, actor, occurred_at, data from events where tenant_id = ",
+            "select seq, kind, resource_type, resource_id, version, actor, occurred_at, data \
+             from events where tenant_id = ",
         );
-        q.push_bind(*tenant.as_uuid()).push(" and seq > ").push_bind(after);
-        if let Some(user) = user {
-            q.push(" and user_id = ").push_bind(*user.as_uuid());
+        q.push_bind(*tenant.as_uuid()).push(" and seq > ").push_bind(query.after);
+        if let Some(resource) = query.resource {
+            q.push(" and resource_id = ").push_bind(resource);
         }
-        q.push(" order by seq limit ").push_bind(i64::from(limit));
+        for (i, pattern) in query.types.iter().enumerate() {
+            q.push(if i == 0 { " and (" } else { " or " });
+            match pattern {
+                TypePattern::Exact(kind) => q.push("kind = ").push_bind(*kind),
+                // A prefix is a resource type and a dot: no `%` or `_` to escape.
+                TypePattern::Prefix(prefix) => q.push("kind like ").push_bind(format!("{prefix}%")),
+            };
+        }
+        if !query.types.is_empty() {
+            q.push(")");
+        }
+        q.push(" order by seq limit ").push_bind(i64::from(query.limit));
         let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
         rows.iter()
             .map(|row| {
                 let Json(data) = row.try_get::<Json<serde_json::Value>, _>("data").map_err(db_error)?;
+                let seq = row.try_get("seq").map_err(db_error)?;
                 Ok(Event {
-                    seq: row.try_get("seq").map_err(db_error)?,
+                    seq,
+                    id: Event::id_of(tenant, seq),
                     kind: row.try_get("kind").map_err(db_error)?,
-                    user_id: UserId::from_uuid(row.try_get("user_id").map_err(db_error)?),
-                    version: row.try_get("version").map_err(db_error)?,
-                    actor: row.try_get("actor").map_err(db_error)?,
                     occurred_at: from_micros(row.try_get("occurred_at").map_err(db_error)?),
+                    tenant_id: tenant,
+                    resource: ResourceRef {
+                        kind: row.try_get("resource_type").map_err(db_error)?,
+                        id: row.try_get("resource_id").map_err(db_error)?,
+                        version: row.try_get("version").map_err(db_error)?,
+                    },
+                    actor: row.try_get("actor").map_err(db_error)?,
                     data,
                 })
             })
             .collect()
+    }
+
+    fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.feed().subscribe()
     }
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {
@@ -472,7 +494,9 @@ fn token_view(row: &DbRow) -> Result<Token> {
 // writers thus share one fsync instead of queueing for one each, and durability is untouched.
 
 /// Spawns the writer that owns all writes of `pool`.
-fn spawn_writer(pool: sqlx::Pool<Db>) -> tokio::sync::mpsc::Sender<Job> {
+/// Starts the writer task; `feed` ticks after every committed batch (long-polling readers wait
+/// for it).
+fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>) -> tokio::sync::mpsc::Sender<Job> {
     let (queue, mut jobs) = tokio::sync::mpsc::channel::<Job>(4 * MAX_BATCH);
     tokio::spawn(async move {
         while let Some(first) = jobs.recv().await {
@@ -485,6 +509,7 @@ fn spawn_writer(pool: sqlx::Pool<Db>) -> tokio::sync::mpsc::Sender<Job> {
             }
             match apply_batch(&pool, &batch).await {
                 Ok(results) => {
+                    feed.send_modify(|n| *n = n.wrapping_add(1));
                     for (job, result) in batch.into_iter().zip(results) {
                         let _ = job.reply.send(Ok(result));
                     }
@@ -878,7 +903,7 @@ async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result
         .await
         .map_err(db_error)?;
     let mut q = QueryBuilder::<Db>::new(
-        "insert into events (tenant_id, seq, kind, user_id, version, actor, occurred_at, data) ",
+        "insert into events (tenant_id, seq, kind, resource_type, resource_id, version, actor, occurred_at, data) ",
     );
     let mut seq = last - n;
     q.push_values(events, |mut row, e| {
@@ -886,7 +911,8 @@ async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result
         row.push_bind(t)
             .push_bind(seq)
             .push_bind(e.kind)
-            .push_bind(*e.user_id.as_uuid())
+            .push_bind(e.resource_type)
+            .push_bind(e.resource_id)
             .push_bind(e.version)
             .push_bind(e.actor.to_string_repr())
             .push_bind(micros(e.occurred_at))

@@ -29,6 +29,8 @@ pub(crate) struct SqliteStore {
     reader: Pool<Sqlite>,
     writer: Pool<Sqlite>,
     queue: tokio::sync::mpsc::Sender<crate::Job>,
+    /// Ticks after every committed write batch.
+    feed: tokio::sync::watch::Sender<u64>,
 }
 
 impl SqliteStore {
@@ -64,8 +66,9 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(db_error)?;
-        let queue = spawn_writer(writer.clone());
-        Ok(SqliteStore { reader, writer, queue })
+        let feed = tokio::sync::watch::Sender::new(0);
+        let queue = spawn_writer(writer.clone(), feed.clone());
+        Ok(SqliteStore { reader, writer, queue, feed })
     }
 
     fn reader(&self) -> &Pool<Sqlite> {
@@ -74,6 +77,10 @@ impl SqliteStore {
 
     fn writer(&self) -> &Pool<Sqlite> {
         &self.writer
+    }
+
+    fn feed(&self) -> &tokio::sync::watch::Sender<u64> {
+        &self.feed
     }
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {

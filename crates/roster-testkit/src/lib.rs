@@ -252,7 +252,42 @@ impl TestApp {
     }
 }
 
+/// A second Roster node on a [`TestApp`]'s database, as when several nodes share one
+/// PostgreSQL (on SQLite, one file). It stops when dropped.
+pub struct Peer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Peer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
 impl TestApp {
+    /// Starts another node on this app's database, with the same clock.
+    pub async fn spawn_peer(&self) -> Peer {
+        let config = Config {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            data_dir: self._db.data_dir(),
+            database_url: self._db.postgres_url().map(SecretString::from),
+            database_max_connections: 4,
+            argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
+            ..Config::default()
+        };
+        let server = roster_server::build_with_clock(&config, self.clock.clone())
+            .await
+            .expect("start a peer");
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(server.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        Peer { base, _stop: stop }
+    }
+
     /// Signals the server to shut down, as SIGTERM does: it stops accepting connections and
     /// lets in-flight requests finish.
     pub fn begin_shutdown(&mut self) {

@@ -2,9 +2,13 @@
 
 use axum::Json;
 use axum::extract::State;
+use std::time::Duration;
+
 use roster_core::Event;
+use roster_core::event::{EventQuery, TypePattern};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::{Auth, UsersRead};
@@ -22,6 +26,58 @@ pub(crate) struct FeedParams {
     #[serde(default, deserialize_with = "from_str")]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// Comma-separated event types: exact (`user.created`), every type of a resource
+    /// (`user.*`) or `*`. Default: all.
+    #[serde(default)]
+    types: Option<String>,
+    /// Only events about the resource with this id.
+    #[serde(default)]
+    #[param(value_type = Option<String>, format = Uuid)]
+    resource: Option<Uuid>,
+    /// When nothing is there yet, hold the answer until an event arrives or this much time
+    /// has passed: seconds, as `30` or `30s`, at most 60 (default 0: answer at once).
+    #[serde(default)]
+    #[param(value_type = Option<String>, example = "30s")]
+    wait: Option<String>,
+}
+
+impl FeedParams {
+    fn query(&self) -> Result<(EventQuery, Duration), ApiError> {
+        let mut types = Vec::new();
+        let mut every = false;
+        for item in self.types.iter().flat_map(|t| t.split(',')).map(str::trim) {
+            match TypePattern::parse(item) {
+                Some(Some(pattern)) => types.push(pattern),
+                // `*`: every type, the same as no filter.
+                Some(None) => every = true,
+                None => {
+                    let detail =
+                        format!("`{item}` is not an event type (e.g. `user.created`, `user.*`)");
+                    return Err(Problem::invalid("types", "invalid", &detail).into());
+                }
+            }
+        }
+        if every {
+            types.clear();
+        }
+        let query = EventQuery {
+            after: self.after.unwrap_or(0),
+            limit: self.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT),
+            types,
+            resource: self.resource,
+        };
+        Ok((query, self.wait()?))
+    }
+
+    fn wait(&self) -> Result<Duration, ApiError> {
+        let Some(wait) = &self.wait else { return Ok(Duration::ZERO) };
+        wait.strip_suffix('s').unwrap_or(wait).parse::<u64>().map(Duration::from_secs).map_err(
+            |_| {
+                Problem::invalid("wait", "invalid", "must be whole seconds, as `30` or `30s`")
+                    .into()
+            },
+        )
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -39,7 +95,8 @@ pub(crate) struct FeedMeta {
 /// Read the event feed.
 ///
 /// Sequence numbers are gap-free and commit in order: a reader that continues from
-/// `next_after` sees every event exactly once.
+/// `next_after` sees every event exactly once, also with several nodes writing. With `wait`, a
+/// reader long-polls: the answer comes as soon as a matching event is committed.
 #[utoipa::path(
     get, path = "/v1/events", tag = "events",
     params(FeedParams),
@@ -56,9 +113,8 @@ pub(crate) async fn list_events(
     auth: Auth<UsersRead>,
     ApiQuery(params): ApiQuery<FeedParams>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let after = params.after.unwrap_or(0);
-    let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
-    let data = state.directory.events(&auth.principal, after, limit).await?;
-    let next_after = data.last().map_or(after, |e| e.seq);
+    let (query, wait) = params.query()?;
+    let data = state.directory.events(&auth.principal, &query, wait).await?;
+    let next_after = data.last().map_or(query.after, |e| e.seq);
     Ok(Json(EventPage { data, meta: FeedMeta { next_after } }))
 }

@@ -137,7 +137,10 @@ async fn concurrent_creates_share_commits_and_keep_the_feed_gap_free() {
     assert_eq!(seqs, (1..=24).collect::<Vec<_>>());
     for id in &ids {
         assert_eq!(
-            events.iter().filter(|e| e["user_id"] == *id && e["type"] == "user.created").count(),
+            events
+                .iter()
+                .filter(|e| e["resource"]["id"] == *id && e["type"] == "user.created")
+                .count(),
             1
         );
         let response =

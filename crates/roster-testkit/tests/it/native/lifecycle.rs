@@ -85,7 +85,7 @@ async fn state_changes_honour_if_match_and_emit_an_event() {
     let last = app.events().await.pop().unwrap();
     assert_eq!(last["type"], "user.state_changed");
     assert_eq!(last["data"], json!({ "from": "active", "to": "inactive", "action": "deactivate" }));
-    assert_eq!(last["version"], 2);
+    assert_eq!(last["resource"]["version"], 2);
 
     let unknown = app.post(&format!("/v1/users/{id}/promote")).send().await.unwrap();
     expect_status(unknown, StatusCode::NOT_FOUND).await;
@@ -140,6 +140,6 @@ async fn delete_leaves_a_tombstone_and_frees_unique_values() {
     }
 
     let deleted = app.events().await.into_iter().find(|e| e["type"] == "user.deleted").unwrap();
-    assert_eq!(deleted["user_id"], created["id"]);
+    assert_eq!(deleted["resource"]["id"], created["id"]);
     assert!(!deleted.to_string().contains("karl"), "events carry no personal data: {deleted}");
 }

@@ -84,5 +84,5 @@ async fn other_tenants_are_invisible() {
         "external_ids": { "external_user_id": DECOY_EXTERNAL_ID },
     }))
     .await;
-    assert!(app.events().await.iter().all(|e| e["user_id"] != decoy["id"]));
+    assert!(app.events().await.iter().all(|e| e["resource"]["id"] != decoy["id"]));
 }

@@ -32,7 +32,10 @@ async fn an_export_holds_the_record_and_every_event_about_the_person() {
     let kinds: Vec<&str> =
         export["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["user.created", "user.updated", "user.state_changed"]);
-    assert!(export["events"].as_array().unwrap().iter().all(|e| e["user_id"] == id), "only hers");
+    assert!(
+        export["events"].as_array().unwrap().iter().all(|e| e["resource"]["id"] == id),
+        "only hers"
+    );
     assert!(export["exported_at"].is_string());
     assert!(
         !export.to_string().contains("correct horse") && !export.to_string().contains("argon2")
