@@ -47,6 +47,7 @@ pub struct Directory {
     /// Consecutive failed password verifications that lock a user.
     lockout_after: u32,
     audit: AuditLog,
+    webhooks: crate::webhooks::WebhookSettings,
 }
 
 /// How long an authenticated token is trusted without asking the store again: the most a
@@ -173,6 +174,7 @@ impl Directory {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, argon2: Argon2Params) -> Result<Self> {
         Ok(Directory {
             audit: AuditLog::new(store.clone(), clock.clone()),
+            webhooks: crate::webhooks::WebhookSettings::default(),
             store,
             clock,
             hasher: Hasher::new(argon2)?,
@@ -192,6 +194,20 @@ impl Directory {
     pub fn with_audit_retention(mut self, retention: std::time::Duration) -> Self {
         self.audit = self.audit.with_retention(retention);
         self
+    }
+
+    pub fn with_webhooks(mut self, settings: crate::webhooks::WebhookSettings) -> Self {
+        self.webhooks = settings;
+        self
+    }
+
+    /// Ticks after every commit on this node (for workers that wait for new events).
+    pub fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.store.feed_changes()
+    }
+
+    pub fn webhook_settings(&self) -> crate::webhooks::WebhookSettings {
+        self.webhooks
     }
 
     /// Where surfaces record the operations they answer.
@@ -821,7 +837,7 @@ fn position(user: &User, sort: SortKey) -> (SortValue, UserId) {
 }
 
 /// Every listing's page size: 1 to `MAX_LIMIT`.
-fn check_limit(limit: u32) -> Result<()> {
+pub(crate) fn check_limit(limit: u32) -> Result<()> {
     if (1..=MAX_LIMIT).contains(&limit) {
         Ok(())
     } else {

@@ -69,6 +69,10 @@ id_type!(
     /// An API token.
     TokenId
 );
+id_type!(
+    /// A webhook: where a tenant's events are pushed.
+    WebhookId
+);
 
 /// Ids made in one process are strictly increasing, even within one millisecond (where a v7
 /// UUID's time part is equal): the context counts on from the last id it made. Listings break

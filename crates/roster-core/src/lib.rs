@@ -5,6 +5,7 @@
 //!   (validation, state machine, events) and hands the [`Store`] one [`Change`] to commit.
 //! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
 //!   [`validate`] turns one into the other, collecting every field error at once.
+//! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
 //! - [`audit`] keeps the audit trail of API operations.
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
 //! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
@@ -34,13 +35,14 @@ pub mod tenants;
 pub mod tokens;
 pub mod user;
 pub mod validate;
+pub mod webhooks;
 
 pub use audit::{AuditEntry, AuditLog, AuditQuery, Outcome};
 pub use clock::{Clock, SystemClock};
 pub use directory::{Created, Directory, Found, Lookup, Search};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
-pub use id::{OrgId, TenantId, TokenId, UserId};
+pub use id::{OrgId, TenantId, TokenId, UserId, WebhookId};
 pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;

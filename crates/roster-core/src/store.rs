@@ -10,10 +10,11 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
-use crate::id::{OrgId, TenantId, TokenId, UserId};
+use crate::id::{OrgId, TenantId, TokenId, UserId, WebhookId};
 use crate::query::UserQuery;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
+use crate::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -94,6 +95,60 @@ pub trait Store: Send + Sync + 'static {
     async fn events(&self, tenant: TenantId, query: &EventQuery) -> Result<Vec<Event>>;
     /// Changes after every commit made through this store (not through other nodes).
     fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    async fn create_webhook(&self, tenant: TenantId, webhook: &WebhookRecord) -> Result<()>;
+    /// The tenant's webhooks, oldest first.
+    async fn webhooks(&self, tenant: TenantId) -> Result<Vec<Webhook>>;
+    async fn webhook(&self, tenant: TenantId, id: WebhookId) -> Result<Option<Webhook>>;
+    /// `false` when the tenant has no such webhook.
+    async fn update_webhook(&self, tenant: TenantId, webhook: &WebhookRecord) -> Result<bool>;
+    /// Deletes a webhook and its deliveries; `false` when the tenant has no such webhook.
+    async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> Result<bool>;
+    /// Queues a delivery without an event (a `webhook.test`).
+    async fn add_test_delivery(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        now: OffsetDateTime,
+    ) -> Result<Delivery>;
+    /// A webhook's deliveries, newest first, with ids below `before`.
+    async fn deliveries(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+    /// Makes a delivery pending again, due `now`, its retry window starting over.
+    async fn redeliver(
+        &self,
+        tenant: TenantId,
+        webhook: WebhookId,
+        delivery: i64,
+        now: OffsetDateTime,
+    ) -> Result<Option<Delivery>>;
+    /// Claims up to `limit` pending deliveries due at `now` whose lease is free, leasing them
+    /// until `lease_until` and counting the attempt. Of concurrent claimers (nodes), each
+    /// delivery goes to one. Across tenants: for the delivery worker.
+    async fn claim_deliveries(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Claimed>>;
+    /// Records the outcome of attempt number `attempt` of a delivery and frees its lease;
+    /// ignored when the delivery has been claimed again since.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_delivery(
+        &self,
+        delivery: i64,
+        attempt: u32,
+        status: DeliveryStatus,
+        next_attempt_at: OffsetDateTime,
+        status_code: Option<u16>,
+        error: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
 
     /// Appends audit entries (their `id`s are assigned here).
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()>;

@@ -1,7 +1,7 @@
 //! Bearer-token authentication and the scope each route needs.
 //!
 //! A handler states its scope in its signature: `Auth<UsersRead>`, `Auth<UsersWrite>` or
-//! `Auth<TenantAdmin>` or `Auth<System>`.
+//! `Auth<DirectoryAdmin>`, `Auth<TenantAdmin>` or `Auth<System>`.
 
 use std::marker::PhantomData;
 
@@ -21,6 +21,7 @@ pub trait RequiredScope: Send + Sync + 'static {
 
 pub struct UsersRead;
 pub struct UsersWrite;
+pub struct DirectoryAdmin;
 pub struct TenantAdmin;
 pub struct System;
 
@@ -29,6 +30,9 @@ impl RequiredScope for UsersRead {
 }
 impl RequiredScope for UsersWrite {
     const SCOPE: Scope = Scope::UsersWrite;
+}
+impl RequiredScope for DirectoryAdmin {
+    const SCOPE: Scope = Scope::DirectoryAdmin;
 }
 impl RequiredScope for TenantAdmin {
     const SCOPE: Scope = Scope::TenantAdmin;

@@ -94,7 +94,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The native API's routes and their OpenAPI description, from the same handler list.
 fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use native::{events, passwords, tenants, tokens, users};
+    use native::{events, passwords, tenants, tokens, users, webhooks};
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
     let bulk = OpenApiRouter::new()
         .routes(routes!(users::bulk_create_users))
@@ -120,6 +120,11 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::user_by_phone))
         .routes(routes!(users::user_by_external_id))
         .routes(routes!(events::list_events))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::redeliver))
         .routes(routes!(native::audit::list_audit))
         .routes(routes!(native::audit::list_unauthenticated_audit))
         .routes(routes!(tokens::create_token, tokens::list_tokens))

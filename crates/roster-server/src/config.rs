@@ -11,7 +11,7 @@ use roster_http::RateLimits;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -45,6 +45,22 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// How long audit entries are kept.
     pub audit_retention_days: u32,
+    pub webhooks: WebhookConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Lets webhooks target loopback, private and link-local addresses.
+    pub allow_private_targets: bool,
+    /// How long a failing delivery is retried before it is marked failed.
+    pub retry_hours: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig { allow_private_targets: false, retry_hours: 24 }
+    }
 }
 
 /// The top-level keys of [`Config`].
@@ -64,6 +80,7 @@ const KEYS: &[&str] = &[
     "rate_limits",
     "shutdown_grace_seconds",
     "audit_retention_days",
+    "webhooks",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -91,6 +108,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             shutdown_grace_seconds: 30,
             audit_retention_days: 90,
+            webhooks: WebhookConfig::default(),
         }
     }
 }

@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
+use roster_core::webhooks::WebhookSettings;
 use roster_core::{Clock, Directory, SystemClock};
 use roster_http::{HttpConfig, Metrics};
 use secrecy::ExposeSecret;
 
 pub mod config;
+pub mod delivery;
 pub mod transfer;
 
 pub use config::{Config, LogFormat};
@@ -40,7 +42,11 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
     tracing::info!(database = ?database, "data store open");
     let directory = Directory::new(store, clock, config.argon2)?
         .with_lockout_after(config.password_lockout_after)
-        .with_audit_retention(Duration::from_secs(u64::from(config.audit_retention_days) * 86_400));
+        .with_audit_retention(Duration::from_secs(u64::from(config.audit_retention_days) * 86_400))
+        .with_webhooks(WebhookSettings {
+            allow_private_targets: config.webhooks.allow_private_targets,
+            retry_window: Duration::from_secs(config.webhooks.retry_hours.saturating_mul(3600)),
+        });
     let (admin, system) = (config.bootstrap_token.clone(), config.system_token.clone());
     if let Some(done) = directory.bootstrap(admin, system).await? {
         tracing::info!(tenant_id = %done.tenant.id, "created tenant `default`");
@@ -113,6 +119,7 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let deliveries = delivery::spawn(self.directory.clone()).map_err(std::io::Error::other)?;
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
@@ -138,6 +145,8 @@ impl Server {
                 Ok(())
             }
         };
+        // A delivery cut short here is tried again when its lease runs out.
+        deliveries.abort();
         // The audit entries of the last requests are written before the process ends.
         self.directory.audit_log().flush().await;
         result

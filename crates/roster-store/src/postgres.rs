@@ -12,6 +12,9 @@ use crate::ACQUIRE_TIMEOUT;
 
 type Db = Postgres;
 type DbRow = sqlx::postgres::PgRow;
+/// Appended to the claim of due webhook deliveries: concurrent nodes skip each other's rows
+/// (SQLite has one writer, so nothing to skip).
+const SKIP_LOCKED: &str = " for update skip locked";
 type This = PgStore;
 
 /// Most jobs the writer commits in one transaction. Each job is a savepoint, and PostgreSQL

@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
+use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
@@ -12,7 +13,7 @@ use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, Sor
 use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
-use roster_core::{Error, OrgId, Result, Store, TenantId, TokenId, UserId};
+use roster_core::{Error, OrgId, Result, Store, TenantId, TokenId, UserId, WebhookId};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -363,6 +364,199 @@ impl Store for This {
         self.feed().subscribe()
     }
 
+    async fn create_webhook(&self, tenant: TenantId, r: &WebhookRecord) -> Result<()> {
+        let w = &r.webhook;
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        sqlx::query(
+            "insert into webhooks (tenant_id, id, url, enabled, created_at, updated_at) \
+             values ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(w.id.as_uuid())
+        .bind(&w.url)
+        .bind(w.enabled)
+        .bind(micros(w.created_at))
+        .bind(micros(w.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_webhook_types(&mut tx, r).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn webhooks(&self, tenant: TenantId) -> Result<Vec<Webhook>> {
+        let rows = sqlx::query(&format!("{WEBHOOK_SELECT} where w.tenant_id = $1 order by w.id"))
+            .bind(tenant.as_uuid())
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_error)?;
+        let mut hooks: Vec<Webhook> = Vec::new();
+        for row in &rows {
+            let id = WebhookId::from_uuid(row.try_get("id").map_err(db_error)?);
+            if hooks.last().is_none_or(|w| w.id != id) {
+                hooks.push(webhook_view(row)?);
+            }
+            if let Some(w) = hooks.last_mut() {
+                w.event_types.push(type_pattern(row)?);
+            }
+        }
+        Ok(hooks)
+    }
+
+    async fn webhook(&self, tenant: TenantId, id: WebhookId) -> Result<Option<Webhook>> {
+        let rows = sqlx::query(&format!("{WEBHOOK_SELECT} where w.tenant_id = $1 and w.id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_all(self.reader())
+            .await
+            .map_err(db_error)?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let mut webhook = webhook_view(first)?;
+        webhook.event_types = rows.iter().map(type_pattern).collect::<Result<_>>()?;
+        Ok(Some(webhook))
+    }
+
+    async fn update_webhook(&self, tenant: TenantId, r: &WebhookRecord) -> Result<bool> {
+        let w = &r.webhook;
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
+        let done = sqlx::query(
+            "update webhooks set url = $3, enabled = $4, updated_at = $5 where tenant_id = $1 and id = $2",
+        )
+        .bind(tenant.as_uuid())
+        .bind(w.id.as_uuid())
+        .bind(&w.url)
+        .bind(w.enabled)
+        .bind(micros(w.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("delete from webhook_event_types where webhook_id = $1")
+            .bind(w.id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        insert_webhook_types(&mut tx, r).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> Result<bool> {
+        let done = sqlx::query("delete from webhooks where tenant_id = $1 and id = $2")
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .execute(self.writer())
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn add_test_delivery(&self, tenant: TenantId, webhook: WebhookId, now: OffsetDateTime) -> Result<Delivery> {
+        let row = sqlx::query(&format!(
+            "insert into webhook_deliveries \
+             (tenant_id, webhook_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at) \
+             values ($1, $2, null, 'pending', 0, $3, $3, $3) returning {DELIVERY_COLUMNS}"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(webhook.as_uuid())
+        .bind(micros(now))
+        .fetch_one(self.writer())
+        .await
+        .map_err(db_error)?;
+        delivery_view(&row)
+    }
+
+    async fn deliveries(&self, tenant: TenantId, webhook: WebhookId, before: Option<i64>, limit: u32) -> Result<Vec<Delivery>> {
+        sqlx::query(&format!(
+            "select {DELIVERY_COLUMNS} from webhook_deliveries \
+             where tenant_id = $1 and webhook_id = $2 and id < $3 order by id desc limit $4"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(webhook.as_uuid())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(delivery_view)
+        .collect()
+    }
+
+    async fn redeliver(&self, tenant: TenantId, webhook: WebhookId, delivery: i64, now: OffsetDateTime) -> Result<Option<Delivery>> {
+        sqlx::query(&format!(
+            "update webhook_deliveries set status = 'pending', next_attempt_at = $4, \
+             created_at = $4, updated_at = $4, locked_until = null \
+             where tenant_id = $1 and webhook_id = $2 and id = $3 returning {DELIVERY_COLUMNS}"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(webhook.as_uuid())
+        .bind(delivery)
+        .bind(micros(now))
+        .fetch_optional(self.writer())
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(delivery_view)
+        .transpose()
+    }
+
+    async fn claim_deliveries(&self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<Claimed>> {
+        // One statement, so no transaction is ever left open by a worker stopped mid-claim.
+        let rows = sqlx::query(&format!(
+            "update webhook_deliveries set locked_until = $2, attempts = attempts + 1, updated_at = $1 \
+             where id in (select id from webhook_deliveries where status = 'pending' \
+                 and next_attempt_at <= $1 and (locked_until is null or locked_until <= $1) \
+                 order by next_attempt_at, id limit $3{SKIP_LOCKED}) \
+             returning {DELIVERY_COLUMNS}, tenant_id, \
+                 (select url from webhooks w where w.id = webhook_deliveries.webhook_id) as url"
+        ))
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(self.writer())
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Claimed {
+                    delivery: delivery_view(row)?,
+                    tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
+                    url: row.try_get("url").map_err(db_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_delivery(
+        &self,
+        delivery: i64,
+        attempt: u32,
+        status: DeliveryStatus,
+        next_attempt_at: OffsetDateTime,
+        status_code: Option<u16>,
+        error: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "update webhook_deliveries set status = $3, next_attempt_at = $4, last_status_code = $5, \
+             last_error = $6, updated_at = $7, locked_until = null where id = $1 and attempts = $2",
+        )
+        .bind(delivery)
+        .bind(i64::from(attempt))
+        .bind(status.as_str())
+        .bind(micros(next_attempt_at))
+        .bind(status_code.map(i64::from))
+        .bind(error)
+        .bind(micros(now))
+        .execute(self.writer())
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {
         // Eleven binds a row: 1,000 rows stay under both engines' limit on bound parameters.
         for chunk in entries.chunks(1000) {
@@ -419,6 +613,57 @@ impl Store for This {
             .map_err(db_error)?;
         Ok(done.rows_affected())
     }
+}
+
+const WEBHOOK_SELECT: &str = "select w.id, w.url, w.enabled, w.created_at, w.updated_at, t.pattern, t.prefix \
+     from webhooks w join webhook_event_types t on t.webhook_id = w.id";
+
+const DELIVERY_COLUMNS: &str = "id, webhook_id, event_seq, status, attempts, next_attempt_at, \
+     last_status_code, last_error, created_at, updated_at";
+
+fn webhook_view(row: &DbRow) -> Result<Webhook> {
+    Ok(Webhook {
+        id: WebhookId::from_uuid(row.try_get("id").map_err(db_error)?),
+        url: row.try_get("url").map_err(db_error)?,
+        event_types: Vec::new(),
+        enabled: row.try_get("enabled").map_err(db_error)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+    })
+}
+
+/// A stored pattern as the webhook names it: the prefix `user.` is `user.*`.
+fn type_pattern(row: &DbRow) -> Result<String> {
+    let pattern: String = row.try_get("pattern").map_err(db_error)?;
+    let prefix: bool = row.try_get("prefix").map_err(db_error)?;
+    Ok(if prefix { format!("{pattern}*") } else { pattern })
+}
+
+async fn insert_webhook_types(tx: &mut Tx<'_>, r: &WebhookRecord) -> Result<()> {
+    let mut q = QueryBuilder::<Db>::new("insert into webhook_event_types (webhook_id, pattern, prefix) ");
+    q.push_values(&r.patterns, |mut row, (pattern, prefix)| {
+        row.push_bind(*r.webhook.id.as_uuid()).push_bind(pattern.clone()).push_bind(*prefix);
+    });
+    q.build().execute(&mut **tx).await.map_err(db_error)?;
+    Ok(())
+}
+
+fn delivery_view(row: &DbRow) -> Result<Delivery> {
+    let status: String = row.try_get("status").map_err(db_error)?;
+    let attempts: i64 = row.try_get("attempts").map_err(db_error)?;
+    let code: Option<i64> = row.try_get("last_status_code").map_err(db_error)?;
+    Ok(Delivery {
+        id: row.try_get("id").map_err(db_error)?,
+        webhook_id: WebhookId::from_uuid(row.try_get("webhook_id").map_err(db_error)?),
+        event_seq: row.try_get("event_seq").map_err(db_error)?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| Error::internal(format!("delivery status {status:?}")))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        next_attempt_at: from_micros(row.try_get("next_attempt_at").map_err(db_error)?),
+        last_status_code: code.and_then(|c| u16::try_from(c).ok()),
+        last_error: row.try_get("last_error").map_err(db_error)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+    })
 }
 
 fn audit_entry(row: &DbRow) -> Result<AuditEntry> {
@@ -919,6 +1164,25 @@ async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result
             .push_bind(Json(e.data.clone()));
     });
     q.build().execute(&mut **tx).await.map_err(db_error)?;
+    // The outbox: a delivery for every enabled webhook of the tenant that wants each event.
+    let at = events.last().map_or(0, |e| micros(e.occurred_at));
+    sqlx::query(
+        "insert into webhook_deliveries \
+         (tenant_id, webhook_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at) \
+         select e.tenant_id, w.id, e.seq, 'pending', 0, $3, $3, $3 \
+         from events e join webhooks w on w.tenant_id = e.tenant_id \
+         where e.tenant_id = $1 and e.seq > $2 and w.enabled and exists ( \
+             select 1 from webhook_event_types t where t.webhook_id = w.id and \
+             ((t.prefix and substr(e.kind, 1, length(t.pattern)) = t.pattern) \
+              or (not t.prefix and t.pattern = e.kind))) \
+         order by e.seq, w.id",
+    )
+    .bind(t)
+    .bind(last - n)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
     Ok(())
 }
 

@@ -20,6 +20,9 @@ use crate::ACQUIRE_TIMEOUT;
 
 type Db = Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
+/// Appended to the claim of due webhook deliveries: concurrent nodes skip each other's rows
+/// (SQLite has one writer, so nothing to skip).
+const SKIP_LOCKED: &str = "";
 type This = SqliteStore;
 
 /// Most jobs the writer commits in one transaction.

@@ -108,6 +108,8 @@ pub struct TestApp {
     pub directory: roster_core::Directory,
     /// The server's time: tests move it forward instead of waiting.
     pub clock: Arc<TestClock>,
+    /// How the server was configured (listening on port 0), for peers.
+    config: Config,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Last: the database outlives the server that uses it.
@@ -157,6 +159,7 @@ impl TestApp {
             system_token,
             directory,
             clock,
+            config,
             stop: Some(stop),
             server: Some(server),
             _db: db,
@@ -269,15 +272,7 @@ impl Peer {
 impl TestApp {
     /// Starts another node on this app's database, with the same clock.
     pub async fn spawn_peer(&self) -> Peer {
-        let config = Config {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            data_dir: self._db.data_dir(),
-            database_url: self._db.postgres_url().map(SecretString::from),
-            database_max_connections: 4,
-            argon2: Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 },
-            ..Config::default()
-        };
-        let server = roster_server::build_with_clock(&config, self.clock.clone())
+        let server = roster_server::build_with_clock(&self.config, self.clock.clone())
             .await
             .expect("start a peer");
         let base = format!("http://{}", server.local_addr());

@@ -6,6 +6,7 @@ pub(crate) mod passwords;
 pub(crate) mod tenants;
 pub(crate) mod tokens;
 pub(crate) mod users;
+pub(crate) mod webhooks;
 
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode};

@@ -38,6 +38,14 @@ async fn every_route_answers_by_the_scope_it_declares() {
         .request_as(&app.system_token, Method::POST, "/v1/tenants")
         .json(&json!({ "name": "spare" }));
     let tenant = expect_status(tenant.send().await.unwrap(), StatusCode::CREATED).await;
+    // `.invalid` never resolves (RFC 2606): the worker's attempts stay on this machine.
+    let webhook = app
+        .post("/v1/webhooks")
+        .json(&json!({ "url": "https://hooks.example.invalid/roster", "event_types": ["*"] }));
+    let webhook = expect_status(webhook.send().await.unwrap(), StatusCode::CREATED).await;
+    let webhook_id = webhook["id"].as_str().unwrap();
+    let ping = app.post(&format!("/v1/webhooks/{webhook_id}/test")).send().await.unwrap();
+    let delivery = expect_status(ping, StatusCode::ACCEPTED).await["id"].to_string();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -49,7 +57,7 @@ async fn every_route_answers_by_the_scope_it_declares() {
     let lacking = |scope: &str| match scope {
         "users:read" => &holding[2].1,
         "users:write" => &holding[0].1,
-        "tenant:admin" => &holding[1].1,
+        "directory:admin" | "tenant:admin" => &holding[1].1,
         _ => &holding[3].1,
     };
     let fill = |path: &str| {
@@ -57,11 +65,14 @@ async fn every_route_answers_by_the_scope_it_declares() {
             spare["id"].as_str().unwrap()
         } else if path.starts_with("/v1/tenants/") {
             tenant["id"].as_str().unwrap()
+        } else if path.starts_with("/v1/webhooks/") {
+            webhook_id
         } else {
             user["id"].as_str().unwrap()
         };
         path.replace("{id}", id)
             .replace("{action}", "lock")
+            .replace("{delivery_id}", &delivery)
             .replace("{username}", "authz")
             .replace("{email}", "authz@example.org")
             .replace("{phone}", "+4930123456")

@@ -76,6 +76,14 @@ async fn openapi_describes_every_v1_route() {
         "DELETE /v1/tenants/{id}",
         "GET /v1/audit",
         "GET /v1/audit/unauthenticated",
+        "POST /v1/webhooks",
+        "GET /v1/webhooks",
+        "GET /v1/webhooks/{id}",
+        "PATCH /v1/webhooks/{id}",
+        "DELETE /v1/webhooks/{id}",
+        "POST /v1/webhooks/{id}/test",
+        "GET /v1/webhooks/{id}/deliveries",
+        "POST /v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
     ];
     expected.sort();
     assert_eq!(operations, expected);

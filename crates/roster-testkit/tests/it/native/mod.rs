@@ -17,3 +17,4 @@ mod tenants;
 mod tokens;
 mod users;
 mod validation;
+mod webhooks;
