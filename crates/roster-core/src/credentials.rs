@@ -88,7 +88,7 @@ impl Directory {
                     }
                 }
             }
-            match self.commit_update(p.tenant, current, record, events).await {
+            match self.commit_update(p.tenant, current, record, events, Vec::new()).await {
                 Err(Error::Stale { .. }) => continue,
                 Err(e) => return Err(e),
                 Ok(user) if verified == Verified::No => {

@@ -20,6 +20,7 @@ use crate::filter::Filter;
 use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::index;
 use crate::input::UserInput;
+use crate::jobs::{Job, JobKind, JobRecord};
 use crate::query::{self, Order, SortKey, SortValue, UserQuery};
 use crate::secret::{self, Argon2Params, Hasher};
 use crate::state::Transition;
@@ -601,7 +602,7 @@ impl Directory {
             let Some((record, event)) = self.replaced(p, &current, input).await? else {
                 return Ok(current.user);
             };
-            match self.commit_update(p.tenant, current, record, vec![event]).await {
+            match self.commit_update(p.tenant, current, record, vec![event], Vec::new()).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result,
             }
@@ -618,22 +619,25 @@ impl Directory {
         if_match: Option<i64>,
         t: Transition,
     ) -> Result<User> {
-        self.modify(p, id, if_match, |record| {
-            let from = record.user.state;
-            let to = t.target(from).ok_or(Error::InvalidTransition { action: t.name(), from })?;
-            record.user.state = to;
-            if t == Transition::Unlock {
-                record.password_failures = 0;
-            }
-            let kind = if to == UserState::Deleted {
-                erase(record);
-                "user.deleted"
-            } else {
-                "user.state_changed"
-            };
-            Ok((kind, json!({ "from": from, "to": to, "action": t.name() })))
-        })
-        .await
+        if t == Transition::Offboard {
+            return Ok(self.offboard(p, id, if_match).await?.0);
+        }
+        self.modify(p, id, if_match, |record| transition(record, t)).await
+    }
+
+    /// Moves a user to `offboarding` and, in the same transaction, queues the job that erases
+    /// it (see [`crate::jobs`]).
+    pub async fn offboard(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+    ) -> Result<(User, Job)> {
+        let job = JobRecord::new(p, JobKind::Offboard, *id.as_uuid(), self.now());
+        let queue = Write::CreateJob { job: Box::new(job.clone()) };
+        let change = |record: &mut UserRecord| transition(record, Transition::Offboard);
+        let user = self.modify_with(p, id, if_match, change, vec![queue]).await?;
+        Ok((user, job.job))
     }
 
     /// Changes a user with `change`, which edits a copy of the current record and names the
@@ -649,6 +653,21 @@ impl Directory {
     where
         F: Fn(&mut UserRecord) -> Result<(&'static str, serde_json::Value)>,
     {
+        self.modify_with(p, id, if_match, change, Vec::new()).await
+    }
+
+    /// [`Directory::modify`], committing `also` in the same transaction.
+    pub(crate) async fn modify_with<F>(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        change: F,
+        also: Vec<Write>,
+    ) -> Result<User>
+    where
+        F: Fn(&mut UserRecord) -> Result<(&'static str, serde_json::Value)>,
+    {
         for attempt in 1..=RETRIES {
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
@@ -657,7 +676,7 @@ impl Directory {
             record.user.updated_at = self.now();
             record.user.version += 1;
             let event = event(p, kind, &record.user, data);
-            match self.commit_update(p.tenant, current, record, vec![event]).await {
+            match self.commit_update(p.tenant, current, record, vec![event], also.clone()).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result,
             }
@@ -778,10 +797,12 @@ impl Directory {
         before: UserRecord,
         record: UserRecord,
         events: Vec<NewEvent>,
+        also: Vec<Write>,
     ) -> Result<User> {
         let user = record.user.clone();
+        let update = Write::UpdateUser { record: Box::new(record), before: Box::new(before) };
         let change = Change {
-            writes: vec![Write::UpdateUser { record: Box::new(record), before: Box::new(before) }],
+            writes: std::iter::once(update).chain(also).collect(),
             events,
             idempotency: None,
         };
@@ -879,6 +900,23 @@ pub(crate) fn event(
         occurred_at: user.updated_at,
         data,
     }
+}
+
+/// Applies `t` to a record: its new state (a tombstone for `delete`) and the event.
+fn transition(record: &mut UserRecord, t: Transition) -> Result<(&'static str, serde_json::Value)> {
+    let from = record.user.state;
+    let to = t.target(from).ok_or(Error::InvalidTransition { action: t.name(), from })?;
+    record.user.state = to;
+    if t == Transition::Unlock {
+        record.password_failures = 0;
+    }
+    let kind = if to == UserState::Deleted {
+        erase(record);
+        "user.deleted"
+    } else {
+        "user.state_changed"
+    };
+    Ok((kind, json!({ "from": from, "to": to, "action": t.name() })))
 }
 
 /// Turns a record into a tombstone.

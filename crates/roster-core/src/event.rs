@@ -27,6 +27,14 @@ impl Actor {
             Actor::Token(id) => format!("token:{id}"),
         }
     }
+
+    /// The inverse of [`Actor::to_string_repr`].
+    pub fn parse(s: &str) -> Option<Actor> {
+        match s.strip_prefix("token:") {
+            Some(id) => id.parse().ok().map(Actor::Token),
+            None => (s == "system").then_some(Actor::System),
+        }
+    }
 }
 
 /// Every event type, by resource: `<resource>.<what happened>`.

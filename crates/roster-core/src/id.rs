@@ -70,6 +70,10 @@ id_type!(
     TokenId
 );
 id_type!(
+    /// An asynchronous job.
+    JobId
+);
+id_type!(
     /// A webhook: where a tenant's events are pushed.
     WebhookId
 );

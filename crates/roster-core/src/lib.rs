@@ -6,6 +6,7 @@
 //! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
 //!   [`validate`] turns one into the other, collecting every field error at once.
 //! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
+//! - [`jobs`] runs asynchronous work (offboarding) queued with the change that asks for it.
 //! - [`audit`] keeps the audit trail of API operations.
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
 //! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
@@ -26,6 +27,7 @@ pub mod filter;
 pub mod id;
 pub mod index;
 pub mod input;
+pub mod jobs;
 pub mod query;
 pub mod secret;
 pub mod state;
@@ -42,7 +44,7 @@ pub use clock::{Clock, SystemClock};
 pub use directory::{Created, Directory, Found, Lookup, Search};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
-pub use id::{OrgId, TenantId, TokenId, UserId, WebhookId};
+pub use id::{JobId, OrgId, TenantId, TokenId, UserId, WebhookId};
 pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;

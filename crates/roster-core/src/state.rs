@@ -11,16 +11,19 @@ pub enum Transition {
     Lock,
     Unlock,
     Approve,
+    /// Asks for erasure: the user goes to `offboarding` at once, and a job deletes it.
+    Offboard,
     Delete,
 }
 
 impl Transition {
-    pub const ALL: [Transition; 6] = [
+    pub const ALL: [Transition; 7] = [
         Transition::Activate,
         Transition::Deactivate,
         Transition::Lock,
         Transition::Unlock,
         Transition::Approve,
+        Transition::Offboard,
         Transition::Delete,
     ];
 
@@ -31,6 +34,7 @@ impl Transition {
             Transition::Lock => "lock",
             Transition::Unlock => "unlock",
             Transition::Approve => "approve",
+            Transition::Offboard => "offboard",
             Transition::Delete => "delete",
         }
     }
@@ -51,6 +55,7 @@ impl Transition {
             (Deactivate, Initial | Pending | Active | Locked) => Some(Inactive),
             (Lock, Active) => Some(Locked),
             (Unlock, Locked) => Some(Active),
+            (Offboard, Initial | Pending | Active | Inactive | Locked) => Some(Offboarding),
             (Delete, Initial | Pending | Active | Inactive | Locked | Offboarding) => Some(Deleted),
             _ => None,
         }
@@ -76,6 +81,11 @@ mod tests {
             (Deactivate, Locked, Inactive),
             (Lock, Active, Locked),
             (Unlock, Locked, Active),
+            (Offboard, Initial, Offboarding),
+            (Offboard, Pending, Offboarding),
+            (Offboard, Active, Offboarding),
+            (Offboard, Inactive, Offboarding),
+            (Offboard, Locked, Offboarding),
             (Delete, Initial, Deleted),
             (Delete, Pending, Deleted),
             (Delete, Active, Deleted),

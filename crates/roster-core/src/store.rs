@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
-use crate::id::{OrgId, TenantId, TokenId, UserId, WebhookId};
+use crate::id::{JobId, OrgId, TenantId, TokenId, UserId, WebhookId};
+use crate::jobs::{Job, JobRecord, JobState};
 use crate::query::UserQuery;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
@@ -95,6 +96,26 @@ pub trait Store: Send + Sync + 'static {
     async fn events(&self, tenant: TenantId, query: &EventQuery) -> Result<Vec<Event>>;
     /// Changes after every commit made through this store (not through other nodes).
     fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<Job>>;
+    /// Claims up to `limit` jobs that are queued, or running under a lease that ran out,
+    /// leasing them until `lease_until` and counting the run. Of concurrent claimers, each job
+    /// goes to one. Across tenants: for the job worker.
+    async fn claim_jobs(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<JobRecord>>;
+    /// Records the outcome of run number `attempt`; ignored when the job was claimed again.
+    async fn finish_job(
+        &self,
+        id: JobId,
+        attempt: u32,
+        state: JobState,
+        error: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<()>;
 
     async fn create_webhook(&self, tenant: TenantId, webhook: &WebhookRecord) -> Result<()>;
     /// The tenant's webhooks, oldest first.
@@ -215,6 +236,7 @@ pub struct Change {
     pub idempotency: Option<IdempotencyRecord>,
 }
 
+#[derive(Clone)]
 pub enum Write {
     /// Inserts a user, claiming its unique keys and indexing its values (see [`crate::index`]).
     CreateUser { record: Box<UserRecord> },
@@ -223,6 +245,8 @@ pub enum Write {
     /// tombstone has no keys, and replacing a user with one also forgets the idempotency records
     /// that hold its data.
     UpdateUser { record: Box<UserRecord>, before: Box<UserRecord> },
+    /// Queues a job (see [`crate::jobs`]).
+    CreateJob { job: Box<JobRecord> },
 }
 
 /// The outcome of a create made under an `Idempotency-Key`, replayed on a retry.

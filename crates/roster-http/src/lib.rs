@@ -94,7 +94,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The native API's routes and their OpenAPI description, from the same handler list.
 fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use native::{events, passwords, tenants, tokens, users, webhooks};
+    use native::{events, jobs, passwords, tenants, tokens, users, webhooks};
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
     let bulk = OpenApiRouter::new()
         .routes(routes!(users::bulk_create_users))
@@ -112,6 +112,8 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::search_users))
         .routes(routes!(users::count_users))
         .routes(routes!(users::transition_user))
+        .routes(routes!(users::offboard_user))
+        .routes(routes!(jobs::get_job))
         .routes(routes!(passwords::set_password))
         .routes(routes!(passwords::verify_password))
         .routes(routes!(passwords::add_secret, passwords::remove_secret))

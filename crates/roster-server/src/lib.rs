@@ -120,6 +120,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let deliveries = delivery::spawn(self.directory.clone()).map_err(std::io::Error::other)?;
+        let jobs = tokio::spawn(self.directory.clone().run_jobs());
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
@@ -145,8 +146,9 @@ impl Server {
                 Ok(())
             }
         };
-        // A delivery cut short here is tried again when its lease runs out.
+        // A delivery or job cut short here runs again when its lease runs out.
         deliveries.abort();
+        jobs.abort();
         // The audit entries of the last requests are written before the process ends.
         self.directory.audit_log().flush().await;
         result

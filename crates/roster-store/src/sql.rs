@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
+use roster_core::jobs::{self, JobKind, JobRecord, JobState};
 use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
@@ -13,7 +14,7 @@ use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, Sor
 use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
-use roster_core::{Error, OrgId, Result, Store, TenantId, TokenId, UserId, WebhookId};
+use roster_core::{Error, JobId, OrgId, Result, Store, TenantId, TokenId, UserId, WebhookId};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -364,6 +365,54 @@ impl Store for This {
         self.feed().subscribe()
     }
 
+    async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<jobs::Job>> {
+        sqlx::query(&format!("select {JOB_COLUMNS} from jobs where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(|row| Ok(job_record(row)?.job))
+            .transpose()
+    }
+
+    async fn claim_jobs(&self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<JobRecord>> {
+        // One statement, as for webhook deliveries: no transaction outlives a stopped worker.
+        sqlx::query(&format!(
+            "update jobs set state = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1 \
+             where id in (select id from jobs where state = 'queued' \
+                 or (state = 'running' and locked_until <= $1) \
+                 order by created_at, id limit $3{SKIP_LOCKED}) \
+             returning {JOB_COLUMNS}"
+        ))
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(self.writer())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(job_record)
+        .collect()
+    }
+
+    async fn finish_job(&self, id: JobId, attempt: u32, state: JobState, error: Option<&str>, now: OffsetDateTime) -> Result<()> {
+        sqlx::query(
+            "update jobs set state = $3, error = $4, updated_at = $5, locked_until = null \
+             where id = $1 and attempts = $2",
+        )
+        .bind(id.as_uuid())
+        .bind(i64::from(attempt))
+        .bind(state.as_str())
+        .bind(error)
+        .bind(micros(now))
+        .execute(self.writer())
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn create_webhook(&self, tenant: TenantId, r: &WebhookRecord) -> Result<()> {
         let w = &r.webhook;
         let mut tx = self.writer().begin().await.map_err(db_error)?;
@@ -613,6 +662,52 @@ impl Store for This {
             .map_err(db_error)?;
         Ok(done.rows_affected())
     }
+}
+
+const JOB_COLUMNS: &str =
+    "id, tenant_id, kind, state, resource_id, actor, attempts, error, created_at, updated_at";
+
+fn job_record(row: &DbRow) -> Result<JobRecord> {
+    let kind: String = row.try_get("kind").map_err(db_error)?;
+    let state: String = row.try_get("state").map_err(db_error)?;
+    let actor: String = row.try_get("actor").map_err(db_error)?;
+    let attempts: i64 = row.try_get("attempts").map_err(db_error)?;
+    let bad = |what: &str, value: &str| Error::internal(format!("job {what} {value:?}"));
+    Ok(JobRecord {
+        job: jobs::Job {
+            id: JobId::from_uuid(row.try_get("id").map_err(db_error)?),
+            kind: JobKind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
+            state: JobState::parse(&state).ok_or_else(|| bad("state", &state))?,
+            resource_id: row.try_get("resource_id").map_err(db_error)?,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            error: row.try_get("error").map_err(db_error)?,
+            created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+            updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        },
+        tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
+        actor: roster_core::Actor::parse(&actor).ok_or_else(|| bad("actor", &actor))?,
+    })
+}
+
+async fn insert_job(tx: &mut Tx<'_>, r: &JobRecord) -> Result<()> {
+    let j = &r.job;
+    sqlx::query(
+        "insert into jobs (id, tenant_id, kind, state, resource_id, actor, attempts, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(j.id.as_uuid())
+    .bind(r.tenant_id.as_uuid())
+    .bind(j.kind.as_str())
+    .bind(j.state.as_str())
+    .bind(j.resource_id)
+    .bind(r.actor.to_string_repr())
+    .bind(i64::from(j.attempts))
+    .bind(micros(j.created_at))
+    .bind(micros(j.updated_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 const WEBHOOK_SELECT: &str = "select w.id, w.url, w.enabled, w.created_at, w.updated_at, t.pattern, t.prefix \
@@ -912,6 +1007,7 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
         match write {
             Write::CreateUser { record } => insert_users(tx, t, &[record]).await?,
             Write::UpdateUser { record, before } => update_user(tx, t, record, before).await?,
+            Write::CreateJob { job } => insert_job(tx, job).await?,
         }
     }
     Ok(())
@@ -931,7 +1027,7 @@ async fn apply_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[&Change]) -> Result<
         .flat_map(|c| &c.writes)
         .filter_map(|w| match w {
             Write::CreateUser { record } => Some(&**record),
-            Write::UpdateUser { .. } => None,
+            Write::UpdateUser { .. } | Write::CreateJob { .. } => None,
         })
         .collect();
     insert_users(tx, t, &records).await

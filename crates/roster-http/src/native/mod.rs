@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod events;
+pub(crate) mod jobs;
 pub(crate) mod passwords;
 pub(crate) mod tenants;
 pub(crate) mod tokens;

@@ -532,13 +532,49 @@ pub(crate) async fn transition_user(
     Path((id, action)): Path<(String, String)>,
     IfMatch(version): IfMatch,
 ) -> Result<Response, ApiError> {
+    // Delete and offboard have routes of their own.
+    let own_route = [Transition::Delete, Transition::Offboard];
     let transition =
-        Transition::parse(&action).filter(|t| *t != Transition::Delete).ok_or_else(|| {
+        Transition::parse(&action).filter(|t| !own_route.contains(t)).ok_or_else(|| {
             Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no action `{action}`"))
         })?;
     let user =
         state.directory.transition(&auth.principal, user_id(&id)?, version, transition).await?;
     Ok(user_response(StatusCode::OK, &user))
+}
+
+/// Offboard a user: erase their personal data, asynchronously.
+///
+/// The user goes to `offboarding` at once (event `user.state_changed`), and a job then erases
+/// their personal data, leaving the tombstone (`deleted`, event `user.deleted`). The answer is
+/// the user in `offboarding`, with the job's address in `Location` (`GET /v1/jobs/{id}`).
+#[utoipa::path(
+    post, path = "/v1/users/{id}/offboard", tag = "users",
+    params(("id" = String, Path, format = Uuid),
+        ("If-Match" = Option<String>, Header, description = "An ETag from an earlier response")),
+    responses(
+        (status = 202, description = "Offboarding; the job is at `Location`", body = User, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not allowed from the current state", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:write"]))
+)]
+pub(crate) async fn offboard_user(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    Path(id): Path<String>,
+    IfMatch(version): IfMatch,
+) -> Result<Response, ApiError> {
+    let (user, job) = state.directory.offboard(&auth.principal, user_id(&id)?, version).await?;
+    let mut response = user_response(StatusCode::ACCEPTED, &user);
+    if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
+        response.headers_mut().insert(axum::http::header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 macro_rules! lookup {

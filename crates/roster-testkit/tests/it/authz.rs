@@ -46,6 +46,12 @@ async fn every_route_answers_by_the_scope_it_declares() {
     let webhook_id = webhook["id"].as_str().unwrap();
     let ping = app.post(&format!("/v1/webhooks/{webhook_id}/test")).send().await.unwrap();
     let delivery = expect_status(ping, StatusCode::ACCEPTED).await["id"].to_string();
+    // A job to read: offboarding a user of its own.
+    let leaving = app.create_user(json!({ "username": "leaving" })).await;
+    let offboard = app.post(&format!("/v1/users/{}/offboard", leaving["id"].as_str().unwrap()));
+    let offboard = offboard.send().await.unwrap();
+    let job_location = offboard.headers()["location"].to_str().unwrap().to_owned();
+    let job_id = job_location.trim_start_matches("/v1/jobs/").to_owned();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -67,6 +73,8 @@ async fn every_route_answers_by_the_scope_it_declares() {
             tenant["id"].as_str().unwrap()
         } else if path.starts_with("/v1/webhooks/") {
             webhook_id
+        } else if path.starts_with("/v1/jobs/") {
+            &job_id
         } else {
             user["id"].as_str().unwrap()
         };

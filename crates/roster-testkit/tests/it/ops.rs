@@ -76,6 +76,8 @@ async fn openapi_describes_every_v1_route() {
         "DELETE /v1/tenants/{id}",
         "GET /v1/audit",
         "GET /v1/audit/unauthenticated",
+        "POST /v1/users/{id}/offboard",
+        "GET /v1/jobs/{id}",
         "POST /v1/webhooks",
         "GET /v1/webhooks",
         "GET /v1/webhooks/{id}",

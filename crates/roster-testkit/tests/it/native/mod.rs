@@ -5,6 +5,7 @@ mod bulk;
 mod concurrency;
 mod events;
 mod idempotency;
+mod jobs;
 mod lifecycle;
 mod limits;
 mod lookup;

@@ -1,0 +1,107 @@
+//! Offboarding: the user is `offboarding` at once and a job erases it; `/v1/jobs/{id}` tells how
+//! the job went.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use roster_testkit::{DECOY_USERNAME, TestApp, expect_status};
+use serde_json::{Value, json};
+
+/// The job once it has ended; the worker runs it just after the request, so this looks again,
+/// a bounded number of times.
+async fn ended(app: &TestApp, location: &str) -> Value {
+    for _ in 0..500 {
+        let job = expect_status(app.get(location).send().await.unwrap(), StatusCode::OK).await;
+        if job["state"] == "succeeded" || job["state"] == "failed" {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the job did not end");
+}
+
+#[tokio::test]
+async fn offboarding_answers_at_once_and_a_job_erases_the_user() {
+    let app = TestApp::spawn().await;
+    let created = app
+        .create_user(json!({ "username": "ada", "emails": [{ "value": "ada@example.com" }],
+            "name": { "given": "Ada", "family": "Lovelace" }, "password": "correct horse battery" }))
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let response = app.post(&format!("/v1/users/{id}/offboard")).send().await.unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/v1/jobs/"), "{location}");
+    let user = expect_status(response, StatusCode::ACCEPTED).await;
+    assert_eq!((&user["state"], &user["version"]), (&json!("offboarding"), &json!(2)));
+
+    let job = ended(&app, &location).await;
+    assert_eq!(
+        (&job["kind"], &job["state"], &job["resource_id"], &job["attempts"]),
+        (&json!("offboard"), &json!("succeeded"), &json!(id), &json!(1))
+    );
+    let path = format!("/v1/users/{id}");
+    expect_status(app.get(&path).send().await.unwrap(), StatusCode::NOT_FOUND).await;
+    let tombstone = app.get(&format!("{path}?include_deleted=true")).send().await.unwrap();
+    let tombstone = expect_status(tombstone, StatusCode::OK).await;
+    assert_eq!(tombstone["state"], "deleted");
+    let text = tombstone.to_string();
+    assert!(!text.contains("ada") && !text.contains("Lovelace"), "erased: {text}");
+
+    let events = app.events().await;
+    let ours: Vec<(&Value, &Value)> = events.iter().map(|e| (&e["type"], &e["data"])).collect();
+    assert_eq!(
+        ours,
+        [
+            (&json!("user.created"), &json!({ "kind": "human", "state": "active" })),
+            (
+                &json!("user.state_changed"),
+                &json!({ "from": "active", "to": "offboarding", "action": "offboard" })
+            ),
+            (
+                &json!("user.deleted"),
+                &json!({ "from": "offboarding", "to": "deleted", "action": "delete" })
+            ),
+        ]
+    );
+    assert!(events.iter().all(|e| e["actor"] == events[0]["actor"]), "the job acts for the caller");
+
+    // Once gone, there is nothing to offboard, as for every change of a deleted user.
+    let again = app.post(&format!("/v1/users/{id}/offboard")).send().await.unwrap();
+    expect_status(again, StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
+async fn offboarding_is_refused_where_it_cannot_apply_and_jobs_are_the_tenants_own() {
+    let app = TestApp::spawn().await;
+    let created = app.create_user(json!({ "username": "bob" })).await;
+    let id = created["id"].as_str().unwrap();
+    let locked = app.post(&format!("/v1/users/{id}/lock")).send().await.unwrap();
+    expect_status(locked, StatusCode::OK).await;
+    let deactivated = app.post(&format!("/v1/users/{id}/deactivate")).send().await.unwrap();
+    expect_status(deactivated, StatusCode::OK).await;
+    let stale = app.post(&format!("/v1/users/{id}/offboard")).header("if-match", "\"7\"").send();
+    expect_status(stale.await.unwrap(), StatusCode::PRECONDITION_FAILED).await;
+    let unknown = app.post(&format!("/v1/users/{}/offboard", uuid::Uuid::new_v4())).send();
+    expect_status(unknown.await.unwrap(), StatusCode::NOT_FOUND).await;
+    let bad = app.post("/v1/users/bob/offboard").send().await.unwrap();
+    expect_status(bad, StatusCode::BAD_REQUEST).await;
+
+    let decoy = app
+        .request_as(
+            &app.decoy_token,
+            Method::GET,
+            &format!("/v1/users/by-username/{DECOY_USERNAME}"),
+        )
+        .send();
+    let decoy = expect_status(decoy.await.unwrap(), StatusCode::OK).await;
+    let foreign = app.post(&format!("/v1/users/{}/offboard", decoy["id"].as_str().unwrap())).send();
+    expect_status(foreign.await.unwrap(), StatusCode::NOT_FOUND).await;
+
+    let response = app.post(&format!("/v1/users/{id}/offboard")).send().await.unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    expect_status(response, StatusCode::ACCEPTED).await;
+    let theirs = app.request_as(&app.decoy_token, Method::GET, &location).send();
+    expect_status(theirs.await.unwrap(), StatusCode::NOT_FOUND).await;
+    assert_eq!(ended(&app, &location).await["state"], "succeeded");
+    expect_status(app.get("/v1/jobs/x").send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+}
