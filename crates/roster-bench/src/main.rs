@@ -105,6 +105,8 @@ async fn start(backend: &str, args: &Args) -> anyhow::Result<Server> {
         .env("ROSTER_LOG", "warn")
         // The verification phase measures hashing, not the abuse limit.
         .env("ROSTER_RATE_LIMITS__VERIFICATIONS_PER_SECOND", "1000000")
+        // The delivery phase's receiver listens on 127.0.0.1.
+        .env("ROSTER_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
         .stdout(Stdio::null());
     if backend == "postgres" {
         let database = format!("roster_bench_{}_{port}", std::process::id());
@@ -255,6 +257,9 @@ async fn run(args: &Args, backend: &str) -> anyhow::Result<Vec<(String, String)>
         "password verification (argon2id, 19 MiB, t=2), 8 clients".to_owned(),
         verify.describe_as("verifications"),
     ));
+
+    report.push(feed_latency(&http, &base, &auth).await?);
+    report.push(deliveries(&http, &base, &auth).await?);
 
     report.push((
         "peak RSS of the server".to_owned(),
@@ -438,6 +443,103 @@ impl Outcome {
             ms(0.99)
         )
     }
+}
+
+/// Write → event seen by a reader long-polling `/v1/events` (`wait=30s`), 200 times in a row.
+async fn feed_latency(
+    http: &reqwest::Client,
+    base: &str,
+    auth: &str,
+) -> anyhow::Result<(String, String)> {
+    let get = |url: String| {
+        let request = http.get(url).header("authorization", auth);
+        async move { anyhow::Ok(request.send().await?.error_for_status()?.json::<Value>().await?) }
+    };
+    let mut after = 0;
+    loop {
+        let page = get(format!("{base}/v1/events?after={after}&limit=1000")).await?;
+        let next = page["meta"]["next_after"].as_i64().unwrap_or(after);
+        if next == after {
+            break;
+        }
+        after = next;
+    }
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for i in 0..200 {
+        let reader = tokio::spawn(get(format!("{base}/v1/events?after={after}&limit=1&wait=30s")));
+        // Let the reader reach the server and park before the write.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let written = Instant::now();
+        let body = json!({ "username": format!("feed-{i}") });
+        let create =
+            http.post(format!("{base}/v1/users")).header("authorization", auth).json(&body);
+        create.send().await?.error_for_status()?;
+        let page = reader.await??;
+        latency.record(u64::try_from(written.elapsed().as_micros())?.max(1))?;
+        after = page["meta"]["next_after"].as_i64().unwrap_or(after);
+    }
+    Ok((
+        "feed latency: create → event at a long-polling reader (200 in a row)".to_owned(),
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            latency.value_at_quantile(0.5) as f64 / 1000.0,
+            latency.value_at_quantile(0.99) as f64 / 1000.0
+        ),
+    ))
+}
+
+/// Webhook deliveries of 5,000 `user.created` events to a receiver on 127.0.0.1 that answers 204.
+async fn deliveries(
+    http: &reqwest::Client,
+    base: &str,
+    auth: &str,
+) -> anyhow::Result<(String, String)> {
+    const EVENTS: usize = 5_000;
+    let received = Arc::new(AtomicUsize::new(0));
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let done = Arc::new(std::sync::Mutex::new(Some(done)));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let received = received.clone();
+            move || async move {
+                if received.fetch_add(1, Ordering::Relaxed) + 1 == EVENTS
+                    && let Some(done) = done.lock().ok().and_then(|mut d| d.take())
+                {
+                    let _ = done.send(());
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let receiver = tokio::spawn(async move { axum::serve(listener, app).await });
+    let hook = json!({ "url": url, "event_types": ["user.created"] });
+    let hook = http.post(format!("{base}/v1/webhooks")).header("authorization", auth).json(&hook);
+    let hook: Value = hook.send().await?.error_for_status()?.json().await?;
+
+    let started = Instant::now();
+    for chunk in 0..EVENTS / 1000 {
+        let users: Vec<Value> =
+            (0..1000).map(|i| json!({ "username": format!("hooked-{chunk}-{i}") })).collect();
+        let bulk = http
+            .post(format!("{base}/v1/users/bulk"))
+            .header("authorization", auth)
+            .json(&json!({ "users": users }));
+        bulk.send().await?.error_for_status()?;
+    }
+    tokio::time::timeout(Duration::from_secs(600), finished)
+        .await
+        .context("deliveries did not arrive within 10 minutes")??;
+    let rate = EVENTS as f64 / started.elapsed().as_secs_f64();
+    let id = hook["id"].as_str().unwrap_or_default();
+    http.delete(format!("{base}/v1/webhooks/{id}")).header("authorization", auth).send().await?;
+    receiver.abort();
+    Ok((
+        "webhook deliveries (5,000 events, receiver on 127.0.0.1)".to_owned(),
+        format!("{rate:.0} deliveries/s, bulk writes included"),
+    ))
 }
 
 /// Runs `clients` concurrent loops of `request(worker, n)` for `duration`.

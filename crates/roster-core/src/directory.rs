@@ -44,6 +44,8 @@ pub struct Directory {
     hasher: Hasher,
     /// Loaded from the store on first use.
     cursor_key: Arc<tokio::sync::OnceCell<CursorKey>>,
+    /// Derives webhook signing secrets; loaded from the store on first use.
+    webhook_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     principals: Arc<PrincipalCache>,
     /// Consecutive failed password verifications that lock a user.
     lockout_after: u32,
@@ -180,6 +182,7 @@ impl Directory {
             clock,
             hasher: Hasher::new(argon2)?,
             cursor_key: Arc::default(),
+            webhook_key: Arc::default(),
             principals: Arc::default(),
             lockout_after: DEFAULT_LOCKOUT_AFTER,
         })
@@ -569,6 +572,17 @@ impl Directory {
             include_deleted,
         };
         self.store.count_users(p.tenant, &query).await
+    }
+
+    pub(crate) async fn webhook_key(&self) -> Result<&[u8]> {
+        let key = self
+            .webhook_key
+            .get_or_try_init(|| async {
+                let key = self.store.setting("webhook_key").await?;
+                key.ok_or_else(|| Error::internal("the webhook key is missing"))
+            })
+            .await?;
+        Ok(key)
     }
 
     async fn cursor_key(&self) -> Result<&CursorKey> {

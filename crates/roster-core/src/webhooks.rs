@@ -333,12 +333,8 @@ impl Directory {
     }
 
     async fn webhook_secret(&self, id: WebhookId) -> Result<SecretString> {
-        let key = self
-            .store()
-            .setting("webhook_key")
-            .await?
-            .ok_or_else(|| Error::internal("the webhook key is missing"))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(Error::internal)?;
+        let key = self.webhook_key().await?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(Error::internal)?;
         mac.update(id.as_uuid().as_bytes());
         let digest = mac.finalize().into_bytes();
         use base64::Engine as _;
