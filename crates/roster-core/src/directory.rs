@@ -607,16 +607,45 @@ impl Directory {
     where
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
+        self.update_user_as(p, id, if_match, edit, "user.updated", Vec::new()).await
+    }
+
+    /// Applies a JSON Merge Patch (RFC 7396) to a user; read-only fields in it are errors.
+    pub async fn merge_user(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        patch: serde_json::Value,
+    ) -> Result<User> {
+        crate::input::reject_read_only(&patch)?;
+        self.update_user(p, id, if_match, |current| crate::input::merged(current, &patch)).await
+    }
+
+    /// [`Directory::update_user`] with an event of type `kind`, committing `also` with it.
+    pub(crate) async fn update_user_as<F>(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        edit: F,
+        kind: &'static str,
+        also: Vec<Write>,
+    ) -> Result<User>
+    where
+        F: Fn(&User) -> Result<UserInput> + Send + Sync,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
             let input = edit(&current.user)?;
-            let Some((record, event)) = self.replaced(p, &current, input).await? else {
+            let Some((record, mut event)) = self.replaced(p, &current, input).await? else {
                 return Ok(current.user);
             };
-            match self.commit_update(p.tenant, current, record, vec![event], Vec::new()).await {
+            event.kind = kind;
+            match self.commit_update(p.tenant, current, record, vec![event], also.clone()).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result,
             }

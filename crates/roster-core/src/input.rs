@@ -138,3 +138,46 @@ fn field_path(path: &serde_ignored::Path<'_>) -> String {
         | Path::NewtypeVariant { parent } => field_path(parent),
     }
 }
+
+/// Fields of a user that only Roster writes. Sending one is an error, never silently ignored.
+pub const READ_ONLY: &[&str] =
+    &["id", "version", "created_at", "updated_at", "last_auth_at", "has_secret"];
+/// Fields a client may write but never reads back.
+pub const WRITE_ONLY: &[&str] = &["password", "national_id"];
+
+/// A body must be a JSON object without read-only fields; each one present is a field error.
+pub fn reject_read_only(body: &Value) -> crate::Result<()> {
+    let Some(object) = body.as_object() else {
+        return Err(crate::Error::invalid("", "invalid_type", "the body must be a JSON object"));
+    };
+    let errors: Vec<crate::FieldError> = READ_ONLY
+        .iter()
+        .filter(|f| object.contains_key(**f))
+        .map(|f| crate::FieldError::new(*f, "read_only", "is set by Roster and cannot be written"))
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(crate::Error::Invalid(errors)) }
+}
+
+/// The document a JSON Merge Patch (RFC 7396) makes of `current`. Write-only fields are not in
+/// the current document; they pass through as given, so that `null` removes them (a merge
+/// patch would treat `null` as "absent", which keeps them).
+pub fn merged(current: &crate::User, patch: &Value) -> crate::Result<UserInput> {
+    let mut document = serde_json::to_value(current).map_err(crate::Error::internal)?;
+    if let Some(object) = document.as_object_mut() {
+        for field in READ_ONLY.iter().chain(WRITE_ONLY).chain(&["state"]) {
+            object.remove(*field);
+        }
+    }
+    let mut patch = patch.clone();
+    let write_only: Vec<(&str, Value)> = WRITE_ONLY
+        .iter()
+        .filter_map(|f| patch.as_object_mut()?.remove(*f).map(|v| (*f, v)))
+        .collect();
+    json_patch::merge(&mut document, &patch);
+    if let Some(object) = document.as_object_mut() {
+        for (field, value) in write_only {
+            object.insert(field.to_owned(), value);
+        }
+    }
+    parse_document(document)
+}

@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use crate::directory::Directory;
 use crate::error::{Error, Result};
-use crate::event::Actor;
+use crate::event::{Actor, NewEvent};
 use crate::id::{JobId, TenantId, UserId};
 use crate::state::Transition;
+use crate::store::{Change, Write};
 use crate::tenant::{Principal, Scope};
 
 /// How long a claimed job stays with its node.
@@ -30,17 +31,21 @@ const POLL: Duration = Duration::from_millis(250);
 pub enum JobKind {
     /// Erases an `offboarding` user's personal data: the user becomes a tombstone (`deleted`).
     Offboard,
+    /// Applies a merge patch to a user: event `user.data_changed`, or `user.data_change_failed`
+    /// when the patch is refused (invalid, conflicting, or the user is gone).
+    DataChange,
 }
 
 impl JobKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             JobKind::Offboard => "offboard",
+            JobKind::DataChange => "data_change",
         }
     }
 
     pub fn parse(s: &str) -> Option<JobKind> {
-        (s == "offboard").then_some(JobKind::Offboard)
+        [JobKind::Offboard, JobKind::DataChange].into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -93,6 +98,8 @@ pub struct JobRecord {
     pub job: Job,
     pub tenant_id: TenantId,
     pub actor: Actor,
+    /// What the job works from (a data change: the merge patch).
+    pub input: Option<serde_json::Value>,
 }
 
 impl JobRecord {
@@ -110,6 +117,7 @@ impl JobRecord {
             },
             tenant_id: p.tenant,
             actor: p.actor,
+            input: None,
         }
     }
 }
@@ -142,6 +150,7 @@ impl Directory {
         let job = &record.job;
         let outcome = match job.kind {
             JobKind::Offboard => self.erase_offboarded(&record).await,
+            JobKind::DataChange => self.apply_data_change(&record).await,
         };
         let (state, error) = match outcome {
             Ok(()) => (JobState::Succeeded, None),
@@ -158,19 +167,93 @@ impl Directory {
         }
     }
 
+    /// Queues a data change: `patch` (a JSON Merge Patch) is applied to the user later, and the
+    /// outcome told by an event. Read-only fields and an unknown user are refused at once.
+    pub async fn request_data_change(
+        &self,
+        p: &Principal,
+        id: UserId,
+        patch: serde_json::Value,
+    ) -> Result<Job> {
+        crate::input::reject_read_only(&patch)?;
+        self.user(p, id, false).await?;
+        let mut job = JobRecord::new(p, JobKind::DataChange, *id.as_uuid(), self.now());
+        job.input = Some(patch);
+        let change = Change {
+            writes: vec![Write::CreateJob { job: Box::new(job.clone()) }],
+            events: Vec::new(),
+            idempotency: None,
+        };
+        self.store().commit(p.tenant, change).await?;
+        Ok(job.job)
+    }
+
+    /// Applies a data change. Its outcome commits with the job's end: the patched user with
+    /// `user.data_changed`, or, when the patch is refused, `user.data_change_failed` naming why.
+    async fn apply_data_change(&self, record: &JobRecord) -> Result<()> {
+        let job = &record.job;
+        let id =
+            job.resource_id.map(UserId::from_uuid).ok_or_else(|| Error::internal("no user"))?;
+        let patch = record.input.clone().unwrap_or_default();
+        let p = self.acting_for(record).await?;
+        let now = self.now();
+        let done = |state: JobState, error: Option<String>| Write::FinishJob {
+            id: job.id,
+            attempt: job.attempts,
+            state,
+            error,
+            at: now,
+        };
+        let edit = |current: &crate::User| crate::input::merged(current, &patch);
+        let kind = "user.data_changed";
+        let refused = match self
+            .update_user_as(&p, id, None, edit, kind, vec![done(JobState::Succeeded, None)])
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e @ (Error::Invalid(_) | Error::Conflict { .. } | Error::NotFound { .. })) => e,
+            Err(e) => return Err(e),
+        };
+        let user = self.store().user(record.tenant_id, id).await?.map(|r| r.user);
+        let errors = match &refused {
+            Error::Invalid(errors) => serde_json::to_value(errors).map_err(Error::internal)?,
+            other => serde_json::json!([{ "message": other.to_string() }]),
+        };
+        let event = NewEvent {
+            kind: "user.data_change_failed",
+            resource_type: "user",
+            resource_id: *id.as_uuid(),
+            version: user.map_or(0, |u| u.version),
+            actor: record.actor,
+            occurred_at: now,
+            data: serde_json::json!({ "job_id": job.id, "errors": errors }),
+        };
+        let change = Change {
+            writes: vec![done(JobState::Failed, Some(refused.to_string()))],
+            events: vec![event],
+            idempotency: None,
+        };
+        self.store().commit(record.tenant_id, change).await
+    }
+
+    /// The principal a job acts as: the one that asked for it, with the scope to write users.
+    async fn acting_for(&self, record: &JobRecord) -> Result<Principal> {
+        let tenant = self.store().tenant(record.tenant_id).await?;
+        let tenant = tenant.ok_or(Error::NotFound { kind: "tenant" })?;
+        Ok(Principal {
+            actor: record.actor,
+            scopes: vec![Scope::UsersWrite],
+            ..Principal::system(&tenant)
+        })
+    }
+
     /// Deletes the user of an `offboard` job, as the principal that asked; done already when
     /// it is deleted.
     async fn erase_offboarded(&self, record: &JobRecord) -> Result<()> {
         let Some(id) = record.job.resource_id.map(UserId::from_uuid) else {
             return Err(Error::internal("an offboard job without a user"));
         };
-        let tenant = self.store().tenant(record.tenant_id).await?;
-        let tenant = tenant.ok_or(Error::NotFound { kind: "tenant" })?;
-        let p = Principal {
-            actor: record.actor,
-            scopes: vec![Scope::UsersWrite],
-            ..Principal::system(&tenant)
-        };
+        let p = self.acting_for(record).await?;
         match self.transition(&p, id, None, Transition::Delete).await {
             Ok(_) => Ok(()),
             Err(Error::InvalidTransition { from: crate::UserState::Deleted, .. }) => Ok(()),

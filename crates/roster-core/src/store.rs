@@ -247,6 +247,14 @@ pub enum Write {
     UpdateUser { record: Box<UserRecord>, before: Box<UserRecord> },
     /// Queues a job (see [`crate::jobs`]).
     CreateJob { job: Box<JobRecord> },
+    /// Ends run number `attempt` of a job (ignored when the job was claimed again since).
+    FinishJob {
+        id: JobId,
+        attempt: u32,
+        state: JobState,
+        error: Option<String>,
+        at: OffsetDateTime,
+    },
 }
 
 /// The outcome of a create made under an `Idempotency-Key`, replayed on a retry.

@@ -114,6 +114,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::transition_user))
         .routes(routes!(users::offboard_user))
         .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::request_data_change))
         .routes(routes!(passwords::set_password))
         .routes(routes!(passwords::verify_password))
         .routes(routes!(passwords::add_secret, passwords::remove_secret))

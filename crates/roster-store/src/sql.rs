@@ -398,19 +398,7 @@ impl Store for This {
     }
 
     async fn finish_job(&self, id: JobId, attempt: u32, state: JobState, error: Option<&str>, now: OffsetDateTime) -> Result<()> {
-        sqlx::query(
-            "update jobs set state = $3, error = $4, updated_at = $5, locked_until = null \
-             where id = $1 and attempts = $2",
-        )
-        .bind(id.as_uuid())
-        .bind(i64::from(attempt))
-        .bind(state.as_str())
-        .bind(error)
-        .bind(micros(now))
-        .execute(self.writer())
-        .await
-        .map_err(db_error)?;
-        Ok(())
+        end_job(self.writer(), id, attempt, state, error, micros(now)).await
     }
 
     async fn create_webhook(&self, tenant: TenantId, r: &WebhookRecord) -> Result<()> {
@@ -665,13 +653,40 @@ impl Store for This {
 }
 
 const JOB_COLUMNS: &str =
-    "id, tenant_id, kind, state, resource_id, actor, attempts, error, created_at, updated_at";
+    "id, tenant_id, kind, state, resource_id, actor, input, attempts, error, created_at, updated_at";
+
+/// Ends run number `attempt` of a running job; a job claimed again since, or already ended in
+/// its own transaction, is left as it is.
+async fn end_job<'e, E: sqlx::Executor<'e, Database = Db>>(
+    executor: E,
+    id: JobId,
+    attempt: u32,
+    state: JobState,
+    error: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "update jobs set state = $3, error = $4, updated_at = $5, locked_until = null \
+         where id = $1 and attempts = $2 and state = 'running'",
+    )
+    .bind(id.as_uuid())
+    .bind(i64::from(attempt))
+    .bind(state.as_str())
+    .bind(error)
+    .bind(now)
+    .execute(executor)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 
 fn job_record(row: &DbRow) -> Result<JobRecord> {
     let kind: String = row.try_get("kind").map_err(db_error)?;
     let state: String = row.try_get("state").map_err(db_error)?;
     let actor: String = row.try_get("actor").map_err(db_error)?;
     let attempts: i64 = row.try_get("attempts").map_err(db_error)?;
+    let input: Option<Json<serde_json::Value>> = row.try_get("input").map_err(db_error)?;
     let bad = |what: &str, value: &str| Error::internal(format!("job {what} {value:?}"));
     Ok(JobRecord {
         job: jobs::Job {
@@ -686,14 +701,15 @@ fn job_record(row: &DbRow) -> Result<JobRecord> {
         },
         tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
         actor: roster_core::Actor::parse(&actor).ok_or_else(|| bad("actor", &actor))?,
+        input: input.map(|Json(v)| v),
     })
 }
 
 async fn insert_job(tx: &mut Tx<'_>, r: &JobRecord) -> Result<()> {
     let j = &r.job;
     sqlx::query(
-        "insert into jobs (id, tenant_id, kind, state, resource_id, actor, attempts, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "insert into jobs (id, tenant_id, kind, state, resource_id, actor, attempts, created_at, updated_at, input) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(j.id.as_uuid())
     .bind(r.tenant_id.as_uuid())
@@ -704,6 +720,7 @@ async fn insert_job(tx: &mut Tx<'_>, r: &JobRecord) -> Result<()> {
     .bind(i64::from(j.attempts))
     .bind(micros(j.created_at))
     .bind(micros(j.updated_at))
+    .bind(r.input.as_ref().map(Json))
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -1008,6 +1025,9 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
             Write::CreateUser { record } => insert_users(tx, t, &[record]).await?,
             Write::UpdateUser { record, before } => update_user(tx, t, record, before).await?,
             Write::CreateJob { job } => insert_job(tx, job).await?,
+            Write::FinishJob { id, attempt, state, error, at } => {
+                end_job(&mut **tx, *id, *attempt, *state, error.as_deref(), micros(*at)).await?;
+            }
         }
     }
     Ok(())
@@ -1027,7 +1047,7 @@ async fn apply_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[&Change]) -> Result<
         .flat_map(|c| &c.writes)
         .filter_map(|w| match w {
             Write::CreateUser { record } => Some(&**record),
-            Write::UpdateUser { .. } | Write::CreateJob { .. } => None,
+            Write::UpdateUser { .. } | Write::CreateJob { .. } | Write::FinishJob { .. } => None,
         })
         .collect();
     insert_users(tx, t, &records).await

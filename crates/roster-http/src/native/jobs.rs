@@ -2,11 +2,51 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::Response;
 use roster_core::jobs::Job;
 
+use super::json_with;
+use super::users::user_id;
 use crate::AppState;
-use crate::auth::{Auth, UsersRead};
+use crate::auth::{Auth, UsersRead, UsersWrite};
+use crate::extract::JsonBody;
 use crate::problem::{ApiError, Problem};
+
+/// Request a change of a user's data, applied asynchronously.
+///
+/// The body is a JSON Merge Patch, as for `PATCH /v1/users/{id}`. The request is accepted at
+/// once (read-only fields and unknown users are refused here); a job applies it and the outcome
+/// is an event: `user.data_changed` (with the changed fields), or `user.data_change_failed`
+/// naming why (an invalid value, a taken unique value, a user gone meanwhile). The job is at
+/// `Location`.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/data-changes", tag = "jobs",
+    params(("id" = String, Path, format = Uuid)),
+    request_body(content = Object, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted; the job is at `Location`", body = Job, headers(("Location" = String))),
+        (status = 400, description = "Bad id, or read-only fields in the patch", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:write"]))
+)]
+pub(crate) async fn request_data_change(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let id = user_id(&id)?;
+    let job = state.directory.request_data_change(&auth.principal, id, body.value).await?;
+    let location = format!("/v1/jobs/{}", job.id);
+    Ok(json_with(StatusCode::ACCEPTED, job, LOCATION, &location))
+}
 
 /// Get a job: its kind, state (`queued`, `running`, `succeeded`, `failed`), runs and last error.
 #[utoipa::path(

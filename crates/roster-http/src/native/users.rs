@@ -6,7 +6,7 @@ use axum::http::header::{ETAG, LOCATION};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use roster_core::directory::Idempotency;
-use roster_core::input::{UserInput, parse_document};
+use roster_core::input::{UserInput, parse_document, reject_read_only};
 use roster_core::query::{Order, SortKey, parse_filter};
 use roster_core::{Error, FieldError, Lookup, Search, Transition, User, UserId};
 use serde::{Deserialize, Serialize};
@@ -17,12 +17,6 @@ use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
 use crate::extract::{ApiQuery, IdempotencyKey, IfMatch, JsonBody, etag, from_str};
 use crate::problem::{ApiError, Problem};
-
-/// Fields of a user that only Roster writes. Sending one is an error, never silently ignored.
-const READ_ONLY: &[&str] =
-    &["id", "version", "created_at", "updated_at", "last_auth_at", "has_secret"];
-/// Fields a client may write but never reads back.
-const WRITE_ONLY: &[&str] = &["password", "national_id"];
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -185,19 +179,6 @@ pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
 }
 
-/// Read-only fields present in a body, as field errors.
-fn read_only_fields(body: &Value) -> Result<(), Error> {
-    let Some(object) = body.as_object() else {
-        return Err(Error::invalid("", "invalid_type", "the body must be a JSON object"));
-    };
-    let errors: Vec<FieldError> = READ_ONLY
-        .iter()
-        .filter(|f| object.contains_key(**f))
-        .map(|f| FieldError::new(*f, "read_only", "is set by Roster and cannot be written"))
-        .collect();
-    if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
-}
-
 /// Create a user.
 ///
 /// With an `Idempotency-Key`, a retry with the same key and body within 24 hours returns the
@@ -224,7 +205,7 @@ pub(crate) async fn create_user(
     IdempotencyKey(key): IdempotencyKey,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    read_only_fields(&body.value)?;
+    reject_read_only(&body.value)?;
     let input: UserInput = parse_document(body.value)?;
     let idempotency = key.map(|key| Idempotency { key, fingerprint: body.sha256 });
     let created = state.directory.create_user(&auth.principal, input, idempotency).await?;
@@ -304,7 +285,7 @@ pub(crate) async fn bulk_create_users(
     let items = request
         .users
         .into_iter()
-        .map(|doc| read_only_fields(&doc).and_then(|()| parse_document::<UserInput>(doc)))
+        .map(|doc| reject_read_only(&doc).and_then(|()| parse_document::<UserInput>(doc)))
         .collect();
     let outcomes = state.directory.create_users(&auth.principal, items, request.atomic).await?;
     let results = outcomes
@@ -396,7 +377,7 @@ pub(crate) async fn replace_user(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = user_id(&id)?;
-    read_only_fields(&body.value)?;
+    reject_read_only(&body.value)?;
     let document = body.value;
     let user = state
         .directory
@@ -433,39 +414,8 @@ pub(crate) async fn patch_user(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = user_id(&id)?;
-    read_only_fields(&body.value)?;
-    let mut patch = body.value;
-    // Write-only fields are not in the current document; they pass through as given, so that
-    // `null` removes them (a merge patch would treat `null` as "absent", which keeps them).
-    let write_only: Vec<(&str, Value)> = WRITE_ONLY
-        .iter()
-        .filter_map(|f| patch.as_object_mut()?.remove(*f).map(|v| (*f, v)))
-        .collect();
-    let user = state
-        .directory
-        .update_user(&auth.principal, id, version, |current| {
-            let mut document = writable_document(current)?;
-            json_patch::merge(&mut document, &patch);
-            if let Some(object) = document.as_object_mut() {
-                for (field, value) in &write_only {
-                    object.insert((*field).to_owned(), value.clone());
-                }
-            }
-            parse_document(document)
-        })
-        .await?;
+    let user = state.directory.merge_user(&auth.principal, id, version, body.value).await?;
     Ok(user_response(StatusCode::OK, &user))
-}
-
-/// The document a merge patch applies to: the user without what only Roster writes.
-fn writable_document(user: &User) -> Result<Value, Error> {
-    let mut document = serde_json::to_value(user).map_err(Error::internal)?;
-    if let Some(object) = document.as_object_mut() {
-        for field in READ_ONLY.iter().chain(WRITE_ONLY).chain(&["state"]) {
-            object.remove(*field);
-        }
-    }
-    Ok(document)
 }
 
 /// Delete a user, leaving a tombstone.

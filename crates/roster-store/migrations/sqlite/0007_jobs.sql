@@ -7,6 +7,8 @@ create table jobs (
     state text not null,
     resource_id blob,
     actor text not null,
+    -- What the job works from (a data change: the merge patch), as JSON.
+    input text,
     attempts integer not null default 0,
     locked_until integer,
     error text,

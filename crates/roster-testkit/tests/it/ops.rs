@@ -78,6 +78,7 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/audit/unauthenticated",
         "POST /v1/users/{id}/offboard",
         "GET /v1/jobs/{id}",
+        "POST /v1/users/{id}/data-changes",
         "POST /v1/webhooks",
         "GET /v1/webhooks",
         "GET /v1/webhooks/{id}",

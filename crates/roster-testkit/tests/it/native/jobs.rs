@@ -105,3 +105,85 @@ async fn offboarding_is_refused_where_it_cannot_apply_and_jobs_are_the_tenants_o
     assert_eq!(ended(&app, &location).await["state"], "succeeded");
     expect_status(app.get("/v1/jobs/x").send().await.unwrap(), StatusCode::BAD_REQUEST).await;
 }
+
+async fn request_change(app: &TestApp, id: &str, patch: Value) -> String {
+    let response = app.post(&format!("/v1/users/{id}/data-changes")).json(&patch).send().await;
+    let response = response.unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let job = expect_status(response, StatusCode::ACCEPTED).await;
+    assert_eq!((&job["kind"], &job["resource_id"]), (&json!("data_change"), &json!(id)));
+    assert_eq!(location, format!("/v1/jobs/{}", job["id"].as_str().unwrap()));
+    location
+}
+
+#[tokio::test]
+async fn data_changes_are_applied_later_or_refused_with_an_event() {
+    let app = TestApp::spawn().await;
+    let ada = app.create_user(json!({ "username": "ada", "locale": "de" })).await;
+    app.create_user(json!({ "username": "taken" })).await;
+    let id = ada["id"].as_str().unwrap();
+
+    let applied = request_change(&app, id, json!({ "locale": "en", "title": "dr" })).await;
+    let job = ended(&app, &applied).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let user =
+        expect_status(app.get(&format!("/v1/users/{id}")).send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(
+        (&user["locale"], &user["title"], &user["version"]),
+        (&json!("en"), &json!("dr"), &json!(2))
+    );
+    let events = app.events().await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (&last["type"], &last["resource"]["version"]),
+        (&json!("user.data_changed"), &json!(2))
+    );
+    assert_eq!(last["data"]["fields"], json!(["title", "locale"]));
+
+    // Accepted at once, refused when applied: an invalid value, a taken username.
+    for (patch, field, code) in [
+        (json!({ "locale": "??" }), "locale", "invalid_format"),
+        (json!({ "username": "taken" }), "", ""),
+    ] {
+        let refused = request_change(&app, id, patch.clone()).await;
+        let job = ended(&app, &refused).await;
+        assert_eq!(job["state"], "failed", "{patch}");
+        assert!(job["error"].is_string());
+        let events = app.events().await;
+        let last = events.last().unwrap();
+        assert_eq!(last["type"], "user.data_change_failed", "{patch}");
+        assert_eq!(last["data"]["job_id"], job["id"]);
+        assert_eq!(
+            last["resource"],
+            json!({ "type": "user", "id": id, "version": 2 }),
+            "unchanged"
+        );
+        if !field.is_empty() {
+            assert_eq!(
+                (&last["data"]["errors"][0]["field"], &last["data"]["errors"][0]["code"]),
+                (&json!(field), &json!(code))
+            );
+        }
+    }
+    let user =
+        expect_status(app.get(&format!("/v1/users/{id}")).send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(
+        (&user["username"], &user["locale"], &user["version"]),
+        (&json!("ada"), &json!("en"), &json!(2))
+    );
+
+    // Refused at once: what can never apply.
+    for (path, body, status) in [
+        (format!("/v1/users/{id}/data-changes"), json!({ "version": 9 }), StatusCode::BAD_REQUEST),
+        (format!("/v1/users/{id}/data-changes"), json!(["locale"]), StatusCode::BAD_REQUEST),
+        (
+            format!("/v1/users/{}/data-changes", uuid::Uuid::new_v4()),
+            json!({}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        expect_status(app.post(&path).json(&body).send().await.unwrap(), status).await;
+    }
+}
