@@ -29,7 +29,7 @@ impl Received {
 }
 
 /// An HTTP endpoint on 127.0.0.1:0 that answers with the scripted statuses (then 200) and
-/// hands every request to the test.
+/// hands every request to the test. A scripted 0 never answers.
 struct Receiver {
     url: String,
     requests: mpsc::UnboundedReceiver<Received>,
@@ -45,8 +45,13 @@ impl Receiver {
                 let (tx, script) = (tx.clone(), script.clone());
                 async move {
                     let _ = tx.send(Received { headers, body: body.to_vec() });
-                    let mut script = script.lock().unwrap();
-                    let code = if script.is_empty() { 200 } else { script.remove(0) };
+                    let code = {
+                        let mut script = script.lock().unwrap();
+                        if script.is_empty() { 200 } else { script.remove(0) }
+                    };
+                    if code == 0 {
+                        std::future::pending::<()>().await;
+                    }
                     Status::from_u16(code).unwrap()
                 }
             }),
@@ -382,4 +387,41 @@ async fn webhooks_are_validated_tenant_scoped_and_kept_off_private_networks() {
         StatusCode::NOT_FOUND,
     )
     .await;
+}
+
+/// A node stopped in the middle of a delivery loses it with its lease: once the lease runs
+/// out, another node delivers it again (at least once), and the first attempt counts.
+#[tokio::test]
+async fn a_delivery_cut_short_by_a_stopped_node_is_sent_again_by_another() {
+    let mut app = private_app().await;
+    let mut receiver = Receiver::start(&[0]).await;
+    let hook = register(&app, &receiver.url, json!(["user.created"])).await;
+    app.create_user(user("ada")).await;
+    let first = receiver.next().await;
+    // The node stops while the receiver still holds its request.
+    app.begin_shutdown();
+    app.stopped().await.unwrap();
+
+    let peer = app.spawn_peer().await;
+    let list = format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap());
+    let read = || async {
+        let response = app.http.get(peer.url(&list)).bearer_auth(&app.token).send().await;
+        expect_status(response.unwrap(), StatusCode::OK).await["data"][0].clone()
+    };
+    let leased = read().await;
+    assert_eq!((&leased["status"], &leased["attempts"]), (&json!("pending"), &json!(1)));
+    // The lease is a minute: until then no node takes the delivery over.
+    app.clock.advance(time::Duration::seconds(61));
+    let again = receiver.next().await;
+    assert_eq!(again.header("roster-event-id"), first.header("roster-event-id"));
+    assert_eq!(again.body, first.body);
+    for _ in 0..500 {
+        let delivery = read().await;
+        if delivery["status"] == "succeeded" {
+            assert_eq!(delivery["attempts"], 2);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the delivery never succeeded: {}", read().await);
 }
