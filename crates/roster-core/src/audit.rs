@@ -3,10 +3,10 @@
 //!
 //! Entries hold no personal data: the operation is a route template, never a raw path or query,
 //! and the resource is an id. Requests hand their entry to [`AuditLog::record`], which queues it
-//! for one background writer, which appends what gathered over a quarter of a second in one
-//! statement: auditing every read costs a few transactions a second, not one per request. The queue is bounded: when the
-//! database falls behind, requests wait for room rather than entries being dropped. Entries older
-//! than the retention period are deleted by the same writer.
+//! for one background writer; the writer appends what gathered over a quarter of a second in one
+//! statement, so auditing every read costs a few transactions a second, not one per request. The
+//! queue is bounded: when the database falls behind, requests wait for room rather than entries
+//! being dropped. Entries older than the retention period are deleted by the same writer.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
