@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -34,6 +34,8 @@ pub enum JobKind {
     /// Applies a merge patch to a user: event `user.data_changed`, or `user.data_change_failed`
     /// when the patch is refused (invalid, conflicting, or the user is gone).
     DataChange,
+    /// Creates users from NDJSON rows, reporting progress and each refused row.
+    Import,
 }
 
 impl JobKind {
@@ -41,11 +43,14 @@ impl JobKind {
         match self {
             JobKind::Offboard => "offboard",
             JobKind::DataChange => "data_change",
+            JobKind::Import => "import",
         }
     }
 
     pub fn parse(s: &str) -> Option<JobKind> {
-        [JobKind::Offboard, JobKind::DataChange].into_iter().find(|k| k.as_str() == s)
+        [JobKind::Offboard, JobKind::DataChange, JobKind::Import]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -86,11 +91,41 @@ pub struct Job {
     pub attempts: u32,
     /// Why the last run failed.
     pub error: Option<String>,
+    /// How far an import got.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<ImportProgress>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
+
+/// Where an import stands.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportProgress {
+    /// Lines of the body (blank ones included, so that line numbers match the file).
+    pub lines: u64,
+    /// Lines done so far.
+    pub processed: u64,
+    pub created: u64,
+    pub failed: u64,
+    /// The refused rows, by line number (the first 1,000).
+    pub errors: Vec<RowError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RowError {
+    /// 1-based, as editors count.
+    pub line: u64,
+    /// `[{field, code, message}]`, as a 400 would name them.
+    #[schema(value_type = Vec<Object>)]
+    pub errors: serde_json::Value,
+}
+
+/// Rows an import creates in one go (and saves its progress after).
+const IMPORT_CHUNK: usize = 500;
+/// Refused rows an import reports in full.
+const MAX_ROW_ERRORS: usize = 1_000;
 
 /// A job as the store keeps it: with its tenant and who asked for it.
 #[derive(Debug, Clone)]
@@ -112,6 +147,7 @@ impl JobRecord {
                 resource_id: Some(resource),
                 attempts: 0,
                 error: None,
+                progress: None,
                 created_at: now,
                 updated_at: now,
             },
@@ -151,6 +187,7 @@ impl Directory {
         let outcome = match job.kind {
             JobKind::Offboard => self.erase_offboarded(&record).await,
             JobKind::DataChange => self.apply_data_change(&record).await,
+            JobKind::Import => self.run_import(&record).await,
         };
         let (state, error) = match outcome {
             Ok(()) => (JobState::Succeeded, None),
@@ -215,10 +252,7 @@ impl Directory {
             Err(e) => return Err(e),
         };
         let user = self.store().user(record.tenant_id, id).await?.map(|r| r.user);
-        let errors = match &refused {
-            Error::Invalid(errors) => serde_json::to_value(errors).map_err(Error::internal)?,
-            other => serde_json::json!([{ "message": other.to_string() }]),
-        };
+        let errors = field_errors(&refused);
         let event = NewEvent {
             kind: "user.data_change_failed",
             resource_type: "user",
@@ -234,6 +268,85 @@ impl Directory {
             idempotency: None,
         };
         self.store().commit(record.tenant_id, change).await
+    }
+
+    /// Queues an import of `rows` (NDJSON: one native create document a line); `GET
+    /// /v1/imports/{id}` follows it.
+    pub async fn start_import(&self, p: &Principal, rows: String) -> Result<Job> {
+        let lines = rows.lines().count();
+        if rows.lines().all(|l| l.trim().is_empty()) {
+            return Err(Error::invalid("", "required", "the body holds no rows"));
+        }
+        let mut job = JobRecord::new(p, JobKind::Import, Uuid::nil(), self.now());
+        job.job.resource_id = None;
+        job.job.progress =
+            Some(ImportProgress { lines: lines as u64, ..ImportProgress::default() });
+        job.input = Some(serde_json::Value::String(rows));
+        let change = Change {
+            writes: vec![Write::CreateJob { job: Box::new(job.clone()) }],
+            events: Vec::new(),
+            idempotency: None,
+        };
+        self.store().commit(p.tenant, change).await?;
+        Ok(job.job)
+    }
+
+    /// The import job `id`.
+    pub async fn import(&self, p: &Principal, id: JobId) -> Result<Job> {
+        let job = self.store().job(p.tenant, id).await?;
+        job.filter(|j| j.kind == JobKind::Import).ok_or(Error::NotFound { kind: "import" })
+    }
+
+    /// Creates the rows of an import from where it stopped, a chunk at a time, saving its
+    /// progress after each. A run cut short re-runs at most the chunk it was in: its rows with a
+    /// unique value (username, e-mail, phone, external id) then report a conflict rather than
+    /// being created twice.
+    async fn run_import(&self, record: &JobRecord) -> Result<()> {
+        let job = &record.job;
+        let text = record.input.as_ref().and_then(serde_json::Value::as_str).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut progress = job.progress.clone().unwrap_or_default();
+        progress.lines = lines.len() as u64;
+        let p = self.acting_for(record).await?;
+        let mut start = usize::try_from(progress.processed).unwrap_or(usize::MAX).min(lines.len());
+        while start < lines.len() {
+            let end = (start + IMPORT_CHUNK).min(lines.len());
+            let mut numbers = Vec::new();
+            let mut items = Vec::new();
+            for (n, line) in lines[start..end].iter().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                numbers.push((start + n + 1) as u64);
+                items.push(
+                    serde_json::from_str::<serde_json::Value>(line)
+                        .map_err(|e| Error::invalid("", "invalid_json", e.to_string()))
+                        .and_then(|doc| {
+                            crate::input::reject_read_only(&doc)?;
+                            crate::input::parse_document(doc)
+                        }),
+                );
+            }
+            let results = self.create_users(&p, items, false).await?;
+            for (line, result) in numbers.into_iter().zip(results) {
+                match result {
+                    Ok(_) => progress.created += 1,
+                    Err(e) => {
+                        progress.failed += 1;
+                        if progress.errors.len() < MAX_ROW_ERRORS {
+                            progress.errors.push(RowError { line, errors: field_errors(&e) });
+                        }
+                    }
+                }
+            }
+            progress.processed = end as u64;
+            let now = self.now();
+            self.store()
+                .save_job_progress(job.id, job.attempts, &progress, now, now + LEASE)
+                .await?;
+            start = end;
+        }
+        Ok(())
     }
 
     /// The principal a job acts as: the one that asked for it, with the scope to write users.
@@ -259,5 +372,16 @@ impl Directory {
             Err(Error::InvalidTransition { from: crate::UserState::Deleted, .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// An error as the list of field errors a 400 would carry.
+fn field_errors(e: &Error) -> serde_json::Value {
+    match e {
+        Error::Invalid(errors) => serde_json::to_value(errors).unwrap_or_default(),
+        Error::Conflict { field } => serde_json::json!([{
+            "field": field, "code": "conflict", "message": "is taken by another user",
+        }]),
+        other => serde_json::json!([{ "message": other.to_string() }]),
     }
 }

@@ -11,7 +11,7 @@ use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
 use crate::id::{JobId, OrgId, TenantId, TokenId, UserId, WebhookId};
-use crate::jobs::{Job, JobRecord, JobState};
+use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
 use crate::query::UserQuery;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
@@ -107,6 +107,16 @@ pub trait Store: Send + Sync + 'static {
         lease_until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<JobRecord>>;
+    /// Saves how far run number `attempt` of an import got and extends its lease; ignored when
+    /// the job was claimed again since.
+    async fn save_job_progress(
+        &self,
+        id: JobId,
+        attempt: u32,
+        progress: &ImportProgress,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<()>;
     /// Records the outcome of run number `attempt`; ignored when the job was claimed again.
     async fn finish_job(
         &self,

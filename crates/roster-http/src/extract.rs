@@ -39,17 +39,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             )
             .into());
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload-too-large",
-                    "the body exceeds the size limit",
-                )
-            } else {
-                Problem::bad_request(format!("the body could not be read: {rejection}"))
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
             Problem::new(
                 StatusCode::BAD_REQUEST,
@@ -58,6 +48,40 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             )
         })?;
         Ok(JsonBody { value, sha256: Sha256::digest(&bytes).into() })
+    }
+}
+
+/// The body, within the route's size limit (a 413 beyond it).
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "the body exceeds the size limit",
+            )
+            .into()
+        } else {
+            Problem::bad_request(format!("the body could not be read: {rejection}")).into()
+        }
+    })
+}
+
+/// A UTF-8 text body of any media type (NDJSON, CSV).
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        String::from_utf8(bytes.to_vec()).map(TextBody).map_err(|e| {
+            Problem::bad_request(format!(
+                "the body is not UTF-8 (byte {})",
+                e.utf8_error().valid_up_to()
+            ))
+            .into()
+        })
     }
 }
 

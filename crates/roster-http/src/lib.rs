@@ -98,6 +98,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
     let bulk = OpenApiRouter::new()
         .routes(routes!(users::bulk_create_users))
+        .routes(routes!(jobs::start_import))
         .layer(DefaultBodyLimit::max(config.max_bulk_body_bytes));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(bulk)
@@ -115,6 +116,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::offboard_user))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::request_data_change))
+        .routes(routes!(jobs::get_import))
         .routes(routes!(passwords::set_password))
         .routes(routes!(passwords::verify_password))
         .routes(routes!(passwords::add_secret, passwords::remove_secret))

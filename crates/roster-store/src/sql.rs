@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
-use roster_core::jobs::{self, JobKind, JobRecord, JobState};
+use roster_core::jobs::{self, ImportProgress, JobKind, JobRecord, JobState};
 use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook, WebhookRecord};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
@@ -397,6 +397,29 @@ impl Store for This {
         .collect()
     }
 
+    async fn save_job_progress(
+        &self,
+        id: JobId,
+        attempt: u32,
+        progress: &ImportProgress,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<()> {
+        sqlx::query(
+            "update jobs set progress = $3, updated_at = $4, locked_until = $5 \
+             where id = $1 and attempts = $2 and state = 'running'",
+        )
+        .bind(id.as_uuid())
+        .bind(i64::from(attempt))
+        .bind(Json(progress))
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .execute(self.writer())
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn finish_job(&self, id: JobId, attempt: u32, state: JobState, error: Option<&str>, now: OffsetDateTime) -> Result<()> {
         end_job(self.writer(), id, attempt, state, error, micros(now)).await
     }
@@ -653,7 +676,7 @@ impl Store for This {
 }
 
 const JOB_COLUMNS: &str =
-    "id, tenant_id, kind, state, resource_id, actor, input, attempts, error, created_at, updated_at";
+    "id, tenant_id, kind, state, resource_id, actor, input, progress, attempts, error, created_at, updated_at";
 
 /// Ends run number `attempt` of a running job; a job claimed again since, or already ended in
 /// its own transaction, is left as it is.
@@ -687,6 +710,7 @@ fn job_record(row: &DbRow) -> Result<JobRecord> {
     let actor: String = row.try_get("actor").map_err(db_error)?;
     let attempts: i64 = row.try_get("attempts").map_err(db_error)?;
     let input: Option<Json<serde_json::Value>> = row.try_get("input").map_err(db_error)?;
+    let progress: Option<Json<ImportProgress>> = row.try_get("progress").map_err(db_error)?;
     let bad = |what: &str, value: &str| Error::internal(format!("job {what} {value:?}"));
     Ok(JobRecord {
         job: jobs::Job {
@@ -696,6 +720,7 @@ fn job_record(row: &DbRow) -> Result<JobRecord> {
             resource_id: row.try_get("resource_id").map_err(db_error)?,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
             error: row.try_get("error").map_err(db_error)?,
+            progress: progress.map(|Json(p)| p),
             created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
             updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
         },
@@ -708,8 +733,8 @@ fn job_record(row: &DbRow) -> Result<JobRecord> {
 async fn insert_job(tx: &mut Tx<'_>, r: &JobRecord) -> Result<()> {
     let j = &r.job;
     sqlx::query(
-        "insert into jobs (id, tenant_id, kind, state, resource_id, actor, attempts, created_at, updated_at, input) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "insert into jobs (id, tenant_id, kind, state, resource_id, actor, attempts, created_at, updated_at, \
+         input, progress) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(j.id.as_uuid())
     .bind(r.tenant_id.as_uuid())
@@ -721,6 +746,7 @@ async fn insert_job(tx: &mut Tx<'_>, r: &JobRecord) -> Result<()> {
     .bind(micros(j.created_at))
     .bind(micros(j.updated_at))
     .bind(r.input.as_ref().map(Json))
+    .bind(j.progress.as_ref().map(Json))
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;

@@ -11,7 +11,7 @@ use super::json_with;
 use super::users::user_id;
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, TextBody};
 use crate::problem::{ApiError, Problem};
 
 /// Request a change of a user's data, applied asynchronously.
@@ -68,4 +68,55 @@ pub(crate) async fn get_job(
 ) -> Result<Json<Job>, ApiError> {
     let id = id.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID"))?;
     Ok(Json(state.directory.job(&auth.principal, id).await?))
+}
+
+/// Import users from NDJSON, asynchronously.
+///
+/// One native create document a line (blank lines are skipped, and counted, so that line
+/// numbers match the file), up to the bulk body limit (16 MiB by default). The rows are
+/// created in chunks of 500 by a job whose progress and refused rows (by line number) are at
+/// `Location` (`GET /v1/imports/{id}`). Rows are created as by `POST /v1/users`, with events.
+#[utoipa::path(
+    post, path = "/v1/imports", tag = "jobs",
+    request_body(content = String, content_type = "application/x-ndjson"),
+    responses(
+        (status = 202, description = "Accepted; the import is at `Location`", body = Job, headers(("Location" = String))),
+        (status = 400, description = "No rows, or not UTF-8", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:write"]))
+)]
+pub(crate) async fn start_import(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite>,
+    TextBody(rows): TextBody,
+) -> Result<Response, ApiError> {
+    let job = state.directory.start_import(&auth.principal, rows).await?;
+    let location = format!("/v1/imports/{}", job.id);
+    Ok(json_with(StatusCode::ACCEPTED, job, LOCATION, &location))
+}
+
+/// Get an import: its state and `progress` (lines, processed, created, failed, and the refused
+/// rows with their line numbers and errors).
+#[utoipa::path(
+    get, path = "/v1/imports/{id}", tag = "jobs",
+    params(("id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, description = "The import", body = Job),
+        (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:read"]))
+)]
+pub(crate) async fn get_import(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, ApiError> {
+    let id = id.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID"))?;
+    Ok(Json(state.directory.import(&auth.principal, id).await?))
 }

@@ -7,8 +7,10 @@ create table jobs (
     state text not null,
     resource_id uuid,
     actor text not null,
-    -- What the job works from (a data change: the merge patch), as JSON.
+    -- What the job works from (a data change: the merge patch; an import: its rows), as JSON.
     input jsonb,
+    -- How far it got (an import: rows done, created, failed, the errors), as JSON.
+    progress jsonb,
     attempts bigint not null default 0,
     locked_until bigint,
     error text,

@@ -7,8 +7,10 @@ create table jobs (
     state text not null,
     resource_id blob,
     actor text not null,
-    -- What the job works from (a data change: the merge patch), as JSON.
+    -- What the job works from (a data change: the merge patch; an import: its rows), as JSON.
     input text,
+    -- How far it got (an import: rows done, created, failed, the errors), as JSON.
+    progress text,
     attempts integer not null default 0,
     locked_until integer,
     error text,

@@ -73,7 +73,7 @@ async fn every_route_answers_by_the_scope_it_declares() {
             tenant["id"].as_str().unwrap()
         } else if path.starts_with("/v1/webhooks/") {
             webhook_id
-        } else if path.starts_with("/v1/jobs/") {
+        } else if path.starts_with("/v1/jobs/") || path.starts_with("/v1/imports/") {
             &job_id
         } else {
             user["id"].as_str().unwrap()

@@ -79,6 +79,8 @@ async fn openapi_describes_every_v1_route() {
         "POST /v1/users/{id}/offboard",
         "GET /v1/jobs/{id}",
         "POST /v1/users/{id}/data-changes",
+        "POST /v1/imports",
+        "GET /v1/imports/{id}",
         "POST /v1/webhooks",
         "GET /v1/webhooks",
         "GET /v1/webhooks/{id}",

@@ -187,3 +187,70 @@ async fn data_changes_are_applied_later_or_refused_with_an_event() {
         expect_status(app.post(&path).json(&body).send().await.unwrap(), status).await;
     }
 }
+
+#[tokio::test]
+async fn imports_over_http_report_progress_and_each_refused_row() {
+    let app = TestApp::spawn().await;
+    app.create_user(json!({ "username": "taken" })).await;
+    let rows = [
+        r#"{"username": "imp-1", "emails": [{"value": "one@example.org"}]}"#,
+        r#"{"username": "imp-2", "emails": [{"value": "not an address"}]}"#,
+        "",
+        r#"{"username": "imp-3"#,
+        r#"{"username": "taken"}"#,
+        r#"{"id": "01a238bd-0000-7000-8000-000000000000", "username": "imp-4"}"#,
+        r#"{"username": "imp-5", "locale": "en"}"#,
+    ]
+    .join("\n");
+    let response = app
+        .post("/v1/imports")
+        .header("content-type", "application/x-ndjson")
+        .body(rows)
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let accepted = expect_status(response, StatusCode::ACCEPTED).await;
+    assert_eq!((&accepted["kind"], &accepted["progress"]["lines"]), (&json!("import"), &json!(7)));
+    assert!(location.starts_with("/v1/imports/"), "{location}");
+
+    let import = ended(&app, &location).await;
+    assert_eq!(import["state"], "succeeded", "{import}");
+    let progress = &import["progress"];
+    assert_eq!(
+        (&progress["processed"], &progress["created"], &progress["failed"]),
+        (&json!(7), &json!(2), &json!(4)),
+        "{progress}"
+    );
+    let refused: Vec<(&Value, &Value, &Value)> = progress["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (&e["line"], &e["errors"][0]["field"], &e["errors"][0]["code"]))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (&json!(2), &json!("emails[0].value"), &json!("invalid_format")),
+            (&json!(4), &json!(""), &json!("invalid_json")),
+            (&json!(5), &json!("username"), &json!("conflict")),
+            (&json!(6), &json!("id"), &json!("read_only")),
+        ]
+    );
+    for username in ["imp-1", "imp-5"] {
+        let found = app.get(&format!("/v1/users/by-username/{username}")).send().await.unwrap();
+        expect_status(found, StatusCode::OK).await;
+    }
+    let created = app.events().await.iter().filter(|e| e["type"] == "user.created").count();
+    assert_eq!(created, 3, "one event per created user (and the one before)");
+
+    // The job is an import only at its own address; other tenants do not see it.
+    let theirs = app.request_as(&app.decoy_token, Method::GET, &location).send();
+    expect_status(theirs.await.unwrap(), StatusCode::NOT_FOUND).await;
+    for (body, status) in [("\n\n", StatusCode::BAD_REQUEST), ("", StatusCode::BAD_REQUEST)] {
+        let response = app.post("/v1/imports").body(body).send().await.unwrap();
+        expect_status(response, status).await;
+    }
+    let latin1 = app.post("/v1/imports").body(vec![0xff, 0xfe]).send().await.unwrap();
+    expect_status(latin1, StatusCode::BAD_REQUEST).await;
+}
