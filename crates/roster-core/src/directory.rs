@@ -676,7 +676,7 @@ impl Directory {
         id: UserId,
         if_match: Option<i64>,
     ) -> Result<(User, Job)> {
-        let job = JobRecord::new(p, JobKind::Offboard, *id.as_uuid(), self.now());
+        let job = JobRecord::new(p, JobKind::Offboard, Some(*id.as_uuid()), self.now());
         let queue = Write::CreateJob { job: Box::new(job.clone()) };
         let change = |record: &mut UserRecord| transition(record, Transition::Offboard);
         let user = self.modify_with(p, id, if_match, change, vec![queue]).await?;

@@ -138,13 +138,18 @@ pub struct JobRecord {
 }
 
 impl JobRecord {
-    pub(crate) fn new(p: &Principal, kind: JobKind, resource: Uuid, now: OffsetDateTime) -> Self {
+    pub(crate) fn new(
+        p: &Principal,
+        kind: JobKind,
+        resource: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Self {
         JobRecord {
             job: Job {
                 id: JobId::generate(now),
                 kind,
                 state: JobState::Queued,
-                resource_id: Some(resource),
+                resource_id: resource,
                 attempts: 0,
                 error: None,
                 progress: None,
@@ -214,15 +219,22 @@ impl Directory {
     ) -> Result<Job> {
         crate::input::reject_read_only(&patch)?;
         self.user(p, id, false).await?;
-        let mut job = JobRecord::new(p, JobKind::DataChange, *id.as_uuid(), self.now());
+        let mut job = JobRecord::new(p, JobKind::DataChange, Some(*id.as_uuid()), self.now());
         job.input = Some(patch);
+        self.queue_job(job).await
+    }
+
+    /// Queues a job on its own (not as part of a change).
+    async fn queue_job(&self, job: JobRecord) -> Result<Job> {
+        let tenant = job.tenant_id;
+        let view = job.job.clone();
         let change = Change {
-            writes: vec![Write::CreateJob { job: Box::new(job.clone()) }],
+            writes: vec![Write::CreateJob { job: Box::new(job) }],
             events: Vec::new(),
             idempotency: None,
         };
-        self.store().commit(p.tenant, change).await?;
-        Ok(job.job)
+        self.store().commit(tenant, change).await?;
+        Ok(view)
     }
 
     /// Applies a data change. Its outcome commits with the job's end: the patched user with
@@ -277,18 +289,11 @@ impl Directory {
         if rows.lines().all(|l| l.trim().is_empty()) {
             return Err(Error::invalid("", "required", "the body holds no rows"));
         }
-        let mut job = JobRecord::new(p, JobKind::Import, Uuid::nil(), self.now());
-        job.job.resource_id = None;
+        let mut job = JobRecord::new(p, JobKind::Import, None, self.now());
         job.job.progress =
             Some(ImportProgress { lines: lines as u64, ..ImportProgress::default() });
         job.input = Some(serde_json::Value::String(rows));
-        let change = Change {
-            writes: vec![Write::CreateJob { job: Box::new(job.clone()) }],
-            events: Vec::new(),
-            idempotency: None,
-        };
-        self.store().commit(p.tenant, change).await?;
-        Ok(job.job)
+        self.queue_job(job).await
     }
 
     /// The import job `id`.
