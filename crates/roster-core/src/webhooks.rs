@@ -45,11 +45,17 @@ pub struct WebhookSettings {
     pub allow_private_targets: bool,
     /// How long a delivery is retried before it is marked failed.
     pub retry_window: Duration,
+    /// How long one attempt may take, connecting included, before it counts as failed.
+    pub timeout: Duration,
 }
 
 impl Default for WebhookSettings {
     fn default() -> Self {
-        WebhookSettings { allow_private_targets: false, retry_window: DEFAULT_RETRY_WINDOW }
+        WebhookSettings {
+            allow_private_targets: false,
+            retry_window: DEFAULT_RETRY_WINDOW,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 

@@ -55,11 +55,13 @@ pub struct WebhookConfig {
     pub allow_private_targets: bool,
     /// How long a failing delivery is retried before it is marked failed.
     pub retry_hours: u64,
+    /// How long one delivery attempt may take.
+    pub timeout_seconds: u64,
 }
 
 impl Default for WebhookConfig {
     fn default() -> Self {
-        WebhookConfig { allow_private_targets: false, retry_hours: 24 }
+        WebhookConfig { allow_private_targets: false, retry_hours: 24, timeout_seconds: 10 }
     }
 }
 

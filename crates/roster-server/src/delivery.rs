@@ -3,7 +3,7 @@
 //! each delivery to one node at a time, and a node that dies mid-delivery loses its lease, so
 //! another node (or this one, restarted) tries again: delivery is at least once.
 //!
-//! Outbound requests: 5 s to connect, 10 s in all, no redirects, the answer's body never read
+//! Outbound requests: 5 s to connect, 10 s in all (`webhooks.timeout_seconds`), no redirects, the answer's body never read
 //! (only its status counts). Unless `webhooks.allow_private_targets` is set, a target that is —
 //! or resolves to — a loopback, private, link-local or metadata address is refused, checked on
 //! the addresses actually connected to (so DNS rebinding cannot get around it).
@@ -23,14 +23,14 @@ const CONCURRENCY: usize = 8;
 /// How often an idle worker looks for due deliveries (retries, other nodes' events).
 const POLL: Duration = Duration::from_millis(250);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Starts the worker; it runs until the returned handle is aborted.
 pub fn spawn(directory: Directory) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let allow_private = directory.webhook_settings().allow_private_targets;
+    let settings = directory.webhook_settings();
+    let allow_private = settings.allow_private_targets;
     let mut client = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
+        .timeout(settings.timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Roster-Webhooks/", env!("CARGO_PKG_VERSION")));
     if !allow_private {

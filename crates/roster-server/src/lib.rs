@@ -46,6 +46,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         .with_webhooks(WebhookSettings {
             allow_private_targets: config.webhooks.allow_private_targets,
             retry_window: Duration::from_secs(config.webhooks.retry_hours.saturating_mul(3600)),
+            timeout: Duration::from_secs(config.webhooks.timeout_seconds.max(1)),
         });
     let (admin, system) = (config.bootstrap_token.clone(), config.system_token.clone());
     if let Some(done) = directory.bootstrap(admin, system).await? {

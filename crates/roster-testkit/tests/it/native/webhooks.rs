@@ -425,3 +425,27 @@ async fn a_delivery_cut_short_by_a_stopped_node_is_sent_again_by_another() {
     }
     panic!("the delivery never succeeded: {}", read().await);
 }
+
+/// A receiver that does not answer in time fails the attempt ("timed out"), which is retried.
+#[tokio::test]
+async fn an_attempt_that_times_out_is_retried() {
+    let app = TestApp::spawn_with(|config| {
+        config.webhooks.allow_private_targets = true;
+        config.webhooks.timeout_seconds = 1;
+    })
+    .await;
+    let mut receiver = Receiver::start(&[0]).await;
+    let hook = register(&app, &receiver.url, json!(["user.created"])).await;
+    app.create_user(user("ada")).await;
+    let first = receiver.next().await;
+    let list = deliveries_when(&app, &hook, recorded(1, app.directory.now())).await;
+    assert_eq!(
+        (&list[0]["status"], &list[0]["last_error"], &list[0]["last_status_code"]),
+        (&json!("pending"), &json!("timed out"), &Value::Null)
+    );
+    app.clock.advance(time::Duration::seconds(13));
+    let again = receiver.next().await;
+    assert_eq!(again.body, first.body);
+    let list = deliveries_when(&app, &hook, |l| l[0]["status"] == "succeeded").await;
+    assert_eq!(list[0]["attempts"], 2);
+}
