@@ -15,7 +15,7 @@ use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
 use crate::query::UserQuery;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
-use crate::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook, WebhookRecord};
+use crate::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -127,12 +127,12 @@ pub trait Store: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<()>;
 
-    async fn create_webhook(&self, tenant: TenantId, webhook: &WebhookRecord) -> Result<()>;
+    async fn create_webhook(&self, tenant: TenantId, webhook: &Webhook) -> Result<()>;
     /// The tenant's webhooks, oldest first.
     async fn webhooks(&self, tenant: TenantId) -> Result<Vec<Webhook>>;
     async fn webhook(&self, tenant: TenantId, id: WebhookId) -> Result<Option<Webhook>>;
     /// `false` when the tenant has no such webhook.
-    async fn update_webhook(&self, tenant: TenantId, webhook: &WebhookRecord) -> Result<bool>;
+    async fn update_webhook(&self, tenant: TenantId, webhook: &Webhook) -> Result<bool>;
     /// Deletes a webhook and its deliveries; `false` when the tenant has no such webhook.
     async fn delete_webhook(&self, tenant: TenantId, id: WebhookId) -> Result<bool>;
     /// Queues a delivery without an event (a `webhook.test`).

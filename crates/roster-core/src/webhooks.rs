@@ -153,14 +153,6 @@ pub enum Attempt {
     },
 }
 
-/// A webhook as the store writes it: the patterns split into exact types and prefixes.
-#[derive(Debug, Clone)]
-pub struct WebhookRecord {
-    pub webhook: Webhook,
-    /// `(pattern, is_prefix)`.
-    pub patterns: Vec<(String, bool)>,
-}
-
 /// A request to push to a webhook: the event's JSON, signed.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -187,7 +179,7 @@ impl Directory {
                 None
             }
         };
-        let patterns = match input.event_types {
+        let event_types = match input.event_types {
             Some(types) => check_types(&types, &mut errors),
             None => {
                 errors.push(FieldError::new("event_types", "required", "e.g. [\"user.*\"]"));
@@ -200,14 +192,12 @@ impl Directory {
         let webhook = Webhook {
             id: WebhookId::generate(now),
             url,
-            event_types: patterns.iter().map(|(t, _)| t.clone()).collect(),
+            event_types,
             enabled: input.enabled.unwrap_or(true),
             created_at: now,
             updated_at: now,
         };
-        let record =
-            WebhookRecord { patterns: store_patterns(&patterns), webhook: webhook.clone() };
-        self.store().create_webhook(p.tenant, &record).await?;
+        self.store().create_webhook(p.tenant, &webhook).await?;
         let secret = self.webhook_secret(webhook.id).await?;
         Ok((webhook, secret))
     }
@@ -232,19 +222,15 @@ impl Directory {
         if let Some(url) = input.url {
             webhook.url = check_url(&url, allow_private, &mut errors).unwrap_or_default();
         }
-        let patterns = match input.event_types {
-            Some(types) => check_types(&types, &mut errors),
-            None => webhook.event_types.iter().map(|t| (t.clone(), pattern(t))).collect(),
-        };
+        if let Some(types) = input.event_types {
+            webhook.event_types = check_types(&types, &mut errors);
+        }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
-        webhook.event_types = patterns.iter().map(|(t, _)| t.clone()).collect();
         webhook.enabled = input.enabled.unwrap_or(webhook.enabled);
         webhook.updated_at = self.now();
-        let record =
-            WebhookRecord { patterns: store_patterns(&patterns), webhook: webhook.clone() };
-        if self.store().update_webhook(p.tenant, &record).await? {
+        if self.store().update_webhook(p.tenant, &webhook).await? {
             Ok(webhook)
         } else {
             Err(NOT_FOUND)
@@ -437,11 +423,12 @@ fn check_url(raw: &str, allow_private: bool, errors: &mut Vec<FieldError>) -> Op
     Some(url.to_string())
 }
 
-fn check_types(types: &[String], errors: &mut Vec<FieldError>) -> Vec<(String, bool)> {
+/// The valid, distinct patterns of `types`, in their order.
+fn check_types(types: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     if types.is_empty() || types.len() > MAX_TYPES {
         errors.push(FieldError::new("event_types", "out_of_range", "name 1 to 32 event types"));
     }
-    let mut patterns: Vec<(String, bool)> = Vec::new();
+    let mut patterns: Vec<String> = Vec::new();
     for (i, t) in types.iter().enumerate() {
         if TypePattern::parse(t).is_none() {
             errors.push(FieldError::new(
@@ -449,26 +436,11 @@ fn check_types(types: &[String], errors: &mut Vec<FieldError>) -> Vec<(String, b
                 "invalid",
                 format!("`{t}` is not an event type (e.g. `user.created`, `user.*`, `*`)"),
             ));
-        } else if !patterns.iter().any(|(p, _)| p == t) {
-            patterns.push((t.clone(), pattern(t)));
+        } else if !patterns.contains(t) {
+            patterns.push(t.clone());
         }
     }
     patterns
-}
-
-/// Whether a valid type pattern is a prefix (`user.*`, `*`).
-fn pattern(t: &str) -> bool {
-    t.ends_with('*')
-}
-
-/// The patterns as the store matches them: `user.*` → prefix `user.`, `*` → prefix ``.
-fn store_patterns(patterns: &[(String, bool)]) -> Vec<(String, bool)> {
-    patterns
-        .iter()
-        .map(|(t, prefix)| {
-            (if *prefix { t.trim_end_matches('*').to_owned() } else { t.clone() }, *prefix)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
 use roster_core::jobs::{self, ImportProgress, JobKind, JobRecord, JobState};
-use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook, WebhookRecord};
+use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
@@ -424,8 +424,7 @@ impl Store for This {
         end_job(self.writer(), id, attempt, state, error, micros(now)).await
     }
 
-    async fn create_webhook(&self, tenant: TenantId, r: &WebhookRecord) -> Result<()> {
-        let w = &r.webhook;
+    async fn create_webhook(&self, tenant: TenantId, w: &Webhook) -> Result<()> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         sqlx::query(
             "insert into webhooks (tenant_id, id, url, enabled, created_at, updated_at) \
@@ -440,7 +439,7 @@ impl Store for This {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        insert_webhook_types(&mut tx, r).await?;
+        insert_webhook_types(&mut tx, w).await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -476,8 +475,7 @@ impl Store for This {
         Ok(Some(webhook))
     }
 
-    async fn update_webhook(&self, tenant: TenantId, r: &WebhookRecord) -> Result<bool> {
-        let w = &r.webhook;
+    async fn update_webhook(&self, tenant: TenantId, w: &Webhook) -> Result<bool> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         let done = sqlx::query(
             "update webhooks set url = $3, enabled = $4, updated_at = $5 where tenant_id = $1 and id = $2",
@@ -498,7 +496,7 @@ impl Store for This {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        insert_webhook_types(&mut tx, r).await?;
+        insert_webhook_types(&mut tx, w).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(true)
     }
@@ -777,10 +775,13 @@ fn type_pattern(row: &DbRow) -> Result<String> {
     Ok(if prefix { format!("{pattern}*") } else { pattern })
 }
 
-async fn insert_webhook_types(tx: &mut Tx<'_>, r: &WebhookRecord) -> Result<()> {
+/// Writes a webhook's patterns as the fan-out in `insert_events` matches them: `user.created`
+/// exactly, `user.*` as the prefix `user.`, `*` as the empty prefix.
+async fn insert_webhook_types(tx: &mut Tx<'_>, w: &Webhook) -> Result<()> {
     let mut q = QueryBuilder::<Db>::new("insert into webhook_event_types (webhook_id, pattern, prefix) ");
-    q.push_values(&r.patterns, |mut row, (pattern, prefix)| {
-        row.push_bind(*r.webhook.id.as_uuid()).push_bind(pattern.clone()).push_bind(*prefix);
+    q.push_values(&w.event_types, |mut row, t| {
+        let (pattern, prefix) = t.strip_suffix('*').map_or((t.as_str(), false), |p| (p, true));
+        row.push_bind(*w.id.as_uuid()).push_bind(pattern.to_owned()).push_bind(prefix);
     });
     q.build().execute(&mut **tx).await.map_err(db_error)?;
     Ok(())
