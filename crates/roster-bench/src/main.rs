@@ -34,6 +34,9 @@ struct Args {
     /// The generator of the benchmark people.
     #[arg(long, default_value = "../shared/data/users.py")]
     users_py: String,
+    /// A NATS server with JetStream for the relay phase (`none` skips it).
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
 }
 
 #[tokio::main]
@@ -86,7 +89,7 @@ impl Server {
     }
 }
 
-async fn start(backend: &str, args: &Args) -> anyhow::Result<Server> {
+async fn start(backend: &str, args: &Args, env: &[(&str, &str)]) -> anyhow::Result<Server> {
     let exe = std::env::current_exe()?.with_file_name("roster");
     if !exe.exists() {
         bail!(
@@ -107,6 +110,7 @@ async fn start(backend: &str, args: &Args) -> anyhow::Result<Server> {
         .env("ROSTER_RATE_LIMITS__VERIFICATIONS_PER_SECOND", "1000000")
         // The delivery phase's receiver listens on 127.0.0.1.
         .env("ROSTER_WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")
+        .envs(env.iter().copied())
         .stdout(Stdio::null());
     if backend == "postgres" {
         let database = format!("roster_bench_{}_{port}", std::process::id());
@@ -155,7 +159,7 @@ struct Person {
 }
 
 async fn run(args: &Args, backend: &str) -> anyhow::Result<Vec<(String, String)>> {
-    let server = start(backend, args).await?;
+    let server = start(backend, args, &[]).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
     let auth = format!("Bearer {}", server.token);
     let mut report = Vec::new();
@@ -266,6 +270,9 @@ async fn run(args: &Args, backend: &str) -> anyhow::Result<Vec<(String, String)>
         format!("{:.1} MiB", server.rss_kib("VmHWM") as f64 / 1024.0),
     ));
     cleanup(backend, args, server).await?;
+    if args.nats_url != "none" {
+        report.push(relay(args, backend).await?);
+    }
     Ok(report)
 }
 
@@ -520,15 +527,7 @@ async fn deliveries(
     let hook: Value = hook.send().await?.error_for_status()?.json().await?;
 
     let started = Instant::now();
-    for chunk in 0..EVENTS / 1000 {
-        let users: Vec<Value> =
-            (0..1000).map(|i| json!({ "username": format!("hooked-{chunk}-{i}") })).collect();
-        let bulk = http
-            .post(format!("{base}/v1/users/bulk"))
-            .header("authorization", auth)
-            .json(&json!({ "users": users }));
-        bulk.send().await?.error_for_status()?;
-    }
+    create_in_bulk(http, base, auth, "hooked", EVENTS).await?;
     tokio::time::timeout(Duration::from_secs(600), finished)
         .await
         .context("deliveries did not arrive within 10 minutes")??;
@@ -540,6 +539,77 @@ async fn deliveries(
         "webhook deliveries (5,000 events, receiver on 127.0.0.1)".to_owned(),
         format!("{rate:.0} deliveries/s, bulk writes included"),
     ))
+}
+
+/// The NATS JetStream relay, on a server of its own (so it does not weigh on the other phases):
+/// 20,000 `user.created` events written in bulk, timed until the last is seen on the broker.
+async fn relay(args: &Args, backend: &str) -> anyhow::Result<(String, String)> {
+    const EVENTS: usize = 20_000;
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let unique = format!("{}_{}", std::process::id(), since_epoch.as_millis());
+    let (prefix, stream) = (format!("roster_bench.{unique}"), format!("ROSTER_BENCH_{unique}"));
+    let client = async_nats::connect(&args.nats_url).await.context("connect to NATS")?;
+    let mut published = client.subscribe(format!("{prefix}.>")).await?;
+    let env = [
+        ("ROSTER_NATS_URL", args.nats_url.as_str()),
+        ("ROSTER_NATS__SUBJECT_PREFIX", prefix.as_str()),
+        ("ROSTER_NATS__STREAM", stream.as_str()),
+    ];
+    let server = start(backend, args, &env).await?;
+    let (http, base) = (reqwest::Client::new(), server.base.clone());
+    let auth = format!("Bearer {}", server.token);
+    let counter = tokio::spawn(async move {
+        let mut seen = 0;
+        while seen < EVENTS && futures::StreamExt::next(&mut published).await.is_some() {
+            seen += 1;
+        }
+        seen
+    });
+    let started = Instant::now();
+    create_in_bulk(&http, &base, &auth, "relayed", EVENTS).await?;
+    let written = started.elapsed();
+    let seen = tokio::time::timeout(Duration::from_secs(600), counter)
+        .await
+        .context("the relay did not publish every event within 10 minutes")??;
+    let elapsed = started.elapsed();
+    jetstream_cleanup(client, &stream).await?;
+    cleanup(backend, args, server).await?;
+    if seen < EVENTS {
+        bail!("the relay published {seen} of {EVENTS} events");
+    }
+    Ok((
+        "NATS JetStream relay (20,000 events written in bulk → all published)".to_owned(),
+        format!(
+            "{:.0} events/s; the last published {:.0} ms after the last write",
+            EVENTS as f64 / elapsed.as_secs_f64(),
+            (elapsed - written).as_secs_f64() * 1000.0
+        ),
+    ))
+}
+
+/// Creates `n` users (a multiple of 1,000) named `<prefix>-…`, 1,000 a bulk request.
+async fn create_in_bulk(
+    http: &reqwest::Client,
+    base: &str,
+    auth: &str,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    for chunk in 0..n / 1000 {
+        let users: Vec<Value> =
+            (0..1000).map(|i| json!({ "username": format!("{prefix}-{chunk}-{i}") })).collect();
+        let bulk = http
+            .post(format!("{base}/v1/users/bulk"))
+            .header("authorization", auth)
+            .json(&json!({ "users": users }));
+        bulk.send().await?.error_for_status()?;
+    }
+    Ok(())
+}
+
+async fn jetstream_cleanup(client: async_nats::Client, stream: &str) -> anyhow::Result<()> {
+    async_nats::jetstream::new(client).delete_stream(stream).await?;
+    Ok(())
 }
 
 /// Runs `clients` concurrent loops of `request(worker, n)` for `duration`.

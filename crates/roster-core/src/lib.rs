@@ -6,6 +6,7 @@
 //! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
 //!   [`validate`] turns one into the other, collecting every field error at once.
 //! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
+//! - [`relay`] keeps each tenant's position in a message broker the feed is relayed to.
 //! - [`jobs`] runs asynchronous work (offboarding) queued with the change that asks for it.
 //! - [`audit`] keeps the audit trail of API operations.
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
@@ -29,6 +30,7 @@ pub mod index;
 pub mod input;
 pub mod jobs;
 pub mod query;
+pub mod relay;
 pub mod secret;
 pub mod state;
 pub mod store;

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
@@ -13,6 +14,7 @@ use crate::event::{Event, EventQuery, NewEvent};
 use crate::id::{JobId, OrgId, TenantId, TokenId, UserId, WebhookId};
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
 use crate::query::UserQuery;
+use crate::relay::FeedCursor;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
 use crate::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
@@ -180,6 +182,28 @@ pub trait Store: Send + Sync + 'static {
         error: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<()>;
+
+    /// Claims for `holder` up to `limit` cursors of `sink` whose tenant's feed is ahead of them
+    /// and whose lease ran out before `now` (or that `holder` holds), leasing them until
+    /// `lease_until`; a tenant without a cursor gets one at 0 first. Across tenants: for the
+    /// relay. Of concurrent claimers (nodes), each cursor goes to one.
+    async fn claim_feed_cursors(
+        &self,
+        sink: &str,
+        holder: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<FeedCursor>>;
+    /// Moves a cursor forward to `to` and extends its lease, if `holder` still holds it.
+    async fn advance_feed_cursor(
+        &self,
+        tenant: TenantId,
+        sink: &str,
+        holder: Uuid,
+        to: i64,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool>;
 
     /// Appends audit entries (their `id`s are assigned here).
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()>;

@@ -46,6 +46,8 @@ pub struct Config {
     /// How long audit entries are kept.
     pub audit_retention_days: u32,
     pub webhooks: WebhookConfig,
+    /// Relaying events to NATS JetStream.
+    pub nats: NatsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -62,6 +64,25 @@ pub struct WebhookConfig {
 impl Default for WebhookConfig {
     fn default() -> Self {
         WebhookConfig { allow_private_targets: false, retry_hours: 24, timeout_seconds: 10 }
+    }
+}
+
+/// Where events are relayed besides the feed and webhooks: a NATS JetStream stream, when `url`
+/// is set (also read from `ROSTER_NATS_URL`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NatsConfig {
+    /// `nats://host:4222` (it may hold credentials, so it is never printed).
+    pub url: Option<SecretString>,
+    /// Events go to `<subject_prefix>.<tenant id>.<event type>`.
+    pub subject_prefix: String,
+    /// The JetStream stream that captures `<subject_prefix>.>`; created when missing.
+    pub stream: String,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig { url: None, subject_prefix: "roster".to_owned(), stream: "ROSTER".to_owned() }
     }
 }
 
@@ -83,6 +104,7 @@ const KEYS: &[&str] = &[
     "shutdown_grace_seconds",
     "audit_retention_days",
     "webhooks",
+    "nats",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -111,6 +133,7 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             audit_retention_days: 90,
             webhooks: WebhookConfig::default(),
+            nats: NatsConfig::default(),
         }
     }
 }
@@ -120,7 +143,15 @@ impl Config {
     pub fn load(file: &Path) -> Result<Config, Box<figment::Error>> {
         // Only variables naming a key are read: others with the prefix (`ROSTER_CONFIG`, a test
         // harness's) are not configuration, while a typo in the file is still an error.
+        // `ROSTER_NATS_URL`, the broker's conventional name, is `nats.url`.
         let env = Env::prefixed("ROSTER_")
+            .map(|key| {
+                if key.as_str().eq_ignore_ascii_case("nats_url") {
+                    "nats__url".into()
+                } else {
+                    key.into()
+                }
+            })
             .filter(|key| {
                 let top = key.as_str().split("__").next().unwrap_or_default();
                 KEYS.iter().any(|k| k.eq_ignore_ascii_case(top))
@@ -145,6 +176,8 @@ impl Config {
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment's `Jail` closures return its error by value
 mod tests {
+    use secrecy::ExposeSecret as _;
+
     use super::*;
 
     #[test]
@@ -180,6 +213,22 @@ mod tests {
             assert_eq!(
                 config.rate_limits,
                 RateLimits { verifications_per_second: 7, ..RateLimits::default() }
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_nats_url_has_its_conventional_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROSTER_NATS_URL", "nats://127.0.0.1:4222");
+            jail.set_env("ROSTER_NATS__STREAM", "EVENTS");
+            let config = Config::load(Path::new("absent.toml")).map_err(|e| e.to_string())?;
+            let url = config.nats.url.as_ref().map(|u| u.expose_secret().to_owned());
+            assert_eq!(url.as_deref(), Some("nats://127.0.0.1:4222"));
+            assert_eq!(
+                (config.nats.subject_prefix.as_str(), config.nats.stream.as_str()),
+                ("roster", "EVENTS")
             );
             Ok(())
         });

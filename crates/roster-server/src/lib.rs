@@ -18,6 +18,7 @@ use secrecy::ExposeSecret;
 
 pub mod config;
 pub mod delivery;
+pub mod relay;
 pub mod transfer;
 
 pub use config::{Config, LogFormat};
@@ -27,6 +28,7 @@ pub struct Server {
     app: axum::Router,
     directory: Directory,
     grace: Duration,
+    nats: config::NatsConfig,
 }
 
 /// Opens the database (applying migrations) and bootstraps an empty one.
@@ -94,6 +96,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         app,
         directory,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
+        nats: config.nats.clone(),
     })
 }
 
@@ -122,6 +125,8 @@ impl Server {
     ) -> std::io::Result<()> {
         let deliveries = delivery::spawn(self.directory.clone()).map_err(std::io::Error::other)?;
         let jobs = tokio::spawn(self.directory.clone().run_jobs());
+        let relay =
+            relay::spawn(self.directory.clone(), &self.nats).map_err(std::io::Error::other)?;
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
@@ -147,9 +152,12 @@ impl Server {
                 Ok(())
             }
         };
-        // A delivery or job cut short here runs again when its lease runs out.
+        // A delivery, job or relayed batch cut short here runs again when its lease runs out.
         deliveries.abort();
         jobs.abort();
+        if let Some(relay) = relay {
+            relay.abort();
+        }
         // The audit entries of the last requests are written before the process ends.
         self.directory.audit_log().flush().await;
         result

@@ -10,6 +10,7 @@ use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
+use roster_core::relay::FeedCursor;
 use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, SortValue, UserQuery};
 use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
@@ -613,6 +614,74 @@ impl Store for This {
         .await
         .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn claim_feed_cursors(
+        &self,
+        sink: &str,
+        holder: Uuid,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<FeedCursor>> {
+        sqlx::query(
+            "insert into feed_cursors (tenant_id, sink, after_seq) \
+             select t.id, $1, 0 from tenants t where t.seq > 0 and not exists \
+                 (select 1 from feed_cursors c where c.tenant_id = t.id and c.sink = $1) \
+             on conflict do nothing",
+        )
+        .bind(sink)
+        .execute(self.writer())
+        .await
+        .map_err(db_error)?;
+        // The tenant row is read, never locked: the writer holds it to commit.
+        sqlx::query(&format!(
+            "update feed_cursors set holder = $2, locked_until = $4 \
+             where sink = $1 and tenant_id in (select c.tenant_id from feed_cursors c \
+                 where c.sink = $1 and (c.locked_until is null or c.locked_until <= $3 or c.holder = $2) \
+                 and c.after_seq < (select t.seq from tenants t where t.id = c.tenant_id) \
+                 order by c.tenant_id limit $5{SKIP_LOCKED}) \
+             returning tenant_id, after_seq"
+        ))
+        .bind(sink)
+        .bind(holder)
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(i64::from(limit))
+        .fetch_all(self.writer())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| {
+            Ok(FeedCursor {
+                tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
+                after: row.try_get("after_seq").map_err(db_error)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn advance_feed_cursor(
+        &self,
+        tenant: TenantId,
+        sink: &str,
+        holder: Uuid,
+        to: i64,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "update feed_cursors set after_seq = $4, locked_until = $5 \
+             where tenant_id = $1 and sink = $2 and holder = $3 and after_seq <= $4",
+        )
+        .bind(tenant.as_uuid())
+        .bind(sink)
+        .bind(holder)
+        .bind(to)
+        .bind(micros(lease_until))
+        .execute(self.writer())
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()> {

@@ -13,6 +13,7 @@ mod passwords;
 mod privacy;
 mod protocol;
 mod query;
+mod relay;
 mod secrets;
 mod tenants;
 mod tokens;
