@@ -1,5 +1,6 @@
-//! Offboarding: the user is `offboarding` at once and a job erases it; `/v1/jobs/{id}` tells how
-//! the job went.
+//! Jobs: offboarding (the user is `offboarding` at once and a job erases it), data changes and
+//! imports, each reported at `/v1/jobs/{id}`; a job cut short by a stopped node is finished by
+//! another, exactly once.
 
 use std::time::Duration;
 
@@ -253,4 +254,69 @@ async fn imports_over_http_report_progress_and_each_refused_row() {
     }
     let latin1 = app.post("/v1/imports").body(vec![0xff, 0xfe]).send().await.unwrap();
     expect_status(latin1, StatusCode::BAD_REQUEST).await;
+}
+
+#[tokio::test]
+async fn an_import_cut_short_by_a_stopped_node_is_finished_by_another_exactly_once() {
+    const ROWS: usize = 10_000;
+    let mut app = TestApp::spawn().await;
+    let rows: Vec<String> =
+        (0..ROWS).map(|i| json!({ "username": format!("resumed-{i}") }).to_string()).collect();
+    let response = app
+        .post("/v1/imports")
+        .header("content-type", "application/x-ndjson")
+        .body(rows.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    expect_status(response, StatusCode::ACCEPTED).await;
+
+    // The node stops as soon as its worker has saved the first chunk (of twenty); once the job's
+    // lease has run out, a node started on the same database takes the job over.
+    for _ in 0..1000 {
+        let import = expect_status(app.get(&location).send().await.unwrap(), StatusCode::OK).await;
+        if import["progress"]["processed"].as_u64().unwrap_or(0) > 0 {
+            assert_eq!(import["state"], "running", "stopped mid-run: {import}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.begin_shutdown();
+    app.stopped().await.unwrap();
+    app.clock.advance(time::Duration::seconds(61));
+    let peer = app.spawn_peer().await;
+    let get = |path: String| {
+        let request = app.http.get(peer.url(&path)).bearer_auth(&app.token);
+        async move { expect_status(request.send().await.unwrap(), StatusCode::OK).await }
+    };
+    let mut import = get(location.clone()).await;
+    for _ in 0..1000 {
+        if import["state"] == "succeeded" || import["state"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        import = get(location.clone()).await;
+    }
+    assert_eq!(import["state"], "succeeded", "{import}");
+    let progress = &import["progress"];
+    assert_eq!(progress["processed"], json!(ROWS), "{progress}");
+    assert_eq!(import["attempts"], json!(2), "the second node ran it again: {import}");
+
+    // Every row is there once: a chunk run twice reports its rows as conflicts the second time.
+    let filter = "filter=username%20sw%20%22resumed-%22&count=true&limit=1";
+    let listed = get(format!("/v1/users?{filter}")).await;
+    assert_eq!(listed["meta"]["total_count"], json!(ROWS), "{listed}");
+    let mut created = 0;
+    let mut after = 0;
+    loop {
+        let page = get(format!("/v1/events?after={after}&limit=1000")).await;
+        let data = page["data"].as_array().unwrap();
+        if data.is_empty() {
+            break;
+        }
+        created += data.iter().filter(|e| e["type"] == "user.created").count();
+        after = page["meta"]["next_after"].as_i64().unwrap();
+    }
+    assert_eq!(created, ROWS, "one event per user");
 }
