@@ -21,7 +21,7 @@ use crate::id::{OrgId, TenantId, TokenId, UserId};
 use crate::index;
 use crate::input::UserInput;
 use crate::jobs::{Job, JobKind, JobRecord};
-use crate::query::{self, Order, SortKey, SortValue, UserQuery};
+use crate::query::{self, Cond, Order, SortKey, SortValue, UserQuery};
 use crate::secret::{self, Argon2Params, Hasher};
 use crate::state::Transition;
 use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserRecord, Write};
@@ -51,6 +51,7 @@ pub struct Directory {
     lockout_after: u32,
     audit: AuditLog,
     webhooks: crate::webhooks::WebhookSettings,
+    organization_types: Arc<crate::organizations::OrganizationTypes>,
 }
 
 /// How long an authenticated token is trusted without asking the store again: the most a
@@ -104,6 +105,8 @@ pub struct Search {
     /// Also count every match.
     pub count: bool,
     pub include_deleted: bool,
+    /// Only the users owned by, or members of, this organization (with `true`: or of one below it).
+    pub within: Option<(OrgId, bool)>,
 }
 
 impl Default for Search {
@@ -117,6 +120,7 @@ impl Default for Search {
             cursor: None,
             count: false,
             include_deleted: false,
+            within: None,
         }
     }
 }
@@ -178,6 +182,7 @@ impl Directory {
         Ok(Directory {
             audit: AuditLog::new(store.clone(), clock.clone()),
             webhooks: crate::webhooks::WebhookSettings::default(),
+            organization_types: Arc::default(),
             store,
             clock,
             hasher: Hasher::new(argon2)?,
@@ -203,6 +208,21 @@ impl Directory {
     pub fn with_webhooks(mut self, settings: crate::webhooks::WebhookSettings) -> Self {
         self.webhooks = settings;
         self
+    }
+
+    /// The organization types of this deployment (see [`crate::organizations`]); an error
+    /// names a default that is not among the types.
+    pub fn with_organization_types(
+        mut self,
+        types: crate::organizations::OrganizationTypes,
+    ) -> std::result::Result<Self, String> {
+        types.check()?;
+        self.organization_types = Arc::new(types);
+        Ok(self)
+    }
+
+    pub fn organization_types(&self) -> &crate::organizations::OrganizationTypes {
+        &self.organization_types
     }
 
     /// Ticks after every commit on this node (for workers that wait for new events).
@@ -396,7 +416,7 @@ impl Directory {
     pub async fn check_user(&self, p: &Principal, input: UserInput) -> Result<()> {
         let valid = validate::user(input, Mode::Create, self.now().date())?;
         if let Some(org) = valid.organization_id {
-            self.organization(p.tenant, org).await?;
+            self.owning_organization(p.tenant, org).await?;
         }
         Ok(())
     }
@@ -409,7 +429,7 @@ impl Directory {
         now: OffsetDateTime,
     ) -> Result<(UserRecord, Change)> {
         let organization_id = match valid.organization_id {
-            Some(org) => self.organization(p.tenant, org).await?,
+            Some(org) => self.owning_organization(p.tenant, org).await?,
             None => p.root_organization,
         };
         let (hashed, national_id_hash) = tokio::try_join!(
@@ -520,8 +540,20 @@ impl Directory {
                 "a page is chosen by offset or by cursor, not both",
             ));
         }
-        let cond = search.filter.as_ref().map(query::resolve).transpose()?;
-        let filter_text = search.filter.as_ref().map(ToString::to_string).unwrap_or_default();
+        let mut cond = search.filter.as_ref().map(query::resolve).transpose()?;
+        let mut filter_text = search.filter.as_ref().map(ToString::to_string).unwrap_or_default();
+        if let Some((id, recursive)) = search.within {
+            if self.store.organization(p.tenant, id).await?.is_none() {
+                return Err(Error::NotFound { kind: "organization" });
+            }
+            let within = Cond::Organization { id, recursive, members: true };
+            cond = Some(match cond {
+                Some(c) => Cond::And(Box::new(c), Box::new(within)),
+                None => within,
+            });
+            // A cursor belongs to the organization's listing it came from.
+            filter_text.push_str(&format!(" @{id}/{recursive}"));
+        }
         let binding =
             cursor::Binding::new(search.sort, search.order, &filter_text, search.include_deleted);
         let key = self.cursor_key().await?;
@@ -785,7 +817,7 @@ impl Directory {
         };
         let organization_id = match valid.organization_id {
             Some(org) if org != current.user.organization_id => {
-                self.organization(p.tenant, org).await?
+                self.owning_organization(p.tenant, org).await?
             }
             _ => current.user.organization_id,
         };
@@ -865,8 +897,8 @@ impl Directory {
         }
     }
 
-    async fn organization(&self, tenant: TenantId, id: OrgId) -> Result<OrgId> {
-        if self.store.organization_exists(tenant, id).await? {
+    async fn owning_organization(&self, tenant: TenantId, id: OrgId) -> Result<OrgId> {
+        if self.store.organization(tenant, id).await?.is_some() {
             Ok(id)
         } else {
             Err(Error::invalid("organization_id", "not_found", "no such organization"))
@@ -911,7 +943,7 @@ pub(crate) fn check_limit(limit: u32) -> Result<()> {
 
 /// Whether a write that lost a race should run again on the fresh record: always without
 /// `If-Match`, and with it when only the failure count moved (the version still matches).
-fn retry(e: &Error, if_match: Option<i64>) -> bool {
+pub(crate) fn retry(e: &Error, if_match: Option<i64>) -> bool {
     matches!(e, Error::Stale { expected, current } if if_match.is_none() || expected == current)
 }
 
@@ -963,7 +995,7 @@ fn transition(record: &mut UserRecord, t: Transition) -> Result<(&'static str, s
 }
 
 /// Turns a record into a tombstone.
-fn erase(record: &mut UserRecord) {
+pub(crate) fn erase(record: &mut UserRecord) {
     record.user.username = None;
     record.user.profile = Profile::default();
     record.user.password = PasswordInfo::default();

@@ -38,11 +38,23 @@ impl Actor {
 }
 
 /// Every event type, by resource: `<resource>.<what happened>`.
-pub const EVENT_TYPES: &[&str] =
-    &["user.created", "user.updated", "user.state_changed", "user.deleted"];
+pub const EVENT_TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.state_changed",
+    "user.deleted",
+    "user.data_changed",
+    "user.data_change_failed",
+    "organization.created",
+    "organization.updated",
+    "organization.moved",
+    "organization.deleted",
+    "organization.member_added",
+    "organization.member_removed",
+];
 
 /// The kinds of resource events are about.
-pub const RESOURCE_TYPES: &[&str] = &["user"];
+pub const RESOURCE_TYPES: &[&str] = &["user", "organization"];
 
 /// An event about to be committed; the store assigns its `seq`.
 #[derive(Debug, Clone)]

@@ -147,10 +147,15 @@ pub const WRITE_ONLY: &[&str] = &["password", "national_id"];
 
 /// A body must be a JSON object without read-only fields; each one present is a field error.
 pub fn reject_read_only(body: &Value) -> crate::Result<()> {
+    reject_fields(body, READ_ONLY)
+}
+
+/// Refuses a body that is not an object or that sets any of `read_only`, naming each.
+pub fn reject_fields(body: &Value, read_only: &[&str]) -> crate::Result<()> {
     let Some(object) = body.as_object() else {
         return Err(crate::Error::invalid("", "invalid_type", "the body must be a JSON object"));
     };
-    let errors: Vec<crate::FieldError> = READ_ONLY
+    let errors: Vec<crate::FieldError> = read_only
         .iter()
         .filter(|f| object.contains_key(**f))
         .map(|f| crate::FieldError::new(*f, "read_only", "is set by Roster and cannot be written"))

@@ -5,6 +5,7 @@
 //!   (validation, state machine, events) and hands the [`Store`] one [`Change`] to commit.
 //! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
 //!   [`validate`] turns one into the other, collecting every field error at once.
+//! - [`organizations`] keeps the organization tree and memberships.
 //! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
 //! - [`relay`] keeps each tenant's position in a message broker the feed is relayed to.
 //! - [`jobs`] runs asynchronous work (offboarding) queued with the change that asks for it.
@@ -29,6 +30,7 @@ pub mod id;
 pub mod index;
 pub mod input;
 pub mod jobs;
+pub mod organizations;
 pub mod query;
 pub mod relay;
 pub mod secret;

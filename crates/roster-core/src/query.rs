@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::filter::{AttrPath, CompareOp, Filter, Value};
-use crate::id::UserId;
+use crate::id::{OrgId, UserId};
 use crate::index::text_key;
 
 /// A filter resolved against the user model.
@@ -35,6 +35,13 @@ pub enum Cond {
     Elements {
         path: String,
         cond: Box<Cond>,
+    },
+    /// The user is owned by the organization `id` (or, `recursive`, by one below it) or, with
+    /// `members`, is a member of it (or of one below it).
+    Organization {
+        id: OrgId,
+        recursive: bool,
+        members: bool,
     },
 }
 

@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
 use crate::id::{JobId, OrgId, TenantId, TokenId, UserId, WebhookId};
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
+use crate::organizations::Organization;
 use crate::query::UserQuery;
 use crate::relay::FeedCursor;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
@@ -54,7 +55,20 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, tenant: TenantId, id: TokenId) -> Result<bool>;
     /// Records that the token authenticated a request at `at`.
     async fn touch_token(&self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()>;
-    async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool>;
+    async fn organization(&self, tenant: TenantId, id: OrgId) -> Result<Option<Organization>>;
+    /// Organizations in id order after `after`: all, or the children of `parent`.
+    async fn organizations(
+        &self,
+        tenant: TenantId,
+        parent: Option<OrgId>,
+        after: Option<OrgId>,
+        limit: u32,
+    ) -> Result<Vec<Organization>>;
+    /// The organization and every organization below it.
+    async fn organization_subtree(&self, tenant: TenantId, id: OrgId) -> Result<Vec<Organization>>;
+    async fn is_member(&self, tenant: TenantId, organization: OrgId, user: UserId) -> Result<bool>;
+    /// The organizations `user` is a member of, in id order.
+    async fn memberships(&self, tenant: TenantId, user: UserId) -> Result<Vec<Organization>>;
 
     async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>>;
     /// The user holding a unique key (a username, e-mail, phone or external id).
@@ -273,14 +287,51 @@ pub struct Change {
 #[derive(Clone)]
 pub enum Write {
     /// Inserts a user, claiming its unique keys and indexing its values (see [`crate::index`]).
-    CreateUser { record: Box<UserRecord> },
+    CreateUser {
+        record: Box<UserRecord>,
+    },
     /// Replaces `before` (the record as read) with `record`, if the stored record still has
     /// `before`'s version and failure count: the unique keys and indexed values move with it. A
     /// tombstone has no keys, and replacing a user with one also forgets the idempotency records
     /// that hold its data.
-    UpdateUser { record: Box<UserRecord>, before: Box<UserRecord> },
+    UpdateUser {
+        record: Box<UserRecord>,
+        before: Box<UserRecord>,
+    },
+    /// Inserts an organization; a technical name taken in the tenant is a conflict.
+    CreateOrganization {
+        org: Box<Organization>,
+    },
+    /// Replaces an organization that still has `before_version` (its parent stays).
+    UpdateOrganization {
+        org: Box<Organization>,
+        before_version: i64,
+    },
+    /// Gives an organization that still has `before_version` its new parent, refusing a cycle.
+    MoveOrganization {
+        org: Box<Organization>,
+        before_version: i64,
+    },
+    /// Deletes an organization and every organization below it with their memberships; the
+    /// tombstones of users they owned move to `parent`. A live user they still own fails it.
+    DeleteOrganization {
+        id: OrgId,
+        parent: OrgId,
+    },
+    /// Makes `user` a member of `organization`; a conflict when it is one already.
+    AddMember {
+        organization: OrgId,
+        user: UserId,
+        at: OffsetDateTime,
+    },
+    RemoveMember {
+        organization: OrgId,
+        user: UserId,
+    },
     /// Queues a job (see [`crate::jobs`]).
-    CreateJob { job: Box<JobRecord> },
+    CreateJob {
+        job: Box<JobRecord>,
+    },
     /// Ends run number `attempt` of a job (ignored when the job was claimed again since).
     FinishJob {
         id: JobId,

@@ -516,6 +516,68 @@ fn depth(value: &Value) -> usize {
     }
 }
 
+/// Longest technical name of an organization.
+pub const MAX_TECHNICAL_NAME: usize = 128;
+
+/// An organization's writable fields, checked; `None` where the input left a field out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidOrganization {
+    pub technical_name: Option<String>,
+    pub friendly_name: Option<String>,
+    pub parent_id: Option<OrgId>,
+    pub is_virtual: Option<bool>,
+    pub kind: Option<String>,
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// Checks an organization document, reporting every error at once. `types` is the configured
+/// set of organization types.
+pub fn organization(
+    input: crate::organizations::OrganizationInput,
+    types: &[String],
+) -> Result<ValidOrganization> {
+    let mut v = Checker::default();
+    let technical_name = input.technical_name.filter(|name| {
+        let valid = !name.is_empty()
+            && name.chars().count() <= MAX_TECHNICAL_NAME
+            && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+        if !valid {
+            v.push(
+                "technical_name",
+                "invalid_format",
+                format!("1 to {MAX_TECHNICAL_NAME} letters, digits and `-`, `_`, `.`, `@`"),
+            );
+        }
+        valid
+    });
+    let friendly_name = v.text("friendly_name", input.friendly_name, MAX_TEXT);
+    let parent_id = input.parent_id.and_then(|id| match id.parse() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            v.push("parent_id", "invalid_format", "must be an organization id (a UUID)");
+            None
+        }
+    });
+    let kind = input.kind.filter(|k| {
+        let known = types.iter().any(|t| t == k);
+        if !known {
+            let names: Vec<String> = types.iter().map(|n| format!("`{n}`")).collect();
+            v.push("type", "invalid_value", format!("must be one of {}", names.join(", ")));
+        }
+        known
+    });
+    let attributes = attributes(&mut v, input.attributes.unwrap_or_default());
+    v.finish()?;
+    Ok(ValidOrganization {
+        technical_name,
+        friendly_name,
+        parent_id,
+        is_virtual: input.is_virtual,
+        kind,
+        attributes,
+    })
+}
+
 /// Collects field errors.
 #[derive(Default)]
 struct Checker(Vec<FieldError>);

@@ -74,7 +74,7 @@ impl Default for HttpConfig {
     modifiers(&BearerAuth),
     // Referenced from a path parameter, which utoipa does not collect by itself.
     components(schemas(native::users::Action)),
-    tags((name = "users", description = "People and machine accounts"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"), (name = "tenants", description = "Tenants, for a system token"))
+    tags((name = "users", description = "People and machine accounts"), (name = "organizations", description = "The organization tree and memberships"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"), (name = "tenants", description = "Tenants, for a system token"))
 )]
 struct ApiDoc;
 
@@ -94,7 +94,9 @@ impl utoipa::Modify for BearerAuth {
 
 /// The native API's routes and their OpenAPI description, from the same handler list.
 fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    use native::{events, jobs, passwords, tenants, tokens, users, webhooks};
+    use native::{
+        events, jobs, organizations as orgs, passwords, tenants, tokens, users, webhooks,
+    };
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
     let bulk = OpenApiRouter::new()
         .routes(routes!(users::bulk_create_users))
@@ -124,6 +126,17 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::user_by_email))
         .routes(routes!(users::user_by_phone))
         .routes(routes!(users::user_by_external_id))
+        .routes(routes!(orgs::create_organization, orgs::list_organizations))
+        .routes(routes!(
+            orgs::get_organization,
+            orgs::update_organization,
+            orgs::delete_organization
+        ))
+        .routes(routes!(orgs::list_children))
+        .routes(routes!(orgs::move_organization))
+        .routes(routes!(orgs::list_organization_users))
+        .routes(routes!(orgs::add_member, orgs::remove_member))
+        .routes(routes!(orgs::user_memberships))
         .routes(routes!(events::list_events))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))

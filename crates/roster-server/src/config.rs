@@ -48,6 +48,28 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// Relaying events to NATS JetStream.
     pub nats: NatsConfig,
+    pub organizations: OrganizationConfig,
+}
+
+/// Organization types: every type an organization may have, and those given when a create
+/// names none.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrganizationConfig {
+    pub types: Vec<String>,
+    pub default_type: String,
+    pub default_virtual_type: String,
+}
+
+impl Default for OrganizationConfig {
+    fn default() -> Self {
+        let defaults = roster_core::organizations::OrganizationTypes::default();
+        OrganizationConfig {
+            types: defaults.types,
+            default_type: defaults.default_type,
+            default_virtual_type: defaults.default_virtual_type,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -105,6 +127,7 @@ const KEYS: &[&str] = &[
     "audit_retention_days",
     "webhooks",
     "nats",
+    "organizations",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -134,6 +157,7 @@ impl Default for Config {
             audit_retention_days: 90,
             webhooks: WebhookConfig::default(),
             nats: NatsConfig::default(),
+            organizations: OrganizationConfig::default(),
         }
     }
 }

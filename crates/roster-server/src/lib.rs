@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
+use roster_core::organizations::OrganizationTypes;
 use roster_core::webhooks::WebhookSettings;
 use roster_core::{Clock, Directory, SystemClock};
 use roster_http::{HttpConfig, Metrics};
@@ -49,7 +50,13 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
             allow_private_targets: config.webhooks.allow_private_targets,
             retry_window: Duration::from_secs(config.webhooks.retry_hours.saturating_mul(3600)),
             timeout: Duration::from_secs(config.webhooks.timeout_seconds.max(1)),
-        });
+        })
+        .with_organization_types(OrganizationTypes {
+            types: config.organizations.types.clone(),
+            default_type: config.organizations.default_type.clone(),
+            default_virtual_type: config.organizations.default_virtual_type.clone(),
+        })
+        .map_err(anyhow::Error::msg)?;
     let (admin, system) = (config.bootstrap_token.clone(), config.system_token.clone());
     if let Some(done) = directory.bootstrap(admin, system).await? {
         tracing::info!(tenant_id = %done.tenant.id, "created tenant `default`");

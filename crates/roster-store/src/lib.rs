@@ -63,6 +63,11 @@ fn db_error(e: sqlx::Error) -> Error {
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_) => Error::Unavailable(Box::new(e)),
+        // A row it refers to was deleted, or one that refers to it was added, by a change that
+        // committed meanwhile (an organization and its users).
+        sqlx::Error::Database(ref db) if db.is_foreign_key_violation() => {
+            Error::Refused("another change to what this refers to came first: try again")
+        }
         sqlx::Error::Database(ref db) if db.is_unique_violation() => {
             // Unique keys of users are claimed with `on conflict do nothing`; the only
             // constraint that can still fire is a tenant's name.

@@ -10,6 +10,7 @@ use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
+use roster_core::organizations::Organization;
 use roster_core::relay::FeedCursor;
 use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, SortValue, UserQuery};
 use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
@@ -62,7 +63,8 @@ impl Store for This {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
-        sqlx::query("insert into organizations (tenant_id, id, parent_id, name, created_at) values ($1, $2, null, 'root', $3)")
+        sqlx::query("insert into organizations (tenant_id, id, parent_id, technical_name, name_key, friendly_name, created_at, updated_at) \
+             values ($1, $2, null, 'root', 'root', 'root', $3, $3)")
             .bind(tenant.id.as_uuid())
             .bind(tenant.root_organization_id.as_uuid())
             .bind(micros(tenant.created_at))
@@ -207,14 +209,79 @@ impl Store for This {
             .transpose()
     }
 
-    async fn organization_exists(&self, tenant: TenantId, id: OrgId) -> Result<bool> {
-        let row = sqlx::query("select 1 from organizations where tenant_id = $1 and id = $2")
+    async fn organization(&self, tenant: TenantId, id: OrgId) -> Result<Option<Organization>> {
+        sqlx::query(&format!("select {ORG_COLUMNS} from organizations where tenant_id = $1 and id = $2"))
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())
             .fetch_optional(self.reader())
             .await
-            .map_err(db_error)?;
+            .map_err(db_error)?
+            .as_ref()
+            .map(organization_view)
+            .transpose()
+    }
+
+    async fn organizations(
+        &self,
+        tenant: TenantId,
+        parent: Option<OrgId>,
+        after: Option<OrgId>,
+        limit: u32,
+    ) -> Result<Vec<Organization>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {ORG_COLUMNS} from organizations where tenant_id = "));
+        q.push_bind(*tenant.as_uuid());
+        if let Some(parent) = parent {
+            q.push(" and parent_id = ").push_bind(*parent.as_uuid());
+        }
+        if let Some(after) = after {
+            q.push(" and id > ").push_bind(*after.as_uuid());
+        }
+        q.push(" order by id limit ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(organization_view).collect()
+    }
+
+    async fn organization_subtree(&self, tenant: TenantId, id: OrgId) -> Result<Vec<Organization>> {
+        sqlx::query(&format!(
+            "with recursive {SUBTREE} select {ORG_COLUMNS} from organizations \
+             where tenant_id = $1 and id in (select id from subtree) order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(organization_view)
+        .collect()
+    }
+
+    async fn is_member(&self, tenant: TenantId, organization: OrgId, user: UserId) -> Result<bool> {
+        let row = sqlx::query(
+            "select 1 from organization_members where tenant_id = $1 and organization_id = $2 and user_id = $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(organization.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?;
         Ok(row.is_some())
+    }
+
+    async fn memberships(&self, tenant: TenantId, user: UserId) -> Result<Vec<Organization>> {
+        sqlx::query(&format!(
+            "select {ORG_COLUMNS} from organizations where tenant_id = $1 and id in \
+             (select organization_id from organization_members where tenant_id = $1 and user_id = $2) order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(organization_view)
+        .collect()
     }
 
     async fn user(&self, tenant: TenantId, id: UserId) -> Result<Option<UserRecord>> {
@@ -898,6 +965,203 @@ type Tx<'a> = sqlx::Transaction<'a, Db>;
 
 const TENANT_COLUMNS: &str = "id, name, root_organization_id, created_at";
 
+const ORG_COLUMNS: &str =
+    "id, parent_id, technical_name, friendly_name, virtual, type, attributes, created_at, updated_at, version";
+
+/// A recursive common table expression: `subtree(id)` holds organization $2 of tenant $1 and
+/// every organization below it.
+const SUBTREE: &str = "subtree(id) as (select $2 union all select o.id from organizations o \
+     join subtree on o.parent_id = subtree.id where o.tenant_id = $1)";
+
+fn organization_view(row: &DbRow) -> Result<Organization> {
+    let get_err = |e| db_error(e);
+    Ok(Organization {
+        id: OrgId::from_uuid(row.try_get("id").map_err(get_err)?),
+        parent_id: row.try_get::<Option<Uuid>, _>("parent_id").map_err(get_err)?.map(OrgId::from_uuid),
+        technical_name: row.try_get("technical_name").map_err(get_err)?,
+        friendly_name: row.try_get("friendly_name").map_err(get_err)?,
+        is_virtual: row.try_get("virtual").map_err(get_err)?,
+        kind: row.try_get("type").map_err(get_err)?,
+        attributes: row.try_get::<Json<_>, _>("attributes").map_err(get_err)?.0,
+        created_at: from_micros(row.try_get("created_at").map_err(get_err)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(get_err)?),
+        version: row.try_get("version").map_err(get_err)?,
+    })
+}
+
+async fn insert_organization(tx: &mut Tx<'_>, t: Uuid, org: &Organization) -> Result<()> {
+    let done = sqlx::query(
+        "insert into organizations (tenant_id, id, parent_id, technical_name, name_key, friendly_name, \
+         virtual, type, attributes, created_at, updated_at, version) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) on conflict do nothing",
+    )
+    .bind(t)
+    .bind(org.id.as_uuid())
+    .bind(org.parent_id.map(|p| *p.as_uuid()))
+    .bind(&org.technical_name)
+    .bind(index::text_key(&org.technical_name))
+    .bind(&org.friendly_name)
+    .bind(org.is_virtual)
+    .bind(&org.kind)
+    .bind(Json(&org.attributes))
+    .bind(micros(org.created_at))
+    .bind(micros(org.updated_at))
+    .bind(org.version)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        // Ids are new: the technical name is what is taken.
+        Err(Error::Conflict { field: "technical_name".to_owned() })
+    }
+}
+
+async fn update_organization(tx: &mut Tx<'_>, t: Uuid, org: &Organization, before: i64) -> Result<()> {
+    let done = sqlx::query(
+        "update organizations set technical_name = $3, name_key = $4, friendly_name = $5, virtual = $6, \
+         type = $7, attributes = $8, updated_at = $9, version = $10 \
+         where tenant_id = $1 and id = $2 and version = $11",
+    )
+    .bind(t)
+    .bind(org.id.as_uuid())
+    .bind(&org.technical_name)
+    .bind(index::text_key(&org.technical_name))
+    .bind(&org.friendly_name)
+    .bind(org.is_virtual)
+    .bind(&org.kind)
+    .bind(Json(&org.attributes))
+    .bind(micros(org.updated_at))
+    .bind(org.version)
+    .bind(before)
+    .execute(&mut **tx)
+    .await
+    .map_err(org_name_taken)?;
+    check_org_version(tx, t, org.id, before, done.rows_affected()).await
+}
+
+async fn move_organization(tx: &mut Tx<'_>, t: Uuid, org: &Organization, before: i64) -> Result<()> {
+    let done = sqlx::query(
+        "update organizations set parent_id = $3, updated_at = $4, version = $5 \
+         where tenant_id = $1 and id = $2 and version = $6",
+    )
+    .bind(t)
+    .bind(org.id.as_uuid())
+    .bind(org.parent_id.map(|p| *p.as_uuid()))
+    .bind(micros(org.updated_at))
+    .bind(org.version)
+    .bind(before)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    check_org_version(tx, t, org.id, before, done.rows_affected()).await?;
+    // Concurrent moves in a tenant take turns here (the tenant row is locked until the commit,
+    // after the organization rows, in the order every commit takes them), so each sees the
+    // others' moves: walking up from the organization, meeting it again is a cycle.
+    sqlx::query("update tenants set seq = seq where id = $1")
+        .bind(t)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    let cycle = sqlx::query(
+        "with recursive up(id) as (select parent_id from organizations where tenant_id = $1 and id = $2 \
+         union select o.parent_id from organizations o join up on o.id = up.id \
+         where o.tenant_id = $1 and o.parent_id is not null) \
+         select 1 from up where id = $2",
+    )
+    .bind(t)
+    .bind(org.id.as_uuid())
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if cycle.is_some() {
+        return Err(Error::Refused("an organization cannot move below itself"));
+    }
+    Ok(())
+}
+
+/// Turns a write that touched no row into `Stale` (or `NotFound`, when the organization is gone).
+async fn check_org_version(tx: &mut Tx<'_>, t: Uuid, id: OrgId, before: i64, rows: u64) -> Result<()> {
+    if rows == 1 {
+        return Ok(());
+    }
+    let current: Option<i64> =
+        sqlx::query_scalar("select version from organizations where tenant_id = $1 and id = $2")
+            .bind(t)
+            .bind(id.as_uuid())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    Err(match current {
+        Some(current) => Error::Stale { expected: before, current },
+        None => Error::NotFound { kind: "organization" },
+    })
+}
+
+async fn delete_organization(tx: &mut Tx<'_>, t: Uuid, id: OrgId, parent: OrgId) -> Result<()> {
+    // Tombstones keep an owner: the parent of what is deleted.
+    sqlx::query(&format!(
+        "with recursive {SUBTREE} update users set organization_id = $3 \
+         where tenant_id = $1 and state = 'deleted' and organization_id in (select id from subtree)"
+    ))
+    .bind(t)
+    .bind(id.as_uuid())
+    .bind(parent.as_uuid())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    // Memberships go with their organizations (`on delete cascade`); a live user still owned by
+    // one of them fails the foreign key.
+    sqlx::query(&format!(
+        "with recursive {SUBTREE} delete from organizations where tenant_id = $1 and id in (select id from subtree)"
+    ))
+    .bind(t)
+    .bind(id.as_uuid())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+async fn add_member(tx: &mut Tx<'_>, t: Uuid, org: OrgId, user: UserId, at: OffsetDateTime) -> Result<()> {
+    let done = sqlx::query(
+        "insert into organization_members (tenant_id, organization_id, user_id, created_at) \
+         values ($1, $2, $3, $4) on conflict do nothing",
+    )
+    .bind(t)
+    .bind(org.as_uuid())
+    .bind(user.as_uuid())
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(Error::Conflict { field: "user_id".to_owned() }) }
+}
+
+async fn remove_member(tx: &mut Tx<'_>, t: Uuid, org: OrgId, user: UserId) -> Result<()> {
+    let done = sqlx::query(
+        "delete from organization_members where tenant_id = $1 and organization_id = $2 and user_id = $3",
+    )
+    .bind(t)
+    .bind(org.as_uuid())
+    .bind(user.as_uuid())
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(Error::NotFound { kind: "membership" }) }
+}
+
+/// A technical name taken by another organization of the tenant is a 409 on that field.
+fn org_name_taken(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        return Error::Conflict { field: "technical_name".to_owned() };
+    }
+    db_error(e)
+}
+
 fn tenant_view(row: &DbRow) -> Result<Tenant> {
     Ok(Tenant {
         id: TenantId::from_uuid(row.try_get("id").map_err(db_error)?),
@@ -1124,6 +1388,18 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
             Write::FinishJob { id, attempt, state, error, at } => {
                 end_job(&mut **tx, *id, *attempt, *state, error.as_deref(), micros(*at)).await?;
             }
+            Write::CreateOrganization { org } => insert_organization(tx, t, org).await?,
+            Write::UpdateOrganization { org, before_version } => {
+                update_organization(tx, t, org, *before_version).await?;
+            }
+            Write::MoveOrganization { org, before_version } => {
+                move_organization(tx, t, org, *before_version).await?;
+            }
+            Write::DeleteOrganization { id, parent } => delete_organization(tx, t, *id, *parent).await?,
+            Write::AddMember { organization, user, at } => {
+                add_member(tx, t, *organization, *user, *at).await?;
+            }
+            Write::RemoveMember { organization, user } => remove_member(tx, t, *organization, *user).await?,
         }
     }
     Ok(())
@@ -1143,7 +1419,7 @@ async fn apply_creates(tx: &mut Tx<'_>, t: Uuid, changes: &[&Change]) -> Result<
         .flat_map(|c| &c.writes)
         .filter_map(|w| match w {
             Write::CreateUser { record } => Some(&**record),
-            Write::UpdateUser { .. } | Write::CreateJob { .. } | Write::FinishJob { .. } => None,
+            _ => None,
         })
         .collect();
     insert_users(tx, t, &records).await
@@ -1228,6 +1504,15 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &UserReco
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
+    if done.rows_affected() == 1 && u.state == UserState::Deleted && before.user.state != UserState::Deleted {
+        // A tombstone is a member of nothing.
+        sqlx::query("delete from organization_members where tenant_id = $1 and user_id = $2")
+            .bind(t)
+            .bind(u.id.as_uuid())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
     if done.rows_affected() != 1 {
         let current: Option<i64> = sqlx::query_scalar("select version from users where tenant_id = $1 and id = $2")
             .bind(t)
@@ -1446,6 +1731,28 @@ fn push_cond(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, cond: &Cond) {
             push_attr(q, "a", cond);
             q.push(")");
         }
+        Cond::Organization { id, recursive, members } => {
+            let t = *tenant.as_uuid();
+            let push_orgs = |q: &mut QueryBuilder<'_, Db>| {
+                if *recursive {
+                    q.push(" in (with recursive subtree(id) as (select ").push_bind(*id.as_uuid());
+                    q.push(" union all select o.id from organizations o join subtree on o.parent_id = subtree.id \
+                            where o.tenant_id = ").push_bind(t);
+                    q.push(") select id from subtree)");
+                } else {
+                    q.push(" = ").push_bind(*id.as_uuid());
+                }
+            };
+            q.push("(u.organization_id");
+            push_orgs(q);
+            if *members {
+                q.push(" or u.id in (select m.user_id from organization_members m where m.tenant_id = ").push_bind(t);
+                q.push(" and m.organization_id");
+                push_orgs(q);
+                q.push(")");
+            }
+            q.push(")");
+        }
         Cond::Elements { path, cond } => {
             // Users with an array element (same user, same `elem`) satisfying every part of `cond`.
             q.push("u.id in (select x.user_id from user_attrs x where x.tenant_id = ").push_bind(*tenant.as_uuid());
@@ -1483,7 +1790,7 @@ fn push_element(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
             q.push(")");
         }
         // `resolve` puts only attribute tests inside value paths.
-        Cond::Column(..) | Cond::ColumnSet(_) | Cond::Elements { .. } => {
+        Cond::Column(..) | Cond::ColumnSet(_) | Cond::Elements { .. } | Cond::Organization { .. } => {
             q.push("false");
         }
     }

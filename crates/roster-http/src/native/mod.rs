@@ -3,6 +3,7 @@
 pub(crate) mod audit;
 pub(crate) mod events;
 pub(crate) mod jobs;
+pub(crate) mod organizations;
 pub(crate) mod passwords;
 pub(crate) mod tenants;
 pub(crate) mod tokens;

@@ -61,14 +61,14 @@ pub(crate) struct ListParams {
 /// The body of `POST /v1/users/search`: the listing parameters as JSON, for long filters.
 #[derive(Deserialize, ToSchema, Default)]
 pub(crate) struct SearchBody {
-    filter: Option<String>,
-    sort_by: Option<String>,
-    order: Option<String>,
-    limit: Option<u32>,
-    offset: Option<u64>,
-    cursor: Option<String>,
-    count: Option<bool>,
-    include_deleted: Option<bool>,
+    pub(crate) filter: Option<String>,
+    pub(crate) sort_by: Option<String>,
+    pub(crate) order: Option<String>,
+    pub(crate) limit: Option<u32>,
+    pub(crate) offset: Option<u64>,
+    pub(crate) cursor: Option<String>,
+    pub(crate) count: Option<bool>,
+    pub(crate) include_deleted: Option<bool>,
 }
 
 impl From<ListParams> for SearchBody {
@@ -129,6 +129,7 @@ impl SearchBody {
             cursor: self.cursor,
             count: self.count.unwrap_or(false),
             include_deleted: self.include_deleted.unwrap_or(false),
+            within: None,
         })
     }
 }
@@ -594,7 +595,7 @@ pub(crate) async fn list_users(
     auth: Auth<UsersRead>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<UserList>, ApiError> {
-    search(&state, &auth, SearchBody::from(params)).await
+    search(&state, &auth, SearchBody::from(params), None).await
 }
 
 /// Search users with the listing parameters in a JSON body (for filters too long for a URL).
@@ -616,15 +617,18 @@ pub(crate) async fn search_users(
     auth: Auth<UsersRead>,
     body: JsonBody,
 ) -> Result<Json<UserList>, ApiError> {
-    search(&state, &auth, parse_document(body.value)?).await
+    search(&state, &auth, parse_document(body.value)?, None).await
 }
 
-async fn search(
+/// A page of the users `body` selects, within an organization's when given (see
+/// [`Search::within`]).
+pub(crate) async fn search(
     state: &AppState,
     auth: &Auth<UsersRead>,
     body: SearchBody,
+    within: Option<(roster_core::OrgId, bool)>,
 ) -> Result<Json<UserList>, ApiError> {
-    let search = body.into_search()?;
+    let search = Search { within, ..body.into_search()? };
     let found = state.directory.search(&auth.principal, &search).await?;
     let meta = ListMeta {
         limit: search.limit,

@@ -52,6 +52,9 @@ async fn every_route_answers_by_the_scope_it_declares() {
     let offboard = offboard.send().await.unwrap();
     let job_location = offboard.headers()["location"].to_str().unwrap().to_owned();
     let job_id = job_location.trim_start_matches("/v1/jobs/").to_owned();
+    let org = app.post("/v1/organizations").json(&json!({ "technical_name": "authz" }));
+    let org = expect_status(org.send().await.unwrap(), StatusCode::CREATED).await;
+    let org_id = org["id"].as_str().unwrap();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -75,12 +78,15 @@ async fn every_route_answers_by_the_scope_it_declares() {
             webhook_id
         } else if path.starts_with("/v1/jobs/") || path.starts_with("/v1/imports/") {
             &job_id
+        } else if path.starts_with("/v1/organizations/") {
+            org_id
         } else {
             user["id"].as_str().unwrap()
         };
         path.replace("{id}", id)
             .replace("{action}", "lock")
             .replace("{delivery_id}", &delivery)
+            .replace("{user_id}", user["id"].as_str().unwrap())
             .replace("{username}", "authz")
             .replace("{email}", "authz@example.org")
             .replace("{phone}", "+4930123456")

@@ -89,6 +89,17 @@ async fn openapi_describes_every_v1_route() {
         "POST /v1/webhooks/{id}/test",
         "GET /v1/webhooks/{id}/deliveries",
         "POST /v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
+        "POST /v1/organizations",
+        "GET /v1/organizations",
+        "GET /v1/organizations/{id}",
+        "PATCH /v1/organizations/{id}",
+        "DELETE /v1/organizations/{id}",
+        "GET /v1/organizations/{id}/children",
+        "POST /v1/organizations/{id}/move",
+        "GET /v1/organizations/{id}/users",
+        "PUT /v1/organizations/{id}/members/{user_id}",
+        "DELETE /v1/organizations/{id}/members/{user_id}",
+        "GET /v1/users/{id}/organizations",
     ];
     expected.sort();
     assert_eq!(operations, expected);

@@ -9,6 +9,7 @@ mod jobs;
 mod lifecycle;
 mod limits;
 mod lookup;
+mod organizations;
 mod passwords;
 mod privacy;
 mod protocol;
