@@ -105,8 +105,17 @@ pub struct Search {
     /// Also count every match.
     pub count: bool,
     pub include_deleted: bool,
-    /// Only the users owned by, or members of, this organization (with `true`: or of one below it).
-    pub within: Option<(OrgId, bool)>,
+    /// Only the users of an organization, or of a role.
+    pub within: Option<Within>,
+}
+
+/// Narrows a user listing to an organization's or a role's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Within {
+    /// Owned by, or members of, the organization (with `recursive`, or of one below it).
+    Organization { id: OrgId, recursive: bool },
+    /// Assigned the role.
+    Role(crate::RoleId),
 }
 
 impl Default for Search {
@@ -542,17 +551,28 @@ impl Directory {
         }
         let mut cond = search.filter.as_ref().map(query::resolve).transpose()?;
         let mut filter_text = search.filter.as_ref().map(ToString::to_string).unwrap_or_default();
-        if let Some((id, recursive)) = search.within {
-            if self.store.organization(p.tenant, id).await?.is_none() {
-                return Err(Error::NotFound { kind: "organization" });
-            }
-            let within = Cond::Organization { id, recursive, members: true };
+        if let Some(within) = search.within {
+            let scope = match within {
+                Within::Organization { id, recursive } => {
+                    if self.store.organization(p.tenant, id).await?.is_none() {
+                        return Err(Error::NotFound { kind: "organization" });
+                    }
+                    // A cursor belongs to the listing it came from.
+                    filter_text.push_str(&format!(" @organization/{id}/{recursive}"));
+                    Cond::Organization { id, recursive, members: true }
+                }
+                Within::Role(id) => {
+                    if self.store.role(p.tenant, id).await?.is_none() {
+                        return Err(Error::NotFound { kind: "role" });
+                    }
+                    filter_text.push_str(&format!(" @role/{id}"));
+                    Cond::HasRole(id)
+                }
+            };
             cond = Some(match cond {
-                Some(c) => Cond::And(Box::new(c), Box::new(within)),
-                None => within,
+                Some(c) => Cond::And(Box::new(c), Box::new(scope)),
+                None => scope,
             });
-            // A cursor belongs to the organization's listing it came from.
-            filter_text.push_str(&format!(" @{id}/{recursive}"));
         }
         let binding =
             cursor::Binding::new(search.sort, search.order, &filter_text, search.include_deleted);
@@ -948,10 +968,13 @@ pub(crate) fn retry(e: &Error, if_match: Option<i64>) -> bool {
 }
 
 fn check_version(user: &User, if_match: Option<i64>) -> Result<()> {
+    stale_unless(user.version, if_match)
+}
+
+/// `Error::Stale` when an `If-Match` pins another version than `current`.
+pub(crate) fn stale_unless(current: i64, if_match: Option<i64>) -> Result<()> {
     match if_match {
-        Some(expected) if expected != user.version => {
-            Err(Error::Stale { expected, current: user.version })
-        }
+        Some(expected) if expected != current => Err(Error::Stale { expected, current }),
         _ => Ok(()),
     }
 }

@@ -51,10 +51,20 @@ pub const EVENT_TYPES: &[&str] = &[
     "organization.deleted",
     "organization.member_added",
     "organization.member_removed",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "group.member_added",
+    "group.member_removed",
+    "role.created",
+    "role.updated",
+    "role.deleted",
+    "role.assigned",
+    "role.unassigned",
 ];
 
 /// The kinds of resource events are about.
-pub const RESOURCE_TYPES: &[&str] = &["user", "organization"];
+pub const RESOURCE_TYPES: &[&str] = &["user", "organization", "group", "role"];
 
 /// An event about to be committed; the store assigns its `seq`.
 #[derive(Debug, Clone)]

@@ -77,6 +77,14 @@ id_type!(
     /// A webhook: where a tenant's events are pushed.
     WebhookId
 );
+id_type!(
+    /// A group of users and groups.
+    GroupId
+);
+id_type!(
+    /// A role, defined in an organization.
+    RoleId
+);
 
 /// Ids made in one process are strictly increasing, even within one millisecond (where a v7
 /// UUID's time part is equal): the context counts on from the last id it made. Listings break

@@ -5,6 +5,8 @@
 //!   (validation, state machine, events) and hands the [`Store`] one [`Change`] to commit.
 //! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
 //!   [`validate`] turns one into the other, collecting every field error at once.
+//! - [`roles`] defines roles in organizations and assigns them to users.
+//! - [`groups`] keeps groups of users and groups.
 //! - [`organizations`] keeps the organization tree and memberships.
 //! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
 //! - [`relay`] keeps each tenant's position in a message broker the feed is relayed to.
@@ -26,6 +28,7 @@ pub mod directory;
 pub mod error;
 pub mod event;
 pub mod filter;
+pub mod groups;
 pub mod id;
 pub mod index;
 pub mod input;
@@ -33,6 +36,7 @@ pub mod jobs;
 pub mod organizations;
 pub mod query;
 pub mod relay;
+pub mod roles;
 pub mod secret;
 pub mod state;
 pub mod store;
@@ -45,10 +49,10 @@ pub mod webhooks;
 
 pub use audit::{AuditEntry, AuditLog, AuditQuery, Outcome};
 pub use clock::{Clock, SystemClock};
-pub use directory::{Created, Directory, Found, Lookup, Search};
+pub use directory::{Created, Directory, Found, Lookup, Search, Within};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
-pub use id::{JobId, OrgId, TenantId, TokenId, UserId, WebhookId};
+pub use id::{GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId};
 pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;

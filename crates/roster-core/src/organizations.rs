@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, MAX_LIMIT, RETRIES, check_limit, retry};
+use crate::directory::{Directory, MAX_LIMIT, RETRIES, check_limit, retry, stale_unless};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{OrgId, UserId};
@@ -85,7 +85,8 @@ pub struct Organization {
 /// An organization document as written by a client; every field is optional.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct OrganizationInput {
-    /// 1 to 128 letters, digits and `-`, `_`, `.`, `@`; default: the new organization's id.
+    /// 1 to 128 letters, digits, spaces and `,` `.` `_` `-` (an entity name); default: the new
+    /// organization's id.
     pub technical_name: Option<String>,
     /// Default: the technical name.
     pub friendly_name: Option<String>,
@@ -132,9 +133,9 @@ impl Directory {
             version: 1,
         };
         let data = json!({ "parent_id": parent, "type": org.kind, "virtual": is_virtual });
-        let event = org_event(p, "organization.created", &org, data);
+        let event = org_event(p, "organization.created", &org, now, data);
         let write = Write::CreateOrganization { org: Box::new(org.clone()) };
-        self.store().commit(p.tenant, change(vec![write], vec![event])).await?;
+        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await?;
         Ok(org)
     }
 
@@ -177,7 +178,7 @@ impl Directory {
         }
         for attempt in 1..=RETRIES {
             let current = self.organization(p, id).await?;
-            check_version(&current, if_match)?;
+            stale_unless(current.version, if_match)?;
             let mut document = json!({
                 "technical_name": current.technical_name,
                 "friendly_name": current.friendly_name,
@@ -206,12 +207,18 @@ impl Directory {
             }
             org.version += 1;
             org.updated_at = self.now();
-            let event = org_event(p, "organization.updated", &org, json!({ "fields": fields }));
+            let event = org_event(
+                p,
+                "organization.updated",
+                &org,
+                org.updated_at,
+                json!({ "fields": fields }),
+            );
             let write = Write::UpdateOrganization {
                 org: Box::new(org.clone()),
                 before_version: current.version,
             };
-            match self.store().commit(p.tenant, change(vec![write], vec![event])).await {
+            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result.map(|()| org),
             }
@@ -230,7 +237,7 @@ impl Directory {
     ) -> Result<Organization> {
         for attempt in 1..=RETRIES {
             let current = self.organization(p, id).await?;
-            check_version(&current, if_match)?;
+            stale_unless(current.version, if_match)?;
             let Some(from) = current.parent_id else {
                 return Err(Error::Refused("the root organization cannot move"));
             };
@@ -245,13 +252,13 @@ impl Directory {
             org.version += 1;
             org.updated_at = self.now();
             let data = json!({ "from": from, "to": parent });
-            let event = org_event(p, "organization.moved", &org, data);
+            let event = org_event(p, "organization.moved", &org, org.updated_at, data);
             // The store refuses a cycle in the transaction, against concurrent moves.
             let write = Write::MoveOrganization {
                 org: Box::new(org.clone()),
                 before_version: current.version,
             };
-            match self.store().commit(p.tenant, change(vec![write], vec![event])).await {
+            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result.map(|()| org),
             }
@@ -315,11 +322,16 @@ impl Directory {
                 });
             }
             for deleted in &subtree {
+                // Its roles (and their assignments) go with it.
+                for role in self.store().roles(p.tenant, deleted.id).await? {
+                    let data = json!({ "cascade": true });
+                    events.push(crate::roles::role_event(p, "role.deleted", &role, now, data));
+                }
                 let data = json!({ "cascade": deleted.id != id });
-                events.push(org_event(p, "organization.deleted", deleted, data));
+                events.push(org_event(p, "organization.deleted", deleted, now, data));
             }
             writes.push(Write::DeleteOrganization { id, parent });
-            match self.store().commit(p.tenant, change(writes, events)).await {
+            match self.store().commit(p.tenant, Change::of(writes, events)).await {
                 Err(e) if retry(&e, None) && attempt < RETRIES => continue,
                 result => return result,
             }
@@ -335,9 +347,10 @@ impl Directory {
         if self.store().is_member(p.tenant, id, user).await? {
             return Ok(());
         }
-        let event = org_event(p, "organization.member_added", &org, json!({ "user_id": user }));
+        let event =
+            org_event(p, "organization.member_added", &org, self.now(), json!({ "user_id": user }));
         let write = Write::AddMember { organization: id, user, at: self.now() };
-        match self.store().commit(p.tenant, change(vec![write], vec![event])).await {
+        match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
             // Added by a concurrent request meanwhile.
             Err(Error::Conflict { .. }) => Ok(()),
             result => result,
@@ -350,9 +363,15 @@ impl Directory {
         if !self.store().is_member(p.tenant, id, user).await? {
             return Err(Error::NotFound { kind: "membership" });
         }
-        let event = org_event(p, "organization.member_removed", &org, json!({ "user_id": user }));
+        let event = org_event(
+            p,
+            "organization.member_removed",
+            &org,
+            self.now(),
+            json!({ "user_id": user }),
+        );
         let write = Write::RemoveMember { organization: id, user };
-        self.store().commit(p.tenant, change(vec![write], vec![event])).await
+        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await
     }
 
     /// The organizations a user is a member of (not the one that owns it).
@@ -367,10 +386,6 @@ impl Directory {
     }
 }
 
-fn change(writes: Vec<Write>, events: Vec<NewEvent>) -> Change {
-    Change { writes, events, idempotency: None }
-}
-
 fn user_query() -> UserQuery {
     UserQuery {
         cond: None,
@@ -383,24 +398,21 @@ fn user_query() -> UserQuery {
     }
 }
 
-fn org_event(p: &Principal, kind: &'static str, org: &Organization, data: Value) -> NewEvent {
+fn org_event(
+    p: &Principal,
+    kind: &'static str,
+    org: &Organization,
+    at: OffsetDateTime,
+    data: Value,
+) -> NewEvent {
     NewEvent {
         kind,
         resource_type: "organization",
         resource_id: *org.id.as_uuid(),
         version: org.version,
         actor: p.actor,
-        occurred_at: org.updated_at,
+        occurred_at: at,
         data,
-    }
-}
-
-fn check_version(org: &Organization, if_match: Option<i64>) -> Result<()> {
-    match if_match {
-        Some(expected) if expected != org.version => {
-            Err(Error::Stale { expected, current: org.version })
-        }
-        _ => Ok(()),
     }
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::filter::{AttrPath, CompareOp, Filter, Value};
-use crate::id::{OrgId, UserId};
+use crate::id::{OrgId, RoleId, UserId};
 use crate::index::text_key;
 
 /// A filter resolved against the user model.
@@ -43,6 +43,8 @@ pub enum Cond {
         recursive: bool,
         members: bool,
     },
+    /// The user is assigned the role.
+    HasRole(RoleId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,11 +11,13 @@ use uuid::Uuid;
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
-use crate::id::{JobId, OrgId, TenantId, TokenId, UserId, WebhookId};
+use crate::groups::{Group, Member};
+use crate::id::{GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId};
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
 use crate::organizations::Organization;
 use crate::query::UserQuery;
 use crate::relay::FeedCursor;
+use crate::roles::Role;
 use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
 use crate::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
@@ -67,6 +69,35 @@ pub trait Store: Send + Sync + 'static {
     /// The organization and every organization below it.
     async fn organization_subtree(&self, tenant: TenantId, id: OrgId) -> Result<Vec<Organization>>;
     async fn is_member(&self, tenant: TenantId, organization: OrgId, user: UserId) -> Result<bool>;
+    async fn role(&self, tenant: TenantId, id: RoleId) -> Result<Option<Role>>;
+    /// The roles defined in an organization, by name.
+    async fn roles(&self, tenant: TenantId, organization: OrgId) -> Result<Vec<Role>>;
+    async fn has_role(&self, tenant: TenantId, user: UserId, role: RoleId) -> Result<bool>;
+    /// The roles assigned to a user, by organization and name.
+    async fn user_roles(&self, tenant: TenantId, user: UserId) -> Result<Vec<Role>>;
+    async fn group(&self, tenant: TenantId, id: GroupId) -> Result<Option<Group>>;
+    /// Groups in id order after `after`.
+    async fn groups(
+        &self,
+        tenant: TenantId,
+        after: Option<GroupId>,
+        limit: u32,
+    ) -> Result<Vec<Group>>;
+    async fn is_group_member(
+        &self,
+        tenant: TenantId,
+        group: GroupId,
+        member: Member,
+    ) -> Result<bool>;
+    /// A group's direct members: users, then groups, each in id order.
+    async fn group_members(&self, tenant: TenantId, group: GroupId) -> Result<Vec<Member>>;
+    /// The groups `user` is a member of (with `transitive`, also the groups above those).
+    async fn user_groups(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        transitive: bool,
+    ) -> Result<Vec<Group>>;
     /// The organizations `user` is a member of, in id order.
     async fn memberships(&self, tenant: TenantId, user: UserId) -> Result<Vec<Organization>>;
 
@@ -284,6 +315,13 @@ pub struct Change {
     pub idempotency: Option<IdempotencyRecord>,
 }
 
+impl Change {
+    /// `writes` and their `events`, without an idempotency record.
+    pub fn of(writes: Vec<Write>, events: Vec<NewEvent>) -> Change {
+        Change { writes, events, idempotency: None }
+    }
+}
+
 #[derive(Clone)]
 pub enum Write {
     /// Inserts a user, claiming its unique keys and indexing its values (see [`crate::index`]).
@@ -327,6 +365,52 @@ pub enum Write {
     RemoveMember {
         organization: OrgId,
         user: UserId,
+    },
+    /// Inserts a group; a name taken in the tenant is a conflict.
+    CreateGroup {
+        group: Box<Group>,
+    },
+    /// Replaces a group that still has `before_version`.
+    UpdateGroup {
+        group: Box<Group>,
+        before_version: i64,
+    },
+    /// Deletes a group with every membership of and in it.
+    DeleteGroup {
+        id: GroupId,
+    },
+    /// Adds a member; a conflict when it is one already, refused when it would close a cycle.
+    AddGroupMember {
+        group: GroupId,
+        member: Member,
+        at: OffsetDateTime,
+    },
+    RemoveGroupMember {
+        group: GroupId,
+        member: Member,
+    },
+    /// Inserts a role; a name taken in its organization is a conflict.
+    CreateRole {
+        role: Box<Role>,
+    },
+    /// Replaces a role that still has `before_version`.
+    UpdateRole {
+        role: Box<Role>,
+        before_version: i64,
+    },
+    /// Deletes a role with its assignments.
+    DeleteRole {
+        id: RoleId,
+    },
+    /// Assigns a role; a conflict when the user has it already.
+    AssignRole {
+        user: UserId,
+        role: RoleId,
+        at: OffsetDateTime,
+    },
+    UnassignRole {
+        user: UserId,
+        role: RoleId,
     },
     /// Queues a job (see [`crate::jobs`]).
     CreateJob {

@@ -537,19 +537,7 @@ pub fn organization(
     types: &[String],
 ) -> Result<ValidOrganization> {
     let mut v = Checker::default();
-    let technical_name = input.technical_name.filter(|name| {
-        let valid = !name.is_empty()
-            && name.chars().count() <= MAX_TECHNICAL_NAME
-            && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-        if !valid {
-            v.push(
-                "technical_name",
-                "invalid_format",
-                format!("1 to {MAX_TECHNICAL_NAME} letters, digits and `-`, `_`, `.`, `@`"),
-            );
-        }
-        valid
-    });
+    let technical_name = input.technical_name.filter(|name| v.entity_name("technical_name", name));
     let friendly_name = v.text("friendly_name", input.friendly_name, MAX_TEXT);
     let parent_id = input.parent_id.and_then(|id| match id.parse() {
         Ok(id) => Some(id),
@@ -578,6 +566,49 @@ pub fn organization(
     })
 }
 
+/// A group's fields, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidGroup {
+    pub name: String,
+    pub description: Option<String>,
+    pub custom_data: Value,
+}
+
+/// Longest group description.
+pub const MAX_DESCRIPTION: usize = 1000;
+
+/// Checks a group document, reporting every error at once.
+pub fn group(input: crate::groups::GroupInput) -> Result<ValidGroup> {
+    let mut v = Checker::default();
+    if input.name.is_none() {
+        v.push("name", "required", "is required");
+    }
+    let name = v.text("name", input.name, MAX_TEXT);
+    let description = v.text("description", input.description, MAX_DESCRIPTION);
+    let custom_data = input.custom_data.unwrap_or_else(|| Value::Object(Default::default()));
+    if !custom_data.is_object() {
+        v.push("custom_data", "invalid_type", "must be a JSON object");
+    } else {
+        v.json("custom_data", &custom_data);
+    }
+    v.finish()?;
+    Ok(ValidGroup { name: name.unwrap_or_default(), description, custom_data })
+}
+
+/// Checks a role document: its name.
+pub fn role(input: crate::roles::RoleInput) -> Result<String> {
+    let mut v = Checker::default();
+    let name = match input.name {
+        None => {
+            v.push("name", "required", "is required");
+            None
+        }
+        Some(name) => v.entity_name("name", &name).then_some(name),
+    };
+    v.finish()?;
+    Ok(name.unwrap_or_default())
+}
+
 /// Collects field errors.
 #[derive(Default)]
 struct Checker(Vec<FieldError>);
@@ -604,6 +635,24 @@ impl Checker {
             return true;
         }
         false
+    }
+
+    /// An entity name (as Ubisecure's): 1 to [`MAX_TECHNICAL_NAME`] letters, digits, spaces and
+    /// `,`, `.`, `_`, `-`, not starting or ending with a space.
+    fn entity_name(&mut self, field: &str, name: &str) -> bool {
+        let valid = !name.is_empty()
+            && name.chars().count() <= MAX_TECHNICAL_NAME
+            && name.trim() == name
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, ' ' | ',' | '.' | '_' | '-'));
+        if !valid {
+            let message = format!(
+                "1 to {MAX_TECHNICAL_NAME} letters, digits, spaces and `,` `.` `_` `-`, without spaces around"
+            );
+            self.push(field, "invalid_format", message);
+        }
+        valid
     }
 
     fn country(&mut self, field: &str, code: &str) -> Option<String> {

@@ -74,7 +74,7 @@ impl Default for HttpConfig {
     modifiers(&BearerAuth),
     // Referenced from a path parameter, which utoipa does not collect by itself.
     components(schemas(native::users::Action)),
-    tags((name = "users", description = "People and machine accounts"), (name = "organizations", description = "The organization tree and memberships"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"), (name = "tenants", description = "Tenants, for a system token"))
+    tags((name = "users", description = "People and machine accounts"), (name = "organizations", description = "The organization tree and memberships"), (name = "groups", description = "Groups of users and groups"), (name = "roles", description = "Roles of organizations, assigned to users"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"), (name = "tenants", description = "Tenants, for a system token"))
 )]
 struct ApiDoc;
 
@@ -95,7 +95,8 @@ impl utoipa::Modify for BearerAuth {
 /// The native API's routes and their OpenAPI description, from the same handler list.
 fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use native::{
-        events, jobs, organizations as orgs, passwords, tenants, tokens, users, webhooks,
+        events, groups, jobs, organizations as orgs, passwords, roles, tenants, tokens, users,
+        webhooks,
     };
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
     let bulk = OpenApiRouter::new()
@@ -137,6 +138,16 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orgs::list_organization_users))
         .routes(routes!(orgs::add_member, orgs::remove_member))
         .routes(routes!(orgs::user_memberships))
+        .routes(routes!(roles::create_role, roles::list_roles))
+        .routes(routes!(roles::get_role, roles::update_role, roles::delete_role))
+        .routes(routes!(roles::list_role_users))
+        .routes(routes!(roles::user_roles, roles::assign_role))
+        .routes(routes!(roles::unassign_role))
+        .routes(routes!(groups::create_group, groups::list_groups))
+        .routes(routes!(groups::get_group, groups::update_group, groups::delete_group))
+        .routes(routes!(groups::list_members, groups::add_member))
+        .routes(routes!(groups::remove_member))
+        .routes(routes!(groups::user_groups))
         .routes(routes!(events::list_events))
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::get_webhook, webhooks::update_webhook, webhooks::delete_webhook))

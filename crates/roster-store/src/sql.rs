@@ -10,13 +10,15 @@ use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
+use roster_core::groups::{Group, Member};
 use roster_core::organizations::Organization;
 use roster_core::relay::FeedCursor;
+use roster_core::roles::Role;
 use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, SortValue, UserQuery};
 use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
-use roster_core::{Error, JobId, OrgId, Result, Store, TenantId, TokenId, UserId, WebhookId};
+use roster_core::{Error, GroupId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -281,6 +283,141 @@ impl Store for This {
         .map_err(db_error)?
         .iter()
         .map(organization_view)
+        .collect()
+    }
+
+    async fn role(&self, tenant: TenantId, id: RoleId) -> Result<Option<Role>> {
+        sqlx::query(&format!("select {ROLE_COLUMNS} from roles where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(role_view)
+            .transpose()
+    }
+
+    async fn roles(&self, tenant: TenantId, organization: OrgId) -> Result<Vec<Role>> {
+        sqlx::query(&format!(
+            "select {ROLE_COLUMNS} from roles where tenant_id = $1 and organization_id = $2 order by name_key, id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(organization.as_uuid())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(role_view)
+        .collect()
+    }
+
+    async fn has_role(&self, tenant: TenantId, user: UserId, role: RoleId) -> Result<bool> {
+        let row = sqlx::query("select 1 from user_roles where tenant_id = $1 and user_id = $2 and role_id = $3")
+            .bind(tenant.as_uuid())
+            .bind(user.as_uuid())
+            .bind(role.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn user_roles(&self, tenant: TenantId, user: UserId) -> Result<Vec<Role>> {
+        sqlx::query(&format!(
+            "select {ROLE_COLUMNS} from roles where tenant_id = $1 and id in \
+             (select role_id from user_roles where tenant_id = $1 and user_id = $2) \
+             order by organization_id, name_key, id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(role_view)
+        .collect()
+    }
+
+    async fn group(&self, tenant: TenantId, id: GroupId) -> Result<Option<Group>> {
+        sqlx::query(&format!("select {GROUP_COLUMNS} from groups where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(group_view)
+            .transpose()
+    }
+
+    async fn groups(&self, tenant: TenantId, after: Option<GroupId>, limit: u32) -> Result<Vec<Group>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {GROUP_COLUMNS} from groups where tenant_id = "));
+        q.push_bind(*tenant.as_uuid());
+        if let Some(after) = after {
+            q.push(" and id > ").push_bind(*after.as_uuid());
+        }
+        q.push(" order by id limit ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(group_view).collect()
+    }
+
+    async fn is_group_member(&self, tenant: TenantId, group: GroupId, member: Member) -> Result<bool> {
+        let (table, column) = member_table(member);
+        let row = sqlx::query(&format!(
+            "select 1 from {table} where tenant_id = $1 and group_id = $2 and {column} = $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(group.as_uuid())
+        .bind(member.uuid())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?;
+        Ok(row.is_some())
+    }
+
+    async fn group_members(&self, tenant: TenantId, group: GroupId) -> Result<Vec<Member>> {
+        let rows = sqlx::query(
+            "select 'user' as kind, user_id as id from group_users where tenant_id = $1 and group_id = $2 \
+             union all select 'group', member_id from group_groups where tenant_id = $1 and group_id = $2 \
+             order by kind desc, id",
+        )
+        .bind(tenant.as_uuid())
+        .bind(group.as_uuid())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let id: Uuid = row.try_get("id").map_err(db_error)?;
+                let kind: String = row.try_get("kind").map_err(db_error)?;
+                Ok(if kind == "user" {
+                    Member::User(UserId::from_uuid(id))
+                } else {
+                    Member::Group(GroupId::from_uuid(id))
+                })
+            })
+            .collect()
+    }
+
+    async fn user_groups(&self, tenant: TenantId, user: UserId, transitive: bool) -> Result<Vec<Group>> {
+        let above = if transitive {
+            " union select gg.group_id from group_groups gg join mine on gg.member_id = mine.id \
+              where gg.tenant_id = $1"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
+            "with recursive mine(id) as (select group_id from group_users where tenant_id = $1 and user_id = $2{above}) \
+             select {GROUP_COLUMNS} from groups where tenant_id = $1 and id in (select id from mine) order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(group_view)
         .collect()
     }
 
@@ -1037,7 +1174,7 @@ async fn update_organization(tx: &mut Tx<'_>, t: Uuid, org: &Organization, befor
     .bind(before)
     .execute(&mut **tx)
     .await
-    .map_err(org_name_taken)?;
+    .map_err(|e| unique_is_conflict(e, "technical_name"))?;
     check_org_version(tx, t, org.id, before, done.rows_affected()).await
 }
 
@@ -1081,22 +1218,23 @@ async fn move_organization(tx: &mut Tx<'_>, t: Uuid, org: &Organization, before:
     Ok(())
 }
 
-/// Turns a write that touched no row into `Stale` (or `NotFound`, when the organization is gone).
 async fn check_org_version(tx: &mut Tx<'_>, t: Uuid, id: OrgId, before: i64, rows: u64) -> Result<()> {
-    if rows == 1 {
-        return Ok(());
+    if rows == 1 { Ok(()) } else { Err(stale_or_gone(tx, "organizations", "organization", t, *id.as_uuid(), before).await) }
+}
+
+/// Why a versioned update of row `id` of `table` touched nothing: `Stale` with the current
+/// version, or `NotFound` when the row is gone.
+async fn stale_or_gone(tx: &mut Tx<'_>, table: &str, kind: &'static str, t: Uuid, id: Uuid, before: i64) -> Error {
+    let current = sqlx::query_scalar::<_, i64>(&format!("select version from {table} where tenant_id = $1 and id = $2"))
+        .bind(t)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await;
+    match current {
+        Ok(Some(current)) => Error::Stale { expected: before, current },
+        Ok(None) => Error::NotFound { kind },
+        Err(e) => db_error(e),
     }
-    let current: Option<i64> =
-        sqlx::query_scalar("select version from organizations where tenant_id = $1 and id = $2")
-            .bind(t)
-            .bind(id.as_uuid())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_error)?;
-    Err(match current {
-        Some(current) => Error::Stale { expected: before, current },
-        None => Error::NotFound { kind: "organization" },
-    })
 }
 
 async fn delete_organization(tx: &mut Tx<'_>, t: Uuid, id: OrgId, parent: OrgId) -> Result<()> {
@@ -1152,14 +1290,166 @@ async fn remove_member(tx: &mut Tx<'_>, t: Uuid, org: OrgId, user: UserId) -> Re
     if done.rows_affected() == 1 { Ok(()) } else { Err(Error::NotFound { kind: "membership" }) }
 }
 
-/// A technical name taken by another organization of the tenant is a 409 on that field.
-fn org_name_taken(e: sqlx::Error) -> Error {
+/// A unique value (a name) taken by another row of the tenant is a 409 on `field`.
+fn unique_is_conflict(e: sqlx::Error, field: &str) -> Error {
     if let sqlx::Error::Database(db) = &e
         && db.is_unique_violation()
     {
-        return Error::Conflict { field: "technical_name".to_owned() };
+        return Error::Conflict { field: field.to_owned() };
     }
     db_error(e)
+}
+
+const ROLE_COLUMNS: &str = "id, organization_id, name, created_at, updated_at, version";
+
+fn role_view(row: &DbRow) -> Result<Role> {
+    Ok(Role {
+        id: RoleId::from_uuid(row.try_get("id").map_err(db_error)?),
+        organization_id: OrgId::from_uuid(row.try_get("organization_id").map_err(db_error)?),
+        name: row.try_get("name").map_err(db_error)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        version: row.try_get("version").map_err(db_error)?,
+    })
+}
+
+async fn insert_role(tx: &mut Tx<'_>, t: Uuid, r: &Role) -> Result<()> {
+    let done = sqlx::query(
+        "insert into roles (tenant_id, id, organization_id, name, name_key, created_at, updated_at, version) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing",
+    )
+    .bind(t)
+    .bind(r.id.as_uuid())
+    .bind(r.organization_id.as_uuid())
+    .bind(&r.name)
+    .bind(index::text_key(&r.name))
+    .bind(micros(r.created_at))
+    .bind(micros(r.updated_at))
+    .bind(r.version)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(Error::Conflict { field: "name".to_owned() }) }
+}
+
+async fn update_role(tx: &mut Tx<'_>, t: Uuid, r: &Role, before: i64) -> Result<()> {
+    let done = sqlx::query(
+        "update roles set name = $3, name_key = $4, updated_at = $5, version = $6 \
+         where tenant_id = $1 and id = $2 and version = $7",
+    )
+    .bind(t)
+    .bind(r.id.as_uuid())
+    .bind(&r.name)
+    .bind(index::text_key(&r.name))
+    .bind(micros(r.updated_at))
+    .bind(r.version)
+    .bind(before)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| unique_is_conflict(e, "name"))?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(stale_or_gone(tx, "roles", "role", t, *r.id.as_uuid(), before).await) }
+}
+
+const GROUP_COLUMNS: &str = "id, name, description, custom_data, created_at, updated_at, version";
+
+fn group_view(row: &DbRow) -> Result<Group> {
+    Ok(Group {
+        id: GroupId::from_uuid(row.try_get("id").map_err(db_error)?),
+        name: row.try_get("name").map_err(db_error)?,
+        description: row.try_get("description").map_err(db_error)?,
+        custom_data: row.try_get::<Json<serde_json::Value>, _>("custom_data").map_err(db_error)?.0,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        version: row.try_get("version").map_err(db_error)?,
+    })
+}
+
+/// Where a member of a group is kept, and its column.
+fn member_table(member: Member) -> (&'static str, &'static str) {
+    match member {
+        Member::User(_) => ("group_users", "user_id"),
+        Member::Group(_) => ("group_groups", "member_id"),
+    }
+}
+
+async fn insert_group(tx: &mut Tx<'_>, t: Uuid, g: &Group) -> Result<()> {
+    let done = sqlx::query(
+        "insert into groups (tenant_id, id, name, name_key, description, custom_data, created_at, updated_at, version) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
+    )
+    .bind(t)
+    .bind(g.id.as_uuid())
+    .bind(&g.name)
+    .bind(index::text_key(&g.name))
+    .bind(&g.description)
+    .bind(Json(&g.custom_data))
+    .bind(micros(g.created_at))
+    .bind(micros(g.updated_at))
+    .bind(g.version)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(Error::Conflict { field: "name".to_owned() }) }
+}
+
+async fn update_group(tx: &mut Tx<'_>, t: Uuid, g: &Group, before: i64) -> Result<()> {
+    let done = sqlx::query(
+        "update groups set name = $3, name_key = $4, description = $5, custom_data = $6, updated_at = $7, \
+         version = $8 where tenant_id = $1 and id = $2 and version = $9",
+    )
+    .bind(t)
+    .bind(g.id.as_uuid())
+    .bind(&g.name)
+    .bind(index::text_key(&g.name))
+    .bind(&g.description)
+    .bind(Json(&g.custom_data))
+    .bind(micros(g.updated_at))
+    .bind(g.version)
+    .bind(before)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| unique_is_conflict(e, "name"))?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(stale_or_gone(tx, "groups", "group", t, *g.id.as_uuid(), before).await) }
+}
+
+async fn add_group_member(tx: &mut Tx<'_>, t: Uuid, group: GroupId, member: Member, at: OffsetDateTime) -> Result<()> {
+    let (table, column) = member_table(member);
+    let done = sqlx::query(&format!(
+        "insert into {table} (tenant_id, group_id, {column}, created_at) values ($1, $2, $3, $4) on conflict do nothing"
+    ))
+    .bind(t)
+    .bind(group.as_uuid())
+    .bind(member.uuid())
+    .bind(micros(at))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict { field: column.to_owned() });
+    }
+    if let Member::Group(_) = member {
+        // As for moving organizations: nesting in a tenant takes turns on the tenant row, then
+        // looks for the new member among the groups it now (transitively) belongs to.
+        sqlx::query("update tenants set seq = seq where id = $1")
+            .bind(t)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        let cycle = sqlx::query(
+            "with recursive above(id) as (select group_id from group_groups where tenant_id = $1 and member_id = $2 \
+             union select gg.group_id from group_groups gg join above on gg.member_id = above.id \
+             where gg.tenant_id = $1) select 1 from above where id = $2",
+        )
+        .bind(t)
+        .bind(member.uuid())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        if cycle.is_some() {
+            return Err(Error::Refused("a group cannot be a member of itself or of a group below it"));
+        }
+    }
+    Ok(())
 }
 
 fn tenant_view(row: &DbRow) -> Result<Tenant> {
@@ -1400,6 +1690,62 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
                 add_member(tx, t, *organization, *user, *at).await?;
             }
             Write::RemoveMember { organization, user } => remove_member(tx, t, *organization, *user).await?,
+            Write::CreateRole { role } => insert_role(tx, t, role).await?,
+            Write::UpdateRole { role, before_version } => update_role(tx, t, role, *before_version).await?,
+            Write::DeleteRole { id } => {
+                sqlx::query("delete from roles where tenant_id = $1 and id = $2")
+                    .bind(t)
+                    .bind(id.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Write::AssignRole { user, role, at } => {
+                let done = sqlx::query(
+                    "insert into user_roles (tenant_id, user_id, role_id, created_at) values ($1, $2, $3, $4) \
+                     on conflict do nothing",
+                )
+                .bind(t)
+                .bind(user.as_uuid())
+                .bind(role.as_uuid())
+                .bind(micros(*at))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::Conflict { field: "role_id".to_owned() });
+                }
+            }
+            Write::UnassignRole { user, role } => {
+                sqlx::query("delete from user_roles where tenant_id = $1 and user_id = $2 and role_id = $3")
+                    .bind(t)
+                    .bind(user.as_uuid())
+                    .bind(role.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Write::CreateGroup { group } => insert_group(tx, t, group).await?,
+            Write::UpdateGroup { group, before_version } => update_group(tx, t, group, *before_version).await?,
+            Write::DeleteGroup { id } => {
+                sqlx::query("delete from groups where tenant_id = $1 and id = $2")
+                    .bind(t)
+                    .bind(id.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Write::AddGroupMember { group, member, at } => add_group_member(tx, t, *group, *member, *at).await?,
+            Write::RemoveGroupMember { group, member } => {
+                let (table, column) = member_table(*member);
+                sqlx::query(&format!("delete from {table} where tenant_id = $1 and group_id = $2 and {column} = $3"))
+                    .bind(t)
+                    .bind(group.as_uuid())
+                    .bind(member.uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
         }
     }
     Ok(())
@@ -1506,12 +1852,14 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &UserReco
     .map_err(db_error)?;
     if done.rows_affected() == 1 && u.state == UserState::Deleted && before.user.state != UserState::Deleted {
         // A tombstone is a member of nothing.
-        sqlx::query("delete from organization_members where tenant_id = $1 and user_id = $2")
-            .bind(t)
-            .bind(u.id.as_uuid())
-            .execute(&mut **tx)
-            .await
-            .map_err(db_error)?;
+        for table in ["organization_members", "group_users", "user_roles"] {
+            sqlx::query(&format!("delete from {table} where tenant_id = $1 and user_id = $2"))
+                .bind(t)
+                .bind(u.id.as_uuid())
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+        }
     }
     if done.rows_affected() != 1 {
         let current: Option<i64> = sqlx::query_scalar("select version from users where tenant_id = $1 and id = $2")
@@ -1753,6 +2101,11 @@ fn push_cond(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, cond: &Cond) {
             }
             q.push(")");
         }
+        Cond::HasRole(role) => {
+            q.push("u.id in (select r.user_id from user_roles r where r.tenant_id = ").push_bind(*tenant.as_uuid());
+            q.push(" and r.role_id = ").push_bind(*role.as_uuid());
+            q.push(")");
+        }
         Cond::Elements { path, cond } => {
             // Users with an array element (same user, same `elem`) satisfying every part of `cond`.
             q.push("u.id in (select x.user_id from user_attrs x where x.tenant_id = ").push_bind(*tenant.as_uuid());
@@ -1790,7 +2143,11 @@ fn push_element(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
             q.push(")");
         }
         // `resolve` puts only attribute tests inside value paths.
-        Cond::Column(..) | Cond::ColumnSet(_) | Cond::Elements { .. } | Cond::Organization { .. } => {
+        Cond::Column(..)
+        | Cond::ColumnSet(_)
+        | Cond::Elements { .. }
+        | Cond::Organization { .. }
+        | Cond::HasRole(_) => {
             q.push("false");
         }
     }

@@ -2,9 +2,11 @@
 
 pub(crate) mod audit;
 pub(crate) mod events;
+pub(crate) mod groups;
 pub(crate) mod jobs;
 pub(crate) mod organizations;
 pub(crate) mod passwords;
+pub(crate) mod roles;
 pub(crate) mod tenants;
 pub(crate) mod tokens;
 pub(crate) mod users;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::header::{ETAG, LOCATION};
 use axum::response::{IntoResponse, Response};
 use roster_core::organizations::{Organization, OrganizationInput};
-use roster_core::{OrgId, UserId};
+use roster_core::{OrgId, UserId, Within};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -333,7 +333,8 @@ pub(crate) async fn list_organization_users(
     Path(id): Path<String>,
     ApiQuery(p): ApiQuery<UsersParams>,
 ) -> Result<Json<UserList>, ApiError> {
-    let within = (org_id("id", &id)?, p.recursive.unwrap_or(false));
+    let within =
+        Within::Organization { id: org_id("id", &id)?, recursive: p.recursive.unwrap_or(false) };
     let body = SearchBody {
         filter: p.filter,
         sort_by: p.sort_by,

@@ -626,7 +626,7 @@ pub(crate) async fn search(
     state: &AppState,
     auth: &Auth<UsersRead>,
     body: SearchBody,
-    within: Option<(roster_core::OrgId, bool)>,
+    within: Option<roster_core::Within>,
 ) -> Result<Json<UserList>, ApiError> {
     let search = Search { within, ..body.into_search()? };
     let found = state.directory.search(&auth.principal, &search).await?;

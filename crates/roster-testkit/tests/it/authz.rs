@@ -55,6 +55,13 @@ async fn every_route_answers_by_the_scope_it_declares() {
     let org = app.post("/v1/organizations").json(&json!({ "technical_name": "authz" }));
     let org = expect_status(org.send().await.unwrap(), StatusCode::CREATED).await;
     let org_id = org["id"].as_str().unwrap();
+    let group = app.post("/v1/groups").json(&json!({ "name": "authz" }));
+    let group = expect_status(group.send().await.unwrap(), StatusCode::CREATED).await;
+    let group_id = group["id"].as_str().unwrap();
+    let role =
+        app.post(&format!("/v1/organizations/{org_id}/roles")).json(&json!({ "name": "authz" }));
+    let role = expect_status(role.send().await.unwrap(), StatusCode::CREATED).await;
+    let role_id = role["id"].as_str().unwrap();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -80,6 +87,10 @@ async fn every_route_answers_by_the_scope_it_declares() {
             &job_id
         } else if path.starts_with("/v1/organizations/") {
             org_id
+        } else if path.starts_with("/v1/groups/") {
+            group_id
+        } else if path.starts_with("/v1/roles/") {
+            role_id
         } else {
             user["id"].as_str().unwrap()
         };
@@ -87,6 +98,8 @@ async fn every_route_answers_by_the_scope_it_declares() {
             .replace("{action}", "lock")
             .replace("{delivery_id}", &delivery)
             .replace("{user_id}", user["id"].as_str().unwrap())
+            .replace("{member_id}", user["id"].as_str().unwrap())
+            .replace("{role_id}", role_id)
             .replace("{username}", "authz")
             .replace("{email}", "authz@example.org")
             .replace("{phone}", "+4930123456")

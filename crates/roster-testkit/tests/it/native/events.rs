@@ -160,7 +160,7 @@ async fn the_feed_filters_by_type_and_resource() {
 
     for (bad, field) in [
         ("types=user.exploded", "types"),
-        ("types=group.*", "types"),
+        ("types=widget.*", "types"),
         ("types=user.created,", "types"),
         ("resource=ada", "resource"),
         ("wait=soon", "wait"),

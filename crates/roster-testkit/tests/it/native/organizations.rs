@@ -79,7 +79,7 @@ async fn organizations_are_created_under_the_root_with_defaults_and_unique_names
     // Every error at once, nothing written.
     let before = app.events().await.len();
     let bad = app.post("/v1/organizations").json(&json!({
-        "technical_name": "no spaces", "friendly_name": "", "type": "region",
+        "technical_name": "no/slashes", "friendly_name": "", "type": "region",
         "parent_id": "not-a-uuid", "attributes": { "": ["x"] }
     }));
     let bad = expect_status(bad.send().await.unwrap(), StatusCode::BAD_REQUEST).await;

@@ -1,0 +1,250 @@
+//! Groups: named sets of users and other groups, with a description and free `custom_data`.
+//!
+//! A group's name is unique in the tenant, compared without case. Groups nest (a group may be a
+//! member of another) but never in a cycle; a user's groups are those it is a member of, and
+//! with `transitive` also the groups those are members of, and so on up.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::directory::{Directory, MAX_LIMIT, RETRIES, check_limit, retry, stale_unless};
+use crate::error::{Error, Result};
+use crate::event::NewEvent;
+use crate::id::{GroupId, UserId};
+use crate::input::{parse_document, reject_fields};
+use crate::store::{Change, Write};
+use crate::tenant::Principal;
+use crate::validate;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Group {
+    pub id: GroupId,
+    /// Unique in the tenant, compared without case.
+    pub name: String,
+    pub description: Option<String>,
+    /// Free JSON for the application (up to 64 KiB).
+    #[schema(value_type = Object)]
+    pub custom_data: Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i64,
+}
+
+/// A group document as written by a client.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct GroupInput {
+    /// 1 to 200 characters; required.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub custom_data: Option<Value>,
+}
+
+/// A direct member of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Member {
+    User(UserId),
+    Group(GroupId),
+}
+
+impl Member {
+    pub fn uuid(&self) -> Uuid {
+        match self {
+            Member::User(id) => *id.as_uuid(),
+            Member::Group(id) => *id.as_uuid(),
+        }
+    }
+}
+
+const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "version"];
+
+const NOT_FOUND: Error = Error::NotFound { kind: "group" };
+
+impl Directory {
+    pub async fn create_group(&self, p: &Principal, input: Value) -> Result<Group> {
+        reject_fields(&input, READ_ONLY)?;
+        let valid = validate::group(parse_document(input)?)?;
+        let now = self.now();
+        let group = Group {
+            id: GroupId::generate(now),
+            name: valid.name,
+            description: valid.description,
+            custom_data: valid.custom_data,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let event = group_event(p, "group.created", &group, now, json!({}));
+        let write = Write::CreateGroup { group: Box::new(group.clone()) };
+        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await?;
+        Ok(group)
+    }
+
+    pub async fn group(&self, p: &Principal, id: GroupId) -> Result<Group> {
+        self.store().group(p.tenant, id).await?.ok_or(NOT_FOUND)
+    }
+
+    /// Groups in id (creation) order after `after`.
+    pub async fn groups(
+        &self,
+        p: &Principal,
+        after: Option<GroupId>,
+        limit: u32,
+    ) -> Result<Vec<Group>> {
+        check_limit(limit)?;
+        self.store().groups(p.tenant, after, limit.min(MAX_LIMIT)).await
+    }
+
+    /// Applies a JSON Merge Patch to a group's name, description and custom data.
+    pub async fn update_group(
+        &self,
+        p: &Principal,
+        id: GroupId,
+        if_match: Option<i64>,
+        patch: &Value,
+    ) -> Result<Group> {
+        reject_fields(patch, READ_ONLY)?;
+        for attempt in 1..=RETRIES {
+            let current = self.group(p, id).await?;
+            stale_unless(current.version, if_match)?;
+            let mut document = json!({
+                "name": current.name,
+                "description": current.description,
+                "custom_data": current.custom_data,
+            });
+            json_patch::merge(&mut document, patch);
+            let valid = validate::group(parse_document(document)?)?;
+            let mut group = Group {
+                name: valid.name,
+                description: valid.description,
+                custom_data: valid.custom_data,
+                ..current.clone()
+            };
+            let fields: Vec<&str> = [
+                ("name", group.name != current.name),
+                ("description", group.description != current.description),
+                ("custom_data", group.custom_data != current.custom_data),
+            ]
+            .into_iter()
+            .filter_map(|(f, changed)| changed.then_some(f))
+            .collect();
+            if fields.is_empty() {
+                return Ok(current);
+            }
+            group.version += 1;
+            group.updated_at = self.now();
+            let event = group_event(
+                p,
+                "group.updated",
+                &group,
+                group.updated_at,
+                json!({ "fields": fields }),
+            );
+            let write = Write::UpdateGroup {
+                group: Box::new(group.clone()),
+                before_version: current.version,
+            };
+            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
+                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
+                result => return result.map(|()| group),
+            }
+        }
+        Err(Error::internal("out of retries"))
+    }
+
+    /// Deletes a group with its memberships (of its members, and in other groups).
+    pub async fn delete_group(&self, p: &Principal, id: GroupId) -> Result<()> {
+        let group = self.group(p, id).await?;
+        let event = group_event(p, "group.deleted", &group, self.now(), json!({}));
+        let write = Write::DeleteGroup { id };
+        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await
+    }
+
+    /// Adds a user or a group to a group; adding a member twice changes nothing. A group cannot
+    /// become a member of itself or of a group below it (409).
+    pub async fn add_group_member(&self, p: &Principal, id: GroupId, member: Member) -> Result<()> {
+        let group = self.group(p, id).await?;
+        match member {
+            Member::User(user) => {
+                self.record(p.tenant, user, false).await?;
+            }
+            Member::Group(g) => {
+                self.group(p, g).await?;
+            }
+        }
+        if self.store().is_group_member(p.tenant, id, member).await? {
+            return Ok(());
+        }
+        let event = group_event(p, "group.member_added", &group, self.now(), member_data(member));
+        let write = Write::AddGroupMember { group: id, member, at: self.now() };
+        match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
+            Err(Error::Conflict { .. }) => Ok(()), // Added meanwhile.
+            result => result,
+        }
+    }
+
+    /// Removes a direct member (a user or a group) from a group.
+    pub async fn remove_group_member(
+        &self,
+        p: &Principal,
+        id: GroupId,
+        member: Uuid,
+    ) -> Result<()> {
+        let group = self.group(p, id).await?;
+        let members = self.store().group_members(p.tenant, id).await?;
+        let Some(member) = members.into_iter().find(|m| m.uuid() == member) else {
+            return Err(Error::NotFound { kind: "member" });
+        };
+        let event = group_event(p, "group.member_removed", &group, self.now(), member_data(member));
+        let write = Write::RemoveGroupMember { group: id, member };
+        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await
+    }
+
+    /// A group's direct members: its users, then its groups, each in id order.
+    pub async fn group_members(&self, p: &Principal, id: GroupId) -> Result<Vec<Member>> {
+        self.group(p, id).await?;
+        self.store().group_members(p.tenant, id).await
+    }
+
+    /// The groups a user is a member of; with `transitive`, also the groups those belong to.
+    pub async fn user_groups(
+        &self,
+        p: &Principal,
+        user: UserId,
+        transitive: bool,
+    ) -> Result<Vec<Group>> {
+        self.record(p.tenant, user, false).await?;
+        self.store().user_groups(p.tenant, user, transitive).await
+    }
+}
+
+fn member_data(member: Member) -> Value {
+    match member {
+        Member::User(id) => json!({ "user_id": id }),
+        Member::Group(id) => json!({ "group_id": id }),
+    }
+}
+
+fn group_event(
+    p: &Principal,
+    kind: &'static str,
+    group: &Group,
+    at: OffsetDateTime,
+    data: Value,
+) -> NewEvent {
+    NewEvent {
+        kind,
+        resource_type: "group",
+        resource_id: *group.id.as_uuid(),
+        version: group.version,
+        actor: p.actor,
+        occurred_at: at,
+        data,
+    }
+}

@@ -1,0 +1,42 @@
+-- Groups (see roster_core::groups): named, with a description and free custom data; their
+-- members are users and other groups, one table each so that both are foreign keys.
+create table groups (
+    tenant_id blob not null,
+    id blob not null,
+    name text not null,
+    name_key text not null,
+    description text,
+    custom_data text not null default '{}',
+    created_at integer not null,
+    updated_at integer not null,
+    version integer not null,
+    constraint groups_pkey primary key (tenant_id, id),
+    constraint groups_name_key unique (tenant_id, name_key),
+    constraint groups_tenant_fkey foreign key (tenant_id) references tenants (id) on delete cascade
+);
+
+create table group_users (
+    tenant_id blob not null,
+    group_id blob not null,
+    user_id blob not null,
+    created_at integer not null,
+    constraint group_users_pkey primary key (tenant_id, group_id, user_id),
+    constraint group_users_group_fkey foreign key (tenant_id, group_id)
+        references groups (tenant_id, id) on delete cascade,
+    constraint group_users_user_fkey foreign key (tenant_id, user_id)
+        references users (tenant_id, id) on delete cascade
+);
+create index group_users_tenant_user_idx on group_users (tenant_id, user_id);
+
+create table group_groups (
+    tenant_id blob not null,
+    group_id blob not null,
+    member_id blob not null,
+    created_at integer not null,
+    constraint group_groups_pkey primary key (tenant_id, group_id, member_id),
+    constraint group_groups_group_fkey foreign key (tenant_id, group_id)
+        references groups (tenant_id, id) on delete cascade,
+    constraint group_groups_member_fkey foreign key (tenant_id, member_id)
+        references groups (tenant_id, id) on delete cascade
+);
+create index group_groups_tenant_member_idx on group_groups (tenant_id, member_id);
