@@ -61,10 +61,16 @@ pub const EVENT_TYPES: &[&str] = &[
     "role.deleted",
     "role.assigned",
     "role.unassigned",
+    "application.created",
+    "application.updated",
+    "application.deleted",
+    "application.member_added",
+    "application.member_updated",
+    "application.member_removed",
 ];
 
 /// The kinds of resource events are about.
-pub const RESOURCE_TYPES: &[&str] = &["user", "organization", "group", "role"];
+pub const RESOURCE_TYPES: &[&str] = &["user", "organization", "group", "role", "application"];
 
 /// An event about to be committed; the store assigns its `seq`.
 #[derive(Debug, Clone)]

@@ -85,6 +85,10 @@ id_type!(
     /// A role, defined in an organization.
     RoleId
 );
+id_type!(
+    /// A registered application (client).
+    ApplicationId
+);
 
 /// Ids made in one process are strictly increasing, even within one millisecond (where a v7
 /// UUID's time part is equal): the context counts on from the last id it made. Listings break

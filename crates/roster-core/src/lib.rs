@@ -6,6 +6,7 @@
 //! - [`user`] holds the user model, [`input`] the unvalidated document a surface parses, and
 //!   [`validate`] turns one into the other, collecting every field error at once.
 //! - [`roles`] defines roles in organizations and assigns them to users.
+//! - [`applications`] registers applications and users' memberships of them.
 //! - [`groups`] keeps groups of users and groups.
 //! - [`organizations`] keeps the organization tree and memberships.
 //! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
@@ -20,6 +21,7 @@
 //!
 //! This crate depends on no HTTP framework and no database driver.
 
+pub mod applications;
 pub mod audit;
 pub mod clock;
 pub mod credentials;
@@ -52,7 +54,7 @@ pub use clock::{Clock, SystemClock};
 pub use directory::{Created, Directory, Found, Lookup, Search, Within};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
-pub use id::{GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId};
+pub use id::{ApplicationId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId};
 pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;

@@ -8,11 +8,14 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::applications::{AppMembership, Application};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
 use crate::groups::{Group, Member};
-use crate::id::{GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId};
+use crate::id::{
+    ApplicationId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId,
+};
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
 use crate::organizations::Organization;
 use crate::query::UserQuery;
@@ -69,6 +72,23 @@ pub trait Store: Send + Sync + 'static {
     /// The organization and every organization below it.
     async fn organization_subtree(&self, tenant: TenantId, id: OrgId) -> Result<Vec<Organization>>;
     async fn is_member(&self, tenant: TenantId, organization: OrgId, user: UserId) -> Result<bool>;
+    async fn application(&self, tenant: TenantId, id: ApplicationId)
+    -> Result<Option<Application>>;
+    /// Applications in id order after `after`.
+    async fn applications(
+        &self,
+        tenant: TenantId,
+        after: Option<ApplicationId>,
+        limit: u32,
+    ) -> Result<Vec<Application>>;
+    async fn app_membership(
+        &self,
+        tenant: TenantId,
+        application: ApplicationId,
+        user: UserId,
+    ) -> Result<Option<AppMembership>>;
+    /// A user's application memberships, in application id order.
+    async fn app_memberships(&self, tenant: TenantId, user: UserId) -> Result<Vec<AppMembership>>;
     async fn role(&self, tenant: TenantId, id: RoleId) -> Result<Option<Role>>;
     /// The roles defined in an organization, by name.
     async fn roles(&self, tenant: TenantId, organization: OrgId) -> Result<Vec<Role>>;
@@ -411,6 +431,28 @@ pub enum Write {
     UnassignRole {
         user: UserId,
         role: RoleId,
+    },
+    /// Inserts an application; a name taken in the tenant is a conflict.
+    CreateApplication {
+        app: Box<Application>,
+    },
+    /// Replaces an application that still has `before_version`.
+    UpdateApplication {
+        app: Box<Application>,
+        before_version: i64,
+    },
+    /// Deletes an application with its memberships.
+    DeleteApplication {
+        id: ApplicationId,
+    },
+    /// Inserts (`new`) or replaces a user's membership of an application.
+    PutAppMembership {
+        membership: Box<AppMembership>,
+        new: bool,
+    },
+    RemoveAppMembership {
+        application: ApplicationId,
+        user: UserId,
     },
     /// Queues a job (see [`crate::jobs`]).
     CreateJob {

@@ -609,6 +609,36 @@ pub fn role(input: crate::roles::RoleInput) -> Result<String> {
     Ok(name.unwrap_or_default())
 }
 
+/// Checks an application document: its name and description.
+pub fn application(
+    input: crate::applications::ApplicationInput,
+) -> Result<(String, Option<String>)> {
+    let mut v = Checker::default();
+    if input.name.is_none() {
+        v.push("name", "required", "is required");
+    }
+    let name = v.text("name", input.name, MAX_TEXT);
+    let description = v.text("description", input.description, MAX_DESCRIPTION);
+    v.finish()?;
+    Ok((name.unwrap_or_default(), description))
+}
+
+/// Checks a user's application membership: its data and account id.
+pub fn app_membership(
+    input: crate::applications::MembershipInput,
+) -> Result<(Value, Option<String>)> {
+    let mut v = Checker::default();
+    let app_data = input.app_data.unwrap_or_else(|| Value::Object(Default::default()));
+    if !app_data.is_object() {
+        v.push("app_data", "invalid_type", "must be a JSON object");
+    } else {
+        v.json("app_data", &app_data);
+    }
+    let account = v.text("external_account_id", input.external_account_id, MAX_TEXT);
+    v.finish()?;
+    Ok((app_data, account))
+}
+
 /// Collects field errors.
 #[derive(Default)]
 struct Checker(Vec<FieldError>);

@@ -4,6 +4,7 @@
 // and type-checked against both drivers.
 
 use async_trait::async_trait;
+use roster_core::applications::{AppMembership, Application};
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
 use roster_core::jobs::{self, ImportProgress, JobKind, JobRecord, JobState};
 use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
@@ -18,7 +19,9 @@ use roster_core::query::{AttrOperand, Column, Cond, Operand, Order, SortKey, Sor
 use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey, UserRecord, Write};
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
-use roster_core::{Error, GroupId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId};
+use roster_core::{
+    ApplicationId, Error, GroupId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId,
+};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
 use time::OffsetDateTime;
@@ -283,6 +286,58 @@ impl Store for This {
         .map_err(db_error)?
         .iter()
         .map(organization_view)
+        .collect()
+    }
+
+    async fn application(&self, tenant: TenantId, id: ApplicationId) -> Result<Option<Application>> {
+        sqlx::query(&format!("select {APP_COLUMNS} from applications where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(application_view)
+            .transpose()
+    }
+
+    async fn applications(&self, tenant: TenantId, after: Option<ApplicationId>, limit: u32) -> Result<Vec<Application>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {APP_COLUMNS} from applications where tenant_id = "));
+        q.push_bind(*tenant.as_uuid());
+        if let Some(after) = after {
+            q.push(" and id > ").push_bind(*after.as_uuid());
+        }
+        q.push(" order by id limit ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(application_view).collect()
+    }
+
+    async fn app_membership(&self, tenant: TenantId, application: ApplicationId, user: UserId) -> Result<Option<AppMembership>> {
+        sqlx::query(&format!(
+            "select {MEMBERSHIP_COLUMNS} from application_users where tenant_id = $1 and application_id = $2 and user_id = $3"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(application.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?
+        .as_ref()
+        .map(membership_view)
+        .transpose()
+    }
+
+    async fn app_memberships(&self, tenant: TenantId, user: UserId) -> Result<Vec<AppMembership>> {
+        sqlx::query(&format!(
+            "select {MEMBERSHIP_COLUMNS} from application_users where tenant_id = $1 and user_id = $2 order by application_id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(membership_view)
         .collect()
     }
 
@@ -1300,6 +1355,100 @@ fn unique_is_conflict(e: sqlx::Error, field: &str) -> Error {
     db_error(e)
 }
 
+const APP_COLUMNS: &str = "id, name, description, created_at, updated_at, version";
+const MEMBERSHIP_COLUMNS: &str = "application_id, user_id, app_data, external_account_id, created_at, updated_at";
+
+fn application_view(row: &DbRow) -> Result<Application> {
+    Ok(Application {
+        id: ApplicationId::from_uuid(row.try_get("id").map_err(db_error)?),
+        name: row.try_get("name").map_err(db_error)?,
+        description: row.try_get("description").map_err(db_error)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        version: row.try_get("version").map_err(db_error)?,
+    })
+}
+
+fn membership_view(row: &DbRow) -> Result<AppMembership> {
+    Ok(AppMembership {
+        application_id: ApplicationId::from_uuid(row.try_get("application_id").map_err(db_error)?),
+        user_id: UserId::from_uuid(row.try_get("user_id").map_err(db_error)?),
+        app_data: row.try_get::<Json<serde_json::Value>, _>("app_data").map_err(db_error)?.0,
+        external_account_id: row.try_get("external_account_id").map_err(db_error)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+    })
+}
+
+async fn insert_application(tx: &mut Tx<'_>, t: Uuid, a: &Application) -> Result<()> {
+    let done = sqlx::query(
+        "insert into applications (tenant_id, id, name, name_key, description, created_at, updated_at, version) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict do nothing",
+    )
+    .bind(t)
+    .bind(a.id.as_uuid())
+    .bind(&a.name)
+    .bind(index::text_key(&a.name))
+    .bind(&a.description)
+    .bind(micros(a.created_at))
+    .bind(micros(a.updated_at))
+    .bind(a.version)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(Error::Conflict { field: "name".to_owned() }) }
+}
+
+async fn update_application(tx: &mut Tx<'_>, t: Uuid, a: &Application, before: i64) -> Result<()> {
+    let done = sqlx::query(
+        "update applications set name = $3, name_key = $4, description = $5, updated_at = $6, version = $7 \
+         where tenant_id = $1 and id = $2 and version = $8",
+    )
+    .bind(t)
+    .bind(a.id.as_uuid())
+    .bind(&a.name)
+    .bind(index::text_key(&a.name))
+    .bind(&a.description)
+    .bind(micros(a.updated_at))
+    .bind(a.version)
+    .bind(before)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| unique_is_conflict(e, "name"))?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(stale_or_gone(tx, "applications", "application", t, *a.id.as_uuid(), before).await)
+    }
+}
+
+async fn put_membership(tx: &mut Tx<'_>, t: Uuid, m: &AppMembership, new: bool) -> Result<()> {
+    let sql = if new {
+        "insert into application_users (tenant_id, application_id, user_id, app_data, external_account_id, \
+         created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7) on conflict do nothing"
+    } else {
+        "update application_users set app_data = $4, external_account_id = $5, updated_at = $7 \
+         where tenant_id = $1 and application_id = $2 and user_id = $3 and created_at = $6"
+    };
+    let done = sqlx::query(sql)
+        .bind(t)
+        .bind(m.application_id.as_uuid())
+        .bind(m.user_id.as_uuid())
+        .bind(Json(&m.app_data))
+        .bind(&m.external_account_id)
+        .bind(micros(m.created_at))
+        .bind(micros(m.updated_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    if done.rows_affected() == 1 {
+        Ok(())
+    } else {
+        // Added, or removed, by a concurrent request meanwhile.
+        Err(Error::Refused("the membership changed meanwhile: try again"))
+    }
+}
+
 const ROLE_COLUMNS: &str = "id, organization_id, name, created_at, updated_at, version";
 
 fn role_view(row: &DbRow) -> Result<Role> {
@@ -1690,6 +1839,26 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
                 add_member(tx, t, *organization, *user, *at).await?;
             }
             Write::RemoveMember { organization, user } => remove_member(tx, t, *organization, *user).await?,
+            Write::CreateApplication { app } => insert_application(tx, t, app).await?,
+            Write::UpdateApplication { app, before_version } => update_application(tx, t, app, *before_version).await?,
+            Write::DeleteApplication { id } => {
+                sqlx::query("delete from applications where tenant_id = $1 and id = $2")
+                    .bind(t)
+                    .bind(id.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+            Write::PutAppMembership { membership, new } => put_membership(tx, t, membership, *new).await?,
+            Write::RemoveAppMembership { application, user } => {
+                sqlx::query("delete from application_users where tenant_id = $1 and application_id = $2 and user_id = $3")
+                    .bind(t)
+                    .bind(application.as_uuid())
+                    .bind(user.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
             Write::CreateRole { role } => insert_role(tx, t, role).await?,
             Write::UpdateRole { role, before_version } => update_role(tx, t, role, *before_version).await?,
             Write::DeleteRole { id } => {
@@ -1852,7 +2021,7 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &UserReco
     .map_err(db_error)?;
     if done.rows_affected() == 1 && u.state == UserState::Deleted && before.user.state != UserState::Deleted {
         // A tombstone is a member of nothing.
-        for table in ["organization_members", "group_users", "user_roles"] {
+        for table in ["organization_members", "group_users", "user_roles", "application_users"] {
             sqlx::query(&format!("delete from {table} where tenant_id = $1 and user_id = $2"))
                 .bind(t)
                 .bind(u.id.as_uuid())

@@ -1,5 +1,6 @@
 //! The native API, `/v1`: Roster's own clean REST surface over the directory.
 
+pub(crate) mod applications;
 pub(crate) mod audit;
 pub(crate) mod events;
 pub(crate) mod groups;

@@ -62,6 +62,9 @@ async fn every_route_answers_by_the_scope_it_declares() {
         app.post(&format!("/v1/organizations/{org_id}/roles")).json(&json!({ "name": "authz" }));
     let role = expect_status(role.send().await.unwrap(), StatusCode::CREATED).await;
     let role_id = role["id"].as_str().unwrap();
+    let app_ = app.post("/v1/applications").json(&json!({ "name": "authz" }));
+    let app_ = expect_status(app_.send().await.unwrap(), StatusCode::CREATED).await;
+    let app_id = app_["id"].as_str().unwrap();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -91,6 +94,8 @@ async fn every_route_answers_by_the_scope_it_declares() {
             group_id
         } else if path.starts_with("/v1/roles/") {
             role_id
+        } else if path.starts_with("/v1/applications/") {
+            app_id
         } else {
             user["id"].as_str().unwrap()
         };
@@ -100,6 +105,7 @@ async fn every_route_answers_by_the_scope_it_declares() {
             .replace("{user_id}", user["id"].as_str().unwrap())
             .replace("{member_id}", user["id"].as_str().unwrap())
             .replace("{role_id}", role_id)
+            .replace("{app_id}", app_id)
             .replace("{username}", "authz")
             .replace("{email}", "authz@example.org")
             .replace("{phone}", "+4930123456")

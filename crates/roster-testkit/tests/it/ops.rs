@@ -118,6 +118,15 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/users/{id}/roles",
         "POST /v1/users/{id}/roles",
         "DELETE /v1/users/{id}/roles/{role_id}",
+        "POST /v1/applications",
+        "GET /v1/applications",
+        "GET /v1/applications/{id}",
+        "PATCH /v1/applications/{id}",
+        "DELETE /v1/applications/{id}",
+        "GET /v1/users/{id}/applications",
+        "PUT /v1/users/{id}/applications/{app_id}",
+        "GET /v1/users/{id}/applications/{app_id}",
+        "DELETE /v1/users/{id}/applications/{app_id}",
     ];
     expected.sort();
     assert_eq!(operations, expected);

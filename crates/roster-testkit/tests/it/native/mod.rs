@@ -1,5 +1,6 @@
 //! The native `/v1` API.
 
+mod applications;
 mod audit;
 mod bulk;
 mod concurrency;
