@@ -67,10 +67,14 @@ pub const EVENT_TYPES: &[&str] = &[
     "application.member_added",
     "application.member_updated",
     "application.member_removed",
+    "credential.created",
+    "credential.updated",
+    "credential.deleted",
 ];
 
 /// The kinds of resource events are about.
-pub const RESOURCE_TYPES: &[&str] = &["user", "organization", "group", "role", "application"];
+pub const RESOURCE_TYPES: &[&str] =
+    &["user", "organization", "group", "role", "application", "credential"];
 
 /// An event about to be committed; the store assigns its `seq`.
 #[derive(Debug, Clone)]

@@ -89,6 +89,10 @@ id_type!(
     /// A registered application (client).
     ApplicationId
 );
+id_type!(
+    /// The record of a credential issued to a user.
+    CredentialId
+);
 
 /// Ids made in one process are strictly increasing, even within one millisecond (where a v7
 /// UUID's time part is equal): the context counts on from the last id it made. Listings break

@@ -15,7 +15,8 @@
 //! - [`audit`] keeps the audit trail of API operations.
 //! - [`state`] is the lifecycle state machine; [`event`] the events every change emits.
 //! - [`store`] is the persistence port; `roster-store` implements it for SQLite and PostgreSQL.
-//! - [`secret`] hashes passwords and tokens; [`credentials`] sets and verifies passwords;
+//! - [`secret`] hashes passwords and tokens; [`passwords`] sets and verifies passwords;
+//!   [`credentials`] keeps metadata of credentials issued to users;
 //!   [`tokens`] issues and revokes API tokens; [`tenants`] creates and deletes tenants; [`clock`]
 //!   is where time and ids come from.
 //!
@@ -36,6 +37,7 @@ pub mod index;
 pub mod input;
 pub mod jobs;
 pub mod organizations;
+pub mod passwords;
 pub mod query;
 pub mod relay;
 pub mod roles;
@@ -54,7 +56,10 @@ pub use clock::{Clock, SystemClock};
 pub use directory::{Created, Directory, Found, Lookup, Search, Within};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
-pub use id::{ApplicationId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId};
+pub use id::{
+    ApplicationId, CredentialId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId,
+    WebhookId,
+};
 pub use input::UserInput;
 pub use secret::Argon2Params;
 pub use state::Transition;

@@ -10,11 +10,13 @@ use uuid::Uuid;
 
 use crate::applications::{AppMembership, Application};
 use crate::audit::{AuditEntry, AuditQuery};
+use crate::credentials::Credential;
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
 use crate::groups::{Group, Member};
 use crate::id::{
-    ApplicationId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId, WebhookId,
+    ApplicationId, CredentialId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId,
+    WebhookId,
 };
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
 use crate::organizations::Organization;
@@ -72,6 +74,15 @@ pub trait Store: Send + Sync + 'static {
     /// The organization and every organization below it.
     async fn organization_subtree(&self, tenant: TenantId, id: OrgId) -> Result<Vec<Organization>>;
     async fn is_member(&self, tenant: TenantId, organization: OrgId, user: UserId) -> Result<bool>;
+    async fn credential(&self, tenant: TenantId, id: CredentialId) -> Result<Option<Credential>>;
+    /// A user's credential records in id order after `after`.
+    async fn credentials(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        after: Option<CredentialId>,
+        limit: u32,
+    ) -> Result<Vec<Credential>>;
     async fn application(&self, tenant: TenantId, id: ApplicationId)
     -> Result<Option<Application>>;
     /// Applications in id order after `after`.
@@ -453,6 +464,17 @@ pub enum Write {
     RemoveAppMembership {
         application: ApplicationId,
         user: UserId,
+    },
+    CreateCredential {
+        credential: Box<Credential>,
+    },
+    /// Replaces a credential record that still has `before_version`.
+    UpdateCredential {
+        credential: Box<Credential>,
+        before_version: i64,
+    },
+    DeleteCredential {
+        id: CredentialId,
     },
     /// Queues a job (see [`crate::jobs`]).
     CreateJob {

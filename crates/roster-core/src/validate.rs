@@ -639,6 +639,70 @@ pub fn app_membership(
     Ok((app_data, account))
 }
 
+/// A credential record's fields, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCredential {
+    pub kind: String,
+    pub format: Option<String>,
+    pub issuer: Option<String>,
+    pub issued_at: Option<time::OffsetDateTime>,
+    pub valid_from: Option<time::OffsetDateTime>,
+    pub valid_until: Option<time::OffsetDateTime>,
+    pub status: crate::credentials::CredentialStatus,
+    pub metadata: Value,
+}
+
+/// Checks a credential record, reporting every error at once.
+pub fn credential(input: crate::credentials::CredentialInput) -> Result<ValidCredential> {
+    use crate::credentials::CredentialStatus;
+    let mut v = Checker::default();
+    if input.kind.is_none() {
+        v.push("type", "required", "is required");
+    }
+    let kind = v.text("type", input.kind, MAX_TEXT);
+    let format = v.text("format", input.format, MAX_TEXT);
+    let issuer = v.text("issuer", input.issuer, 2048);
+    let mut instant = |field: &str, value: Option<String>| {
+        value.and_then(|s| {
+            let parsed =
+                time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339);
+            if parsed.is_err() {
+                v.push(field, "invalid_format", "must be an RFC 3339 date and time");
+            }
+            parsed.ok()
+        })
+    };
+    let issued_at = instant("issued_at", input.issued_at);
+    let valid_from = instant("valid_from", input.valid_from);
+    let valid_until = instant("valid_until", input.valid_until);
+    if let (Some(from), Some(until)) = (valid_from, valid_until)
+        && until < from
+    {
+        v.push("valid_until", "out_of_range", "must not be before valid_from");
+    }
+    let status = match input.status.as_deref() {
+        None => Some(CredentialStatus::Valid),
+        Some(s) => v.choice("status", s, &CredentialStatus::ALL),
+    };
+    let metadata = input.metadata.unwrap_or_else(|| Value::Object(Default::default()));
+    if !metadata.is_object() {
+        v.push("metadata", "invalid_type", "must be a JSON object");
+    } else {
+        v.json("metadata", &metadata);
+    }
+    v.finish()?;
+    Ok(ValidCredential {
+        kind: kind.unwrap_or_default(),
+        format,
+        issuer,
+        issued_at,
+        valid_from,
+        valid_until,
+        status: status.unwrap_or(CredentialStatus::Valid),
+        metadata,
+    })
+}
+
 /// Collects field errors.
 #[derive(Default)]
 struct Checker(Vec<FieldError>);

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use roster_core::applications::{AppMembership, Application};
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
+use roster_core::credentials::{Credential, CredentialStatus};
 use roster_core::jobs::{self, ImportProgress, JobKind, JobRecord, JobState};
 use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
@@ -20,7 +21,7 @@ use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey,
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use roster_core::{
-    ApplicationId, Error, GroupId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId,
+    ApplicationId, CredentialId, Error, GroupId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId,
 };
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -287,6 +288,30 @@ impl Store for This {
         .iter()
         .map(organization_view)
         .collect()
+    }
+
+    async fn credential(&self, tenant: TenantId, id: CredentialId) -> Result<Option<Credential>> {
+        sqlx::query(&format!("select {CREDENTIAL_COLUMNS} from issued_credentials where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(credential_view)
+            .transpose()
+    }
+
+    async fn credentials(&self, tenant: TenantId, user: UserId, after: Option<CredentialId>, limit: u32) -> Result<Vec<Credential>> {
+        let mut q =
+            QueryBuilder::<Db>::new(format!("select {CREDENTIAL_COLUMNS} from issued_credentials where tenant_id = "));
+        q.push_bind(*tenant.as_uuid()).push(" and user_id = ").push_bind(*user.as_uuid());
+        if let Some(after) = after {
+            q.push(" and id > ").push_bind(*after.as_uuid());
+        }
+        q.push(" order by id limit ").push_bind(i64::from(limit));
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(credential_view).collect()
     }
 
     async fn application(&self, tenant: TenantId, id: ApplicationId) -> Result<Option<Application>> {
@@ -1355,6 +1380,69 @@ fn unique_is_conflict(e: sqlx::Error, field: &str) -> Error {
     db_error(e)
 }
 
+const CREDENTIAL_COLUMNS: &str = "id, user_id, type, format, issuer, issued_at, valid_from, valid_until, status, \
+     metadata, created_at, updated_at, version";
+
+fn credential_view(row: &DbRow) -> Result<Credential> {
+    let at = |column: &str| -> Result<Option<OffsetDateTime>> {
+        Ok(row.try_get::<Option<i64>, _>(column).map_err(db_error)?.map(from_micros))
+    };
+    let status: String = row.try_get("status").map_err(db_error)?;
+    Ok(Credential {
+        id: CredentialId::from_uuid(row.try_get("id").map_err(db_error)?),
+        user_id: UserId::from_uuid(row.try_get("user_id").map_err(db_error)?),
+        kind: row.try_get("type").map_err(db_error)?,
+        format: row.try_get("format").map_err(db_error)?,
+        issuer: row.try_get("issuer").map_err(db_error)?,
+        issued_at: at("issued_at")?,
+        valid_from: at("valid_from")?,
+        valid_until: at("valid_until")?,
+        status: CredentialStatus::parse(&status).ok_or_else(|| Error::internal(format!("credential status {status}")))?,
+        metadata: row.try_get::<Json<serde_json::Value>, _>("metadata").map_err(db_error)?.0,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        version: row.try_get("version").map_err(db_error)?,
+    })
+}
+
+/// Inserts a credential record, or (with the version it replaces) updates it.
+async fn write_credential(tx: &mut Tx<'_>, t: Uuid, c: &Credential, before: Option<i64>) -> Result<()> {
+    let sql = if before.is_none() {
+        "insert into issued_credentials (tenant_id, id, user_id, type, format, issuer, issued_at, valid_from, \
+         valid_until, status, metadata, created_at, updated_at, version) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    } else {
+        "update issued_credentials set type = $4, format = $5, issuer = $6, issued_at = $7, valid_from = $8, \
+         valid_until = $9, status = $10, metadata = $11, updated_at = $13, version = $14 \
+         where tenant_id = $1 and id = $2 and user_id = $3 and created_at = $12 and version = $15"
+    };
+    let mut query = sqlx::query(sql)
+        .bind(t)
+        .bind(c.id.as_uuid())
+        .bind(c.user_id.as_uuid())
+        .bind(&c.kind)
+        .bind(&c.format)
+        .bind(&c.issuer)
+        .bind(c.issued_at.map(micros))
+        .bind(c.valid_from.map(micros))
+        .bind(c.valid_until.map(micros))
+        .bind(c.status.as_str())
+        .bind(Json(&c.metadata))
+        .bind(micros(c.created_at))
+        .bind(micros(c.updated_at))
+        .bind(c.version);
+    if let Some(before) = before {
+        query = query.bind(before);
+    }
+    let done = query.execute(&mut **tx).await.map_err(db_error)?;
+    match before {
+        Some(before) if done.rows_affected() != 1 => {
+            Err(stale_or_gone(tx, "issued_credentials", "credential", t, *c.id.as_uuid(), before).await)
+        }
+        _ => Ok(()),
+    }
+}
+
 const APP_COLUMNS: &str = "id, name, description, created_at, updated_at, version";
 const MEMBERSHIP_COLUMNS: &str = "application_id, user_id, app_data, external_account_id, created_at, updated_at";
 
@@ -1839,6 +1927,18 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
                 add_member(tx, t, *organization, *user, *at).await?;
             }
             Write::RemoveMember { organization, user } => remove_member(tx, t, *organization, *user).await?,
+            Write::CreateCredential { credential } => write_credential(tx, t, credential, None).await?,
+            Write::UpdateCredential { credential, before_version } => {
+                write_credential(tx, t, credential, Some(*before_version)).await?;
+            }
+            Write::DeleteCredential { id } => {
+                sqlx::query("delete from issued_credentials where tenant_id = $1 and id = $2")
+                    .bind(t)
+                    .bind(id.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
             Write::CreateApplication { app } => insert_application(tx, t, app).await?,
             Write::UpdateApplication { app, before_version } => update_application(tx, t, app, *before_version).await?,
             Write::DeleteApplication { id } => {
@@ -2021,6 +2121,14 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &UserReco
     .map_err(db_error)?;
     if done.rows_affected() == 1 && u.state == UserState::Deleted && before.user.state != UserState::Deleted {
         // A tombstone is a member of nothing.
+        // Its credentials' records stay (issued credentials stay valid), without their metadata.
+        sqlx::query("update issued_credentials set metadata = $3 where tenant_id = $1 and user_id = $2")
+            .bind(t)
+            .bind(u.id.as_uuid())
+            .bind(Json(serde_json::json!({})))
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
         for table in ["organization_members", "group_users", "user_roles", "application_users"] {
             sqlx::query(&format!("delete from {table} where tenant_id = $1 and user_id = $2"))
                 .bind(t)

@@ -65,6 +65,11 @@ async fn every_route_answers_by_the_scope_it_declares() {
     let app_ = app.post("/v1/applications").json(&json!({ "name": "authz" }));
     let app_ = expect_status(app_.send().await.unwrap(), StatusCode::CREATED).await;
     let app_id = app_["id"].as_str().unwrap();
+    let record = app
+        .post(&format!("/v1/users/{}/credentials", user["id"].as_str().unwrap()))
+        .json(&json!({ "type": "org.iso.18013.5.1.mDL" }));
+    let record = expect_status(record.send().await.unwrap(), StatusCode::CREATED).await;
+    let credential_id = record["id"].as_str().unwrap();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -106,6 +111,7 @@ async fn every_route_answers_by_the_scope_it_declares() {
             .replace("{member_id}", user["id"].as_str().unwrap())
             .replace("{role_id}", role_id)
             .replace("{app_id}", app_id)
+            .replace("{credential_id}", credential_id)
             .replace("{username}", "authz")
             .replace("{email}", "authz@example.org")
             .replace("{phone}", "+4930123456")

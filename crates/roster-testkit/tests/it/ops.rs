@@ -127,6 +127,11 @@ async fn openapi_describes_every_v1_route() {
         "PUT /v1/users/{id}/applications/{app_id}",
         "GET /v1/users/{id}/applications/{app_id}",
         "DELETE /v1/users/{id}/applications/{app_id}",
+        "POST /v1/users/{id}/credentials",
+        "GET /v1/users/{id}/credentials",
+        "GET /v1/users/{id}/credentials/{credential_id}",
+        "PATCH /v1/users/{id}/credentials/{credential_id}",
+        "DELETE /v1/users/{id}/credentials/{credential_id}",
     ];
     expected.sort();
     assert_eq!(operations, expected);

@@ -4,6 +4,7 @@ mod applications;
 mod audit;
 mod bulk;
 mod concurrency;
+mod credentials;
 mod events;
 mod groups;
 mod idempotency;
