@@ -52,6 +52,7 @@ pub struct Directory {
     audit: AuditLog,
     webhooks: crate::webhooks::WebhookSettings,
     organization_types: Arc<crate::organizations::OrganizationTypes>,
+    invitation_ttl: std::time::Duration,
 }
 
 /// How long an authenticated token is trusted without asking the store again: the most a
@@ -192,6 +193,7 @@ impl Directory {
             audit: AuditLog::new(store.clone(), clock.clone()),
             webhooks: crate::webhooks::WebhookSettings::default(),
             organization_types: Arc::default(),
+            invitation_ttl: crate::invitations::DEFAULT_TTL,
             store,
             clock,
             hasher: Hasher::new(argon2)?,
@@ -232,6 +234,16 @@ impl Directory {
 
     pub fn organization_types(&self) -> &crate::organizations::OrganizationTypes {
         &self.organization_types
+    }
+
+    /// How long an invitation can be accepted (default 7 days).
+    pub fn with_invitation_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.invitation_ttl = ttl;
+        self
+    }
+
+    pub(crate) fn invitation_ttl(&self) -> std::time::Duration {
+        self.invitation_ttl
     }
 
     /// Ticks after every commit on this node (for workers that wait for new events).
@@ -431,7 +443,7 @@ impl Directory {
     }
 
     /// A new user from a validated document: its record and the change that creates it.
-    async fn new_user(
+    pub(crate) async fn new_user(
         &self,
         p: &Principal,
         valid: ValidUser,

@@ -70,11 +70,14 @@ pub const EVENT_TYPES: &[&str] = &[
     "credential.created",
     "credential.updated",
     "credential.deleted",
+    "invitation.created",
+    "invitation.accepted",
+    "invitation.reissued",
 ];
 
 /// The kinds of resource events are about.
 pub const RESOURCE_TYPES: &[&str] =
-    &["user", "organization", "group", "role", "application", "credential"];
+    &["user", "organization", "group", "role", "application", "credential", "invitation"];
 
 /// An event about to be committed; the store assigns its `seq`.
 #[derive(Debug, Clone)]

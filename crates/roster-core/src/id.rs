@@ -93,6 +93,10 @@ id_type!(
     /// The record of a credential issued to a user.
     CredentialId
 );
+id_type!(
+    /// An invitation of an e-mail address to an organization.
+    InvitationId
+);
 
 /// Ids made in one process are strictly increasing, even within one millisecond (where a v7
 /// UUID's time part is equal): the context counts on from the last id it made. Listings break

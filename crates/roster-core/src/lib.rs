@@ -7,6 +7,7 @@
 //!   [`validate`] turns one into the other, collecting every field error at once.
 //! - [`roles`] defines roles in organizations and assigns them to users.
 //! - [`applications`] registers applications and users' memberships of them.
+//! - [`invitations`] invites addresses to organizations and roles.
 //! - [`groups`] keeps groups of users and groups.
 //! - [`organizations`] keeps the organization tree and memberships.
 //! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
@@ -35,6 +36,7 @@ pub mod groups;
 pub mod id;
 pub mod index;
 pub mod input;
+pub mod invitations;
 pub mod jobs;
 pub mod organizations;
 pub mod passwords;
@@ -57,8 +59,8 @@ pub use directory::{Created, Directory, Found, Lookup, Search, Within};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
 pub use id::{
-    ApplicationId, CredentialId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId,
-    WebhookId,
+    ApplicationId, CredentialId, GroupId, InvitationId, JobId, OrgId, RoleId, TenantId, TokenId,
+    UserId, WebhookId,
 };
 pub use input::UserInput;
 pub use secret::Argon2Params;

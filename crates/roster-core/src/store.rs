@@ -15,9 +15,10 @@ use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
 use crate::groups::{Group, Member};
 use crate::id::{
-    ApplicationId, CredentialId, GroupId, JobId, OrgId, RoleId, TenantId, TokenId, UserId,
-    WebhookId,
+    ApplicationId, CredentialId, GroupId, InvitationId, JobId, OrgId, RoleId, TenantId, TokenId,
+    UserId, WebhookId,
 };
+use crate::invitations::{Invitation, InvitationsOf};
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
 use crate::organizations::Organization;
 use crate::query::UserQuery;
@@ -74,6 +75,9 @@ pub trait Store: Send + Sync + 'static {
     /// The organization and every organization below it.
     async fn organization_subtree(&self, tenant: TenantId, id: OrgId) -> Result<Vec<Organization>>;
     async fn is_member(&self, tenant: TenantId, organization: OrgId, user: UserId) -> Result<bool>;
+    async fn invitation(&self, tenant: TenantId, id: InvitationId) -> Result<Option<Invitation>>;
+    /// An organization's or a user's invitations, in id order.
+    async fn invitations(&self, tenant: TenantId, of: InvitationsOf) -> Result<Vec<Invitation>>;
     async fn credential(&self, tenant: TenantId, id: CredentialId) -> Result<Option<Credential>>;
     /// A user's credential records in id order after `after`.
     async fn credentials(
@@ -475,6 +479,11 @@ pub enum Write {
     },
     DeleteCredential {
         id: CredentialId,
+    },
+    /// Inserts an invitation (`before_version` `None`) or replaces one that still has it.
+    PutInvitation {
+        invitation: Box<Invitation>,
+        before_version: Option<i64>,
     },
     /// Queues a job (see [`crate::jobs`]).
     CreateJob {

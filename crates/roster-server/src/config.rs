@@ -45,6 +45,8 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// How long audit entries are kept.
     pub audit_retention_days: u32,
+    /// How long an invitation can be accepted.
+    pub invitation_ttl_hours: u64,
     pub webhooks: WebhookConfig,
     /// Relaying events to NATS JetStream.
     pub nats: NatsConfig,
@@ -125,6 +127,7 @@ const KEYS: &[&str] = &[
     "rate_limits",
     "shutdown_grace_seconds",
     "audit_retention_days",
+    "invitation_ttl_hours",
     "webhooks",
     "nats",
     "organizations",
@@ -155,6 +158,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             shutdown_grace_seconds: 30,
             audit_retention_days: 90,
+            invitation_ttl_hours: 168,
             webhooks: WebhookConfig::default(),
             nats: NatsConfig::default(),
             organizations: OrganizationConfig::default(),

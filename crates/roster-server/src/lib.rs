@@ -46,6 +46,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
     let directory = Directory::new(store, clock, config.argon2)?
         .with_lockout_after(config.password_lockout_after)
         .with_audit_retention(Duration::from_secs(u64::from(config.audit_retention_days) * 86_400))
+        .with_invitation_ttl(Duration::from_secs(config.invitation_ttl_hours.saturating_mul(3600)))
         .with_webhooks(WebhookSettings {
             allow_private_targets: config.webhooks.allow_private_targets,
             retry_window: Duration::from_secs(config.webhooks.retry_hours.saturating_mul(3600)),

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use roster_core::applications::{AppMembership, Application};
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
 use roster_core::credentials::{Credential, CredentialStatus};
+use roster_core::invitations::{Invitation, InvitationState, InvitationsOf};
 use roster_core::jobs::{self, ImportProgress, JobKind, JobRecord, JobState};
 use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
@@ -21,7 +22,7 @@ use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey,
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use roster_core::{
-    ApplicationId, CredentialId, Error, GroupId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId,
+    ApplicationId, CredentialId, Error, GroupId, InvitationId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId,
 };
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -287,6 +288,36 @@ impl Store for This {
         .map_err(db_error)?
         .iter()
         .map(organization_view)
+        .collect()
+    }
+
+    async fn invitation(&self, tenant: TenantId, id: InvitationId) -> Result<Option<Invitation>> {
+        sqlx::query(&format!("select {INVITATION_COLUMNS} from invitations where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(invitation_view)
+            .transpose()
+    }
+
+    async fn invitations(&self, tenant: TenantId, of: InvitationsOf) -> Result<Vec<Invitation>> {
+        let (column, id) = match of {
+            InvitationsOf::Organization(id) => ("organization_id", *id.as_uuid()),
+            InvitationsOf::User(id) => ("user_id", *id.as_uuid()),
+        };
+        sqlx::query(&format!(
+            "select {INVITATION_COLUMNS} from invitations where tenant_id = $1 and {column} = $2 order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(invitation_view)
         .collect()
     }
 
@@ -1380,6 +1411,60 @@ fn unique_is_conflict(e: sqlx::Error, field: &str) -> Error {
     db_error(e)
 }
 
+const INVITATION_COLUMNS: &str = "id, email, organization_id, role_ids, user_id, state, expires_at, sent_count, \
+     created_at, updated_at, version";
+
+fn invitation_view(row: &DbRow) -> Result<Invitation> {
+    let state: String = row.try_get("state").map_err(db_error)?;
+    Ok(Invitation {
+        id: InvitationId::from_uuid(row.try_get("id").map_err(db_error)?),
+        email: row.try_get("email").map_err(db_error)?,
+        organization_id: OrgId::from_uuid(row.try_get("organization_id").map_err(db_error)?),
+        role_ids: row.try_get::<Json<Vec<RoleId>>, _>("role_ids").map_err(db_error)?.0,
+        user_id: UserId::from_uuid(row.try_get("user_id").map_err(db_error)?),
+        state: InvitationState::parse(&state).ok_or_else(|| Error::internal(format!("invitation state {state}")))?,
+        expires_at: from_micros(row.try_get("expires_at").map_err(db_error)?),
+        sent_count: row.try_get("sent_count").map_err(db_error)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        version: row.try_get("version").map_err(db_error)?,
+    })
+}
+
+async fn put_invitation(tx: &mut Tx<'_>, t: Uuid, i: &Invitation, before: Option<i64>) -> Result<()> {
+    let sql = if before.is_none() {
+        "insert into invitations (tenant_id, id, email, organization_id, role_ids, user_id, state, expires_at, \
+         sent_count, created_at, updated_at, version) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    } else {
+        "update invitations set state = $7, expires_at = $8, sent_count = $9, updated_at = $11, version = $12 \
+         where tenant_id = $1 and id = $2 and email = $3 and organization_id = $4 and role_ids = $5 \
+         and user_id = $6 and created_at = $10 and version = $13"
+    };
+    let mut query = sqlx::query(sql)
+        .bind(t)
+        .bind(i.id.as_uuid())
+        .bind(&i.email)
+        .bind(i.organization_id.as_uuid())
+        .bind(Json(&i.role_ids))
+        .bind(i.user_id.as_uuid())
+        .bind(i.state.as_str())
+        .bind(micros(i.expires_at))
+        .bind(i.sent_count)
+        .bind(micros(i.created_at))
+        .bind(micros(i.updated_at))
+        .bind(i.version);
+    if let Some(before) = before {
+        query = query.bind(before);
+    }
+    let done = query.execute(&mut **tx).await.map_err(db_error)?;
+    match before {
+        Some(before) if done.rows_affected() != 1 => {
+            Err(stale_or_gone(tx, "invitations", "invitation", t, *i.id.as_uuid(), before).await)
+        }
+        _ => Ok(()),
+    }
+}
+
 const CREDENTIAL_COLUMNS: &str = "id, user_id, type, format, issuer, issued_at, valid_from, valid_until, status, \
      metadata, created_at, updated_at, version";
 
@@ -1927,6 +2012,9 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
                 add_member(tx, t, *organization, *user, *at).await?;
             }
             Write::RemoveMember { organization, user } => remove_member(tx, t, *organization, *user).await?,
+            Write::PutInvitation { invitation, before_version } => {
+                put_invitation(tx, t, invitation, *before_version).await?;
+            }
             Write::CreateCredential { credential } => write_credential(tx, t, credential, None).await?,
             Write::UpdateCredential { credential, before_version } => {
                 write_credential(tx, t, credential, Some(*before_version)).await?;

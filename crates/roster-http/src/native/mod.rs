@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod credentials;
 pub(crate) mod events;
 pub(crate) mod groups;
+pub(crate) mod invitations;
 pub(crate) mod jobs;
 pub(crate) mod organizations;
 pub(crate) mod passwords;

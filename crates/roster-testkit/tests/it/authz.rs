@@ -70,6 +70,10 @@ async fn every_route_answers_by_the_scope_it_declares() {
         .json(&json!({ "type": "org.iso.18013.5.1.mDL" }));
     let record = expect_status(record.send().await.unwrap(), StatusCode::CREATED).await;
     let credential_id = record["id"].as_str().unwrap();
+    let invitation =
+        app.post("/v1/invitations").json(&json!({ "email": "authz-invited@example.org" }));
+    let invitation = expect_status(invitation.send().await.unwrap(), StatusCode::CREATED).await;
+    let invitation_id = invitation["id"].as_str().unwrap();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -101,6 +105,8 @@ async fn every_route_answers_by_the_scope_it_declares() {
             role_id
         } else if path.starts_with("/v1/applications/") {
             app_id
+        } else if path.starts_with("/v1/invitations/") {
+            invitation_id
         } else {
             user["id"].as_str().unwrap()
         };

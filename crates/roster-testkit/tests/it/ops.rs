@@ -132,6 +132,12 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/users/{id}/credentials/{credential_id}",
         "PATCH /v1/users/{id}/credentials/{credential_id}",
         "DELETE /v1/users/{id}/credentials/{credential_id}",
+        "POST /v1/invitations",
+        "GET /v1/invitations/{id}",
+        "POST /v1/invitations/{id}/accept",
+        "POST /v1/invitations/{id}/reinvite",
+        "GET /v1/organizations/{id}/invitations",
+        "GET /v1/users/{id}/invitations",
     ];
     expected.sort();
     assert_eq!(operations, expected);

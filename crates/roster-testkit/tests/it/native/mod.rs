@@ -8,6 +8,7 @@ mod credentials;
 mod events;
 mod groups;
 mod idempotency;
+mod invitations;
 mod jobs;
 mod lifecycle;
 mod limits;
