@@ -73,11 +73,23 @@ pub const EVENT_TYPES: &[&str] = &[
     "invitation.created",
     "invitation.accepted",
     "invitation.reissued",
+    "mandate.created",
+    "mandate.revoked",
+    "mandate.delegated",
+    "mandate.deleted",
 ];
 
 /// The kinds of resource events are about.
-pub const RESOURCE_TYPES: &[&str] =
-    &["user", "organization", "group", "role", "application", "credential", "invitation"];
+pub const RESOURCE_TYPES: &[&str] = &[
+    "user",
+    "organization",
+    "group",
+    "role",
+    "application",
+    "credential",
+    "invitation",
+    "mandate",
+];
 
 /// An event about to be committed; the store assigns its `seq`.
 #[derive(Debug, Clone)]

@@ -97,6 +97,14 @@ id_type!(
     /// An invitation of an e-mail address to an organization.
     InvitationId
 );
+id_type!(
+    /// A mandate: a grantor authorises a grantee for roles.
+    MandateId
+);
+id_type!(
+    /// Roles of a mandate delegated onward to a user.
+    DelegationId
+);
 
 /// Ids made in one process are strictly increasing, even within one millisecond (where a v7
 /// UUID's time part is equal): the context counts on from the last id it made. Listings break

@@ -8,6 +8,7 @@
 //! - [`roles`] defines roles in organizations and assigns them to users.
 //! - [`applications`] registers applications and users' memberships of them.
 //! - [`invitations`] invites addresses to organizations and roles.
+//! - [`mandates`] records mandates between users and organizations, and delegations.
 //! - [`groups`] keeps groups of users and groups.
 //! - [`organizations`] keeps the organization tree and memberships.
 //! - [`webhooks`] pushes events to tenants' endpoints (the worker lives in `roster-server`).
@@ -38,6 +39,7 @@ pub mod index;
 pub mod input;
 pub mod invitations;
 pub mod jobs;
+pub mod mandates;
 pub mod organizations;
 pub mod passwords;
 pub mod query;
@@ -59,8 +61,8 @@ pub use directory::{Created, Directory, Found, Lookup, Search, Within};
 pub use error::{Error, FieldError, Result};
 pub use event::{Actor, Event};
 pub use id::{
-    ApplicationId, CredentialId, GroupId, InvitationId, JobId, OrgId, RoleId, TenantId, TokenId,
-    UserId, WebhookId,
+    ApplicationId, CredentialId, DelegationId, GroupId, InvitationId, JobId, MandateId, OrgId,
+    RoleId, TenantId, TokenId, UserId, WebhookId,
 };
 pub use input::UserInput;
 pub use secret::Argon2Params;

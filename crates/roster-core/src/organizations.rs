@@ -322,10 +322,23 @@ impl Directory {
                 });
             }
             for deleted in &subtree {
-                // Its roles (and their assignments) go with it.
+                // Its roles (and their assignments) and the mandates it is party to go with it.
                 for role in self.store().roles(p.tenant, deleted.id).await? {
                     let data = json!({ "cascade": true });
                     events.push(crate::roles::role_event(p, "role.deleted", &role, now, data));
+                }
+                for given in [true, false] {
+                    let party = crate::mandates::Party::Organization(deleted.id);
+                    let of = crate::mandates::MandatesOf { party, given };
+                    for mandate in self.store().mandates(p.tenant, of).await? {
+                        events.push(crate::mandates::mandate_event(
+                            p,
+                            "mandate.deleted",
+                            &mandate,
+                            now,
+                            json!({ "cascade": true }),
+                        ));
+                    }
                 }
                 let data = json!({ "cascade": deleted.id != id });
                 events.push(org_event(p, "organization.deleted", deleted, now, data));

@@ -15,11 +15,12 @@ use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
 use crate::groups::{Group, Member};
 use crate::id::{
-    ApplicationId, CredentialId, GroupId, InvitationId, JobId, OrgId, RoleId, TenantId, TokenId,
-    UserId, WebhookId,
+    ApplicationId, CredentialId, GroupId, InvitationId, JobId, MandateId, OrgId, RoleId, TenantId,
+    TokenId, UserId, WebhookId,
 };
 use crate::invitations::{Invitation, InvitationsOf};
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
+use crate::mandates::{Delegation, DelegationsOf, Mandate, MandatesOf};
 use crate::organizations::Organization;
 use crate::query::UserQuery;
 use crate::relay::FeedCursor;
@@ -75,6 +76,11 @@ pub trait Store: Send + Sync + 'static {
     /// The organization and every organization below it.
     async fn organization_subtree(&self, tenant: TenantId, id: OrgId) -> Result<Vec<Organization>>;
     async fn is_member(&self, tenant: TenantId, organization: OrgId, user: UserId) -> Result<bool>;
+    async fn mandate(&self, tenant: TenantId, id: MandateId) -> Result<Option<Mandate>>;
+    /// The mandates a party gave or received, in id order.
+    async fn mandates(&self, tenant: TenantId, of: MandatesOf) -> Result<Vec<Mandate>>;
+    /// A mandate's delegations, or a user's received ones, in id order.
+    async fn delegations(&self, tenant: TenantId, of: DelegationsOf) -> Result<Vec<Delegation>>;
     async fn invitation(&self, tenant: TenantId, id: InvitationId) -> Result<Option<Invitation>>;
     /// An organization's or a user's invitations, in id order.
     async fn invitations(&self, tenant: TenantId, of: InvitationsOf) -> Result<Vec<Invitation>>;
@@ -484,6 +490,15 @@ pub enum Write {
     PutInvitation {
         invitation: Box<Invitation>,
         before_version: Option<i64>,
+    },
+    /// Inserts a mandate (`before_version` `None`) or replaces one that still has it; revoking
+    /// one revokes its active delegations.
+    PutMandate {
+        mandate: Box<Mandate>,
+        before_version: Option<i64>,
+    },
+    CreateDelegation {
+        delegation: Box<Delegation>,
     },
     /// Queues a job (see [`crate::jobs`]).
     CreateJob {

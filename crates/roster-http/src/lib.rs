@@ -74,7 +74,7 @@ impl Default for HttpConfig {
     modifiers(&BearerAuth),
     // Referenced from a path parameter, which utoipa does not collect by itself.
     components(schemas(native::users::Action)),
-    tags((name = "users", description = "People and machine accounts"), (name = "organizations", description = "The organization tree and memberships"), (name = "groups", description = "Groups of users and groups"), (name = "roles", description = "Roles of organizations, assigned to users"), (name = "applications", description = "Registered applications and users' memberships"), (name = "credentials", description = "Metadata of credentials issued to users"), (name = "invitations", description = "Addresses invited to organizations and roles"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"), (name = "tenants", description = "Tenants, for a system token"))
+    tags((name = "users", description = "People and machine accounts"), (name = "organizations", description = "The organization tree and memberships"), (name = "groups", description = "Groups of users and groups"), (name = "roles", description = "Roles of organizations, assigned to users"), (name = "applications", description = "Registered applications and users' memberships"), (name = "credentials", description = "Metadata of credentials issued to users"), (name = "invitations", description = "Addresses invited to organizations and roles"), (name = "mandates", description = "Mandates between users and organizations, and their delegations"), (name = "events", description = "The event feed"), (name = "tokens", description = "API tokens of the tenant"), (name = "tenants", description = "Tenants, for a system token"))
 )]
 struct ApiDoc;
 
@@ -95,7 +95,7 @@ impl utoipa::Modify for BearerAuth {
 /// The native API's routes and their OpenAPI description, from the same handler list.
 fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use native::{
-        applications as apps, credentials, events, groups, invitations, jobs,
+        applications as apps, credentials, events, groups, invitations, jobs, mandates,
         organizations as orgs, passwords, roles, tenants, tokens, users, webhooks,
     };
     // Bulk bodies carry up to a thousand documents: they get a limit of their own.
@@ -138,6 +138,13 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(orgs::list_organization_users))
         .routes(routes!(orgs::add_member, orgs::remove_member))
         .routes(routes!(orgs::user_memberships))
+        .routes(routes!(mandates::create_mandate))
+        .routes(routes!(mandates::get_mandate))
+        .routes(routes!(mandates::revoke_mandate))
+        .routes(routes!(mandates::delegate, mandates::list_delegations))
+        .routes(routes!(mandates::user_mandates))
+        .routes(routes!(mandates::organization_mandates))
+        .routes(routes!(mandates::user_delegations))
         .routes(routes!(invitations::invite))
         .routes(routes!(invitations::get_invitation))
         .routes(routes!(invitations::accept_invitation))

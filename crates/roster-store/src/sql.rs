@@ -8,6 +8,7 @@ use roster_core::applications::{AppMembership, Application};
 use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
 use roster_core::credentials::{Credential, CredentialStatus};
 use roster_core::invitations::{Invitation, InvitationState, InvitationsOf};
+use roster_core::mandates::{Delegation, DelegationsOf, GrantState, Mandate, MandatesOf, Party};
 use roster_core::jobs::{self, ImportProgress, JobKind, JobRecord, JobState};
 use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
@@ -22,7 +23,7 @@ use roster_core::store::{Change, IdempotencyRecord, KeyKind, PoolStats, UserKey,
 use roster_core::tenant::{NewToken, Principal, Scope, Tenant, Token};
 use roster_core::user::{PasswordInfo, Profile, SecretInfo, User, UserKind, UserState};
 use roster_core::{
-    ApplicationId, CredentialId, Error, GroupId, InvitationId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId,
+    ApplicationId, CredentialId, DelegationId, Error, GroupId, InvitationId, MandateId, JobId, OrgId, Result, RoleId, Store, TenantId, TokenId, UserId, WebhookId,
 };
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Row};
@@ -288,6 +289,55 @@ impl Store for This {
         .map_err(db_error)?
         .iter()
         .map(organization_view)
+        .collect()
+    }
+
+    async fn mandate(&self, tenant: TenantId, id: MandateId) -> Result<Option<Mandate>> {
+        sqlx::query(&format!("select {MANDATE_COLUMNS} from mandates where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(mandate_view)
+            .transpose()
+    }
+
+    async fn mandates(&self, tenant: TenantId, of: MandatesOf) -> Result<Vec<Mandate>> {
+        let side = if of.given { "grantor" } else { "grantee" };
+        let (kind, id) = match of.party {
+            Party::User(id) => ("user", *id.as_uuid()),
+            Party::Organization(id) => ("organization", *id.as_uuid()),
+        };
+        sqlx::query(&format!(
+            "select {MANDATE_COLUMNS} from mandates where tenant_id = $1 and {side}_{kind}_id = $2 order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(mandate_view)
+        .collect()
+    }
+
+    async fn delegations(&self, tenant: TenantId, of: DelegationsOf) -> Result<Vec<Delegation>> {
+        let (column, id) = match of {
+            DelegationsOf::Mandate(id) => ("mandate_id", *id.as_uuid()),
+            DelegationsOf::Delegate(id) => ("delegate_user_id", *id.as_uuid()),
+        };
+        sqlx::query(&format!(
+            "select {DELEGATION_COLUMNS} from delegations where tenant_id = $1 and {column} = $2 order by id"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id)
+        .fetch_all(self.reader())
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(delegation_view)
         .collect()
     }
 
@@ -1411,6 +1461,138 @@ fn unique_is_conflict(e: sqlx::Error, field: &str) -> Error {
     db_error(e)
 }
 
+const MANDATE_COLUMNS: &str = "id, grantor_user_id, grantor_organization_id, grantee_user_id, \
+     grantee_organization_id, role_ids, valid_until, state, created_at, updated_at, version";
+const DELEGATION_COLUMNS: &str =
+    "id, mandate_id, delegate_user_id, role_ids, valid_until, state, created_at, updated_at";
+
+/// The party in `{side}_user_id` or `{side}_organization_id`.
+fn party_of(row: &DbRow, side: &str) -> Result<Party> {
+    let user: Option<Uuid> = row.try_get(format!("{side}_user_id").as_str()).map_err(db_error)?;
+    let org: Option<Uuid> = row.try_get(format!("{side}_organization_id").as_str()).map_err(db_error)?;
+    match (user, org) {
+        (Some(u), None) => Ok(Party::User(UserId::from_uuid(u))),
+        (None, Some(o)) => Ok(Party::Organization(OrgId::from_uuid(o))),
+        _ => Err(Error::internal(format!("a mandate's {side} is not one party"))),
+    }
+}
+
+fn grant_state(row: &DbRow) -> Result<GrantState> {
+    let state: String = row.try_get("state").map_err(db_error)?;
+    GrantState::parse(&state).ok_or_else(|| Error::internal(format!("grant state {state}")))
+}
+
+fn mandate_view(row: &DbRow) -> Result<Mandate> {
+    Ok(Mandate {
+        id: MandateId::from_uuid(row.try_get("id").map_err(db_error)?),
+        grantor: party_of(row, "grantor")?,
+        grantee: party_of(row, "grantee")?,
+        role_ids: row.try_get::<Json<Vec<RoleId>>, _>("role_ids").map_err(db_error)?.0,
+        valid_until: row.try_get::<Option<i64>, _>("valid_until").map_err(db_error)?.map(from_micros),
+        state: grant_state(row)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+        version: row.try_get("version").map_err(db_error)?,
+    })
+}
+
+fn delegation_view(row: &DbRow) -> Result<Delegation> {
+    Ok(Delegation {
+        id: DelegationId::from_uuid(row.try_get("id").map_err(db_error)?),
+        mandate_id: MandateId::from_uuid(row.try_get("mandate_id").map_err(db_error)?),
+        delegate_user_id: UserId::from_uuid(row.try_get("delegate_user_id").map_err(db_error)?),
+        role_ids: row.try_get::<Json<Vec<RoleId>>, _>("role_ids").map_err(db_error)?.0,
+        valid_until: row.try_get::<Option<i64>, _>("valid_until").map_err(db_error)?.map(from_micros),
+        state: grant_state(row)?,
+        created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
+    })
+}
+
+async fn put_mandate(tx: &mut Tx<'_>, t: Uuid, m: &Mandate, before: Option<i64>) -> Result<()> {
+    let Some(before) = before else {
+        let user = |p: Party| match p {
+            Party::User(id) => Some(*id.as_uuid()),
+            Party::Organization(_) => None,
+        };
+        let org = |p: Party| match p {
+            Party::Organization(id) => Some(*id.as_uuid()),
+            Party::User(_) => None,
+        };
+        sqlx::query(
+            "insert into mandates (tenant_id, id, grantor_user_id, grantor_organization_id, grantee_user_id, \
+             grantee_organization_id, role_ids, valid_until, state, created_at, updated_at, version) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(t)
+        .bind(m.id.as_uuid())
+        .bind(user(m.grantor))
+        .bind(org(m.grantor))
+        .bind(user(m.grantee))
+        .bind(org(m.grantee))
+        .bind(Json(&m.role_ids))
+        .bind(m.valid_until.map(micros))
+        .bind(m.state.as_str())
+        .bind(micros(m.created_at))
+        .bind(micros(m.updated_at))
+        .bind(m.version)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        return Ok(());
+    };
+    let done = sqlx::query(
+        "update mandates set state = $3, updated_at = $4, version = $5 where tenant_id = $1 and id = $2 and version = $6",
+    )
+    .bind(t)
+    .bind(m.id.as_uuid())
+    .bind(m.state.as_str())
+    .bind(micros(m.updated_at))
+    .bind(m.version)
+    .bind(before)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() != 1 {
+        return Err(stale_or_gone(tx, "mandates", "mandate", t, *m.id.as_uuid(), before).await);
+    }
+    if m.state == GrantState::Revoked {
+        sqlx::query(
+            "update delegations set state = 'revoked', updated_at = $3 \
+             where tenant_id = $1 and mandate_id = $2 and state = 'active'",
+        )
+        .bind(t)
+        .bind(m.id.as_uuid())
+        .bind(micros(m.updated_at))
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+async fn insert_delegation(tx: &mut Tx<'_>, t: Uuid, d: &Delegation) -> Result<()> {
+    // Only under a mandate still active: a concurrent revocation wins.
+    let done = sqlx::query(
+        "insert into delegations (tenant_id, id, mandate_id, delegate_user_id, role_ids, valid_until, state, \
+         created_at, updated_at) select $1, $2, $3, $4, $5, $6, $7, $8, $9 where exists \
+         (select 1 from mandates where tenant_id = $1 and id = $3 and state = 'active')",
+    )
+    .bind(t)
+    .bind(d.id.as_uuid())
+    .bind(d.mandate_id.as_uuid())
+    .bind(d.delegate_user_id.as_uuid())
+    .bind(Json(&d.role_ids))
+    .bind(d.valid_until.map(micros))
+    .bind(d.state.as_str())
+    .bind(micros(d.created_at))
+    .bind(micros(d.updated_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    if done.rows_affected() == 1 { Ok(()) } else { Err(Error::Refused("the mandate was revoked meanwhile")) }
+}
+
 const INVITATION_COLUMNS: &str = "id, email, organization_id, role_ids, user_id, state, expires_at, sent_count, \
      created_at, updated_at, version";
 
@@ -2012,6 +2194,8 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
                 add_member(tx, t, *organization, *user, *at).await?;
             }
             Write::RemoveMember { organization, user } => remove_member(tx, t, *organization, *user).await?,
+            Write::PutMandate { mandate, before_version } => put_mandate(tx, t, mandate, *before_version).await?,
+            Write::CreateDelegation { delegation } => insert_delegation(tx, t, delegation).await?,
             Write::PutInvitation { invitation, before_version } => {
                 put_invitation(tx, t, invitation, *before_version).await?;
             }

@@ -7,6 +7,7 @@ pub(crate) mod events;
 pub(crate) mod groups;
 pub(crate) mod invitations;
 pub(crate) mod jobs;
+pub(crate) mod mandates;
 pub(crate) mod organizations;
 pub(crate) mod passwords;
 pub(crate) mod roles;

@@ -74,6 +74,11 @@ async fn every_route_answers_by_the_scope_it_declares() {
         app.post("/v1/invitations").json(&json!({ "email": "authz-invited@example.org" }));
     let invitation = expect_status(invitation.send().await.unwrap(), StatusCode::CREATED).await;
     let invitation_id = invitation["id"].as_str().unwrap();
+    let mandate = app.post("/v1/mandates").json(&json!({
+        "grantor": { "organization_id": org_id }, "grantee": { "user_id": user["id"] }, "role_ids": [role_id]
+    }));
+    let mandate = expect_status(mandate.send().await.unwrap(), StatusCode::CREATED).await;
+    let mandate_id = mandate["id"].as_str().unwrap();
     let holding = [
         ("users:read", token(&app, "users:read").await),
         ("users:write", token(&app, "users:write").await),
@@ -107,6 +112,8 @@ async fn every_route_answers_by_the_scope_it_declares() {
             app_id
         } else if path.starts_with("/v1/invitations/") {
             invitation_id
+        } else if path.starts_with("/v1/mandates/") {
+            mandate_id
         } else {
             user["id"].as_str().unwrap()
         };

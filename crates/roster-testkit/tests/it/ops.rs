@@ -138,6 +138,14 @@ async fn openapi_describes_every_v1_route() {
         "POST /v1/invitations/{id}/reinvite",
         "GET /v1/organizations/{id}/invitations",
         "GET /v1/users/{id}/invitations",
+        "POST /v1/mandates",
+        "GET /v1/mandates/{id}",
+        "POST /v1/mandates/{id}/revoke",
+        "POST /v1/mandates/{id}/delegations",
+        "GET /v1/mandates/{id}/delegations",
+        "GET /v1/users/{id}/mandates",
+        "GET /v1/organizations/{id}/mandates",
+        "GET /v1/users/{id}/delegations",
     ];
     expected.sort();
     assert_eq!(operations, expected);

@@ -13,6 +13,7 @@ mod jobs;
 mod lifecycle;
 mod limits;
 mod lookup;
+mod mandates;
 mod organizations;
 mod passwords;
 mod privacy;
