@@ -2393,6 +2393,30 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &UserReco
     .map_err(db_error)?;
     if done.rows_affected() == 1 && u.state == UserState::Deleted && before.user.state != UserState::Deleted {
         // A tombstone is a member of nothing.
+        // Mandates it gave or received end, with their delegations, and so do delegations to it
+        // (the `user.deleted` event says so for all of them).
+        let at = micros(u.updated_at);
+        sqlx::query(
+            "update delegations set state = 'revoked', updated_at = $3 where tenant_id = $1 and state = 'active' \
+             and (delegate_user_id = $2 or mandate_id in (select id from mandates where tenant_id = $1 \
+             and (grantor_user_id = $2 or grantee_user_id = $2)))",
+        )
+        .bind(t)
+        .bind(u.id.as_uuid())
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query(
+            "update mandates set state = 'revoked', updated_at = $3, version = version + 1 \
+             where tenant_id = $1 and state = 'active' and (grantor_user_id = $2 or grantee_user_id = $2)",
+        )
+        .bind(t)
+        .bind(u.id.as_uuid())
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
         // Its credentials' records stay (issued credentials stay valid), without their metadata.
         sqlx::query("update issued_credentials set metadata = $3 where tenant_id = $1 and user_id = $2")
             .bind(t)

@@ -126,6 +126,23 @@ async fn mandates_are_given_delegated_within_bounds_and_revoked_with_their_deleg
         .collect();
     assert_eq!(kinds, ["mandate.created", "mandate.delegated", "mandate.revoked"]);
 
+    // Deleting a user ends the mandates it holds and the delegations it received.
+    let body = json!({ "grantor": { "organization_id": id(&org) }, "grantee": { "user_id": id(&bob) },
+                       "role_ids": [id(&sign)] });
+    let bobs_mandate =
+        expect_status(post(&app, "/v1/mandates", body).await, StatusCode::CREATED).await;
+    let carl = app.create_user(user("carl")).await;
+    let to_carl = json!({ "delegate_user_id": id(&carl), "role_ids": [id(&sign)] });
+    let carls =
+        post(&app, &format!("/v1/mandates/{}/delegations", id(&bobs_mandate)), to_carl).await;
+    expect_status(carls, StatusCode::CREATED).await;
+    let deleted = app.delete(&format!("/v1/users/{}", id(&bob))).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let ended = get(&app, &format!("/v1/mandates/{}", id(&bobs_mandate))).await;
+    assert_eq!(ended["state"], "revoked");
+    let carls = get(&app, &format!("/v1/users/{}/delegations", id(&carl))).await;
+    assert_eq!(carls["data"][0]["state"], "revoked");
+
     // An organization's mandates go with it, each with an event.
     let gone =
         app.delete(&format!("/v1/organizations/{}?cascade=true", id(&org))).send().await.unwrap();
@@ -136,7 +153,7 @@ async fn mandates_are_given_delegated_within_bounds_and_revoked_with_their_deleg
     )
     .await;
     let deleted = app.events().await.iter().filter(|e| e["type"] == "mandate.deleted").count();
-    assert_eq!(deleted, 1);
+    assert_eq!(deleted, 2);
 }
 
 #[tokio::test]
