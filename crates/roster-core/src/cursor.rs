@@ -126,4 +126,33 @@ mod tests {
             assert!(decode(&key, &binding, junk).is_err(), "{junk}");
         }
     }
+
+    use proptest::prelude::*;
+
+    /// A sort and a position in it: times sort by integers, the rest by text.
+    fn position() -> impl Strategy<Value = (SortKey, (SortValue, UserId))> {
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| (SortKey::CreatedAt, SortValue::Int(n))),
+            "\\PC{0,64}".prop_map(|s| (SortKey::Email, SortValue::Text(s))),
+        ];
+        (value, any::<u128>())
+            .prop_map(|((sort, v), id)| (sort, (v, UserId::from_uuid(Uuid::from_u128(id)))))
+    }
+
+    proptest! {
+        #[test]
+        fn every_position_round_trips((sort, position) in position()) {
+            let key = CursorKey::new(vec![1; 32]);
+            let binding = Binding::new(sort, Order::Desc, "", true);
+            let cursor = encode(&key, &binding, position.clone()).unwrap();
+            prop_assert_eq!(decode(&key, &binding, &cursor).unwrap(), position);
+        }
+
+        #[test]
+        fn arbitrary_cursors_are_refused_without_panicking(cursor in "\\PC{0,200}") {
+            let key = CursorKey::new(vec![1; 32]);
+            let binding = Binding::new(SortKey::CreatedAt, Order::Asc, "", false);
+            prop_assert!(decode(&key, &binding, &cursor).is_err());
+        }
+    }
 }

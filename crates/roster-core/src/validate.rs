@@ -800,6 +800,98 @@ impl Checker {
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
+    /// JSON shaped like user documents: the model's field names (and some others) holding
+    /// scalars, arrays and objects of any kind, nested a few levels.
+    fn document() -> impl Strategy<Value = Value> {
+        let key = prop_oneof![
+            prop::sample::select(vec![
+                "username",
+                "name",
+                "given",
+                "family",
+                "emails",
+                "phones",
+                "value",
+                "primary",
+                "verified",
+                "birth",
+                "date",
+                "country",
+                "nationalities",
+                "locale",
+                "picture",
+                "address",
+                "attributes",
+                "claims",
+                "external_ids",
+                "external_user_id",
+                "kind",
+                "machine",
+                "password",
+                "national_id",
+                "organization_id",
+                "state",
+                "gender",
+            ])
+            .prop_map(str::to_owned),
+            "[a-z_]{1,8}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "\\PC{0,40}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_document_is_parsed_and_validated_without_panicking(doc in document()) {
+            if let Ok(input) = crate::input::parse_document::<UserInput>(doc) {
+                let _ = user(input, Mode::Create, today());
+            }
+        }
+
+        #[test]
+        fn any_merge_patch_applies_without_panicking(patch in document()) {
+            let current = parse(serde_json::json!({
+                "username": "karl", "emails": [{ "value": "karl@example.org", "primary": true }],
+                "attributes": { "team": ["a"] }, "claims": { "tier": "gold" },
+            }))
+            .unwrap();
+            let now = time::macros::datetime!(2026-01-01 0:00 UTC);
+            let current = crate::User {
+                id: crate::UserId::from_uuid(uuid::Uuid::from_u128(1)),
+                kind: current.kind,
+                state: crate::UserState::Active,
+                username: Some(current.username),
+                organization_id: crate::OrgId::from_uuid(uuid::Uuid::from_u128(2)),
+                profile: current.profile,
+                password: Default::default(),
+                national_id: Default::default(),
+                has_secret: None,
+                created_at: now,
+                updated_at: now,
+                last_auth_at: None,
+                version: 1,
+            };
+            if let Ok(input) = crate::input::merged(&current, &patch) {
+                let _ = user(input, Mode::Replace, today());
+            }
+        }
+    }
+
     fn today() -> Date {
         time::macros::date!(2026 - 01 - 01)
     }
