@@ -8,14 +8,14 @@ use axum::http::header::{ETAG, LOCATION};
 use axum::response::{IntoResponse, Response};
 use roster_core::ApplicationId;
 use roster_core::applications::{AppMembership, Application, ApplicationInput, MembershipInput};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::json_with;
 use super::users::user_id;
+use super::{PageParams, json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str};
+use crate::extract::{ApiQuery, IfMatch, JsonBody, etag};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -33,17 +33,6 @@ pub(crate) struct ApplicationMeta {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct MembershipList {
     data: Vec<AppMembership>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct PageParams {
-    /// The `next_after` of the previous page.
-    after: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    #[serde(default, deserialize_with = "from_str")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
 }
 
 fn app_id(field: &str, raw: &str) -> Result<ApplicationId, ApiError> {
@@ -100,11 +89,9 @@ pub(crate) async fn list_applications(
     auth: Auth<UsersRead>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<ApplicationList>, ApiError> {
-    let after = params.after.as_deref().map(|a| app_id("after", a)).transpose()?;
-    let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
-    let data = state.directory.applications(&auth.principal, after, limit).await?;
-    let full = data.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_after = if full { data.last().map(|a| a.id) } else { None };
+    let limit = params.limit();
+    let data = state.directory.applications(&auth.principal, params.after()?, limit).await?;
+    let next_after = next_after(&data, limit, |a| a.id);
     Ok(Json(ApplicationList { data, meta: ApplicationMeta { next_after } }))
 }
 

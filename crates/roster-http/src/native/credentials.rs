@@ -10,8 +10,8 @@ use roster_core::credentials::{Credential, CredentialInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::json_with;
 use super::users::user_id;
+use super::{json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
 use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str};
@@ -117,8 +117,7 @@ pub(crate) async fn list_credentials(
     let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
     let deleted = params.include_deleted.unwrap_or(false);
     let data = state.directory.credentials(&auth.principal, user, after, limit, deleted).await?;
-    let full = data.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_after = if full { data.last().map(|c| c.id) } else { None };
+    let next_after = next_after(&data, limit, |c| c.id);
     Ok(Json(CredentialList { data, meta: CredentialMeta { next_after } }))
 }
 

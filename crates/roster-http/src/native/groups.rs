@@ -11,8 +11,8 @@ use roster_core::input::parse_document;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::json_with;
 use super::users::user_id;
+use super::{PageParams, json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
 use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str};
@@ -39,17 +39,6 @@ pub(crate) struct MemberList {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct UserGroups {
     data: Vec<Group>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct PageParams {
-    /// The `next_after` of the previous page.
-    after: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    #[serde(default, deserialize_with = "from_str")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -122,11 +111,9 @@ pub(crate) async fn list_groups(
     auth: Auth<UsersRead>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<GroupList>, ApiError> {
-    let after = params.after.as_deref().map(|a| group_id("after", a)).transpose()?;
-    let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
-    let data = state.directory.groups(&auth.principal, after, limit).await?;
-    let full = data.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_after = if full { data.last().map(|g| g.id) } else { None };
+    let limit = params.limit();
+    let data = state.directory.groups(&auth.principal, params.after()?, limit).await?;
+    let next_after = next_after(&data, limit, |g| g.id);
     Ok(Json(GroupList { data, meta: GroupMeta { next_after } }))
 }
 

@@ -19,6 +19,11 @@ pub(crate) mod webhooks;
 use axum::Json;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::extract::from_str;
+use crate::problem::{ApiError, Problem};
 
 /// `body` as JSON with `status` and one header (a `Location`, an `ETag`).
 pub(crate) fn json_with(
@@ -32,4 +37,36 @@ pub(crate) fn json_with(
         response.headers_mut().insert(header, value);
     }
     response
+}
+
+/// The paging parameters of the listings in id (creation) order.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageParams {
+    /// The `next_after` of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[serde(default, deserialize_with = "from_str")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+impl PageParams {
+    /// The id to continue after, if any.
+    pub(crate) fn after<T: std::str::FromStr>(&self) -> Result<Option<T>, ApiError> {
+        match self.after.as_deref().map(str::parse).transpose() {
+            Ok(after) => Ok(after),
+            Err(_) => Err(Problem::invalid("after", "invalid_format", "must be a UUID").into()),
+        }
+    }
+
+    pub(crate) fn limit(&self) -> u32 {
+        self.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT)
+    }
+}
+
+/// Where the next page starts: after the last item of a full page; `None` after a short one.
+pub(crate) fn next_after<T, I>(data: &[T], limit: u32, id: impl Fn(&T) -> I) -> Option<I> {
+    let full = data.len() == usize::try_from(limit).unwrap_or(usize::MAX);
+    data.last().filter(|_| full).map(id)
 }

@@ -10,8 +10,8 @@ use roster_core::{OrgId, UserId, Within};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::json_with;
 use super::users::{SearchBody, UserList, search, user_id};
+use super::{PageParams, json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
 use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str};
@@ -37,20 +37,9 @@ pub(crate) struct Memberships {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(crate) struct PageParams {
+pub(crate) struct ListParams {
     /// Only the children of this organization.
     parent_id: Option<String>,
-    /// The `next_after` of the previous page.
-    after: Option<String>,
-    /// Page size, 1 to 1000 (default 100).
-    #[serde(default, deserialize_with = "from_str")]
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
-    limit: Option<u32>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct ChildrenParams {
     /// The `next_after` of the previous page.
     after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
@@ -115,8 +104,7 @@ fn organization_response(status: StatusCode, org: &Organization) -> Response {
 }
 
 fn page(data: Vec<Organization>, limit: u32) -> OrganizationList {
-    let full = data.len() == usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_after = if full { data.last().map(|o| o.id) } else { None };
+    let next_after = next_after(&data, limit, |o| o.id);
     OrganizationList { data, meta: OrganizationMeta { next_after } }
 }
 
@@ -152,7 +140,7 @@ pub(crate) async fn create_organization(
 /// List organizations in creation order: all, or the children of `parent_id`.
 #[utoipa::path(
     get, path = "/v1/organizations", tag = "organizations",
-    params(PageParams),
+    params(ListParams),
     responses(
         (status = 200, description = "A page of organizations", body = OrganizationList),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
@@ -165,7 +153,7 @@ pub(crate) async fn create_organization(
 pub(crate) async fn list_organizations(
     State(state): State<AppState>,
     auth: Auth<UsersRead>,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<OrganizationList>, ApiError> {
     let parent = params.parent_id.as_deref().map(|p| org_id("parent_id", p)).transpose()?;
     let after = params.after.as_deref().map(|a| org_id("after", a)).transpose()?;
@@ -258,7 +246,7 @@ pub(crate) async fn delete_organization(
 /// List an organization's children, in creation order.
 #[utoipa::path(
     get, path = "/v1/organizations/{id}/children", tag = "organizations",
-    params(("id" = String, Path, format = Uuid), ChildrenParams),
+    params(("id" = String, Path, format = Uuid), PageParams),
     responses(
         (status = 200, description = "A page of organizations", body = OrganizationList),
         (status = 400, description = "Bad id or parameter", body = Problem, content_type = "application/problem+json"),
@@ -272,11 +260,10 @@ pub(crate) async fn list_children(
     State(state): State<AppState>,
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
-    ApiQuery(params): ApiQuery<ChildrenParams>,
+    ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<OrganizationList>, ApiError> {
     let id = org_id("id", &id)?;
-    let after = params.after.as_deref().map(|a| org_id("after", a)).transpose()?;
-    let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
+    let (after, limit) = (params.after()?, params.limit());
     let orgs = state.directory.organizations(&auth.principal, Some(id), after, limit).await?;
     Ok(Json(page(orgs, limit)))
 }
