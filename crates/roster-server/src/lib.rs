@@ -24,6 +24,9 @@ pub mod transfer;
 
 pub use config::{Config, LogFormat};
 
+/// How long a stopping node waits for the relay to record the batch it has published.
+const RELAY_GRACE: Duration = Duration::from_secs(10);
+
 pub struct Server {
     listener: tokio::net::TcpListener,
     app: axum::Router,
@@ -133,9 +136,9 @@ impl Server {
     ) -> std::io::Result<()> {
         let deliveries = delivery::spawn(self.directory.clone()).map_err(std::io::Error::other)?;
         let jobs = tokio::spawn(self.directory.clone().run_jobs());
-        let relay =
-            relay::spawn(self.directory.clone(), &self.nats).map_err(std::io::Error::other)?;
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let relay = relay::spawn(self.directory.clone(), &self.nats, stopped.clone())
+            .map_err(std::io::Error::other)?;
         let signal = async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
@@ -160,11 +163,14 @@ impl Server {
                 Ok(())
             }
         };
-        // A delivery, job or relayed batch cut short here runs again when its lease runs out.
+        // A delivery or job cut short here runs again when its lease runs out. The relay
+        // finishes the batch in hand first, so the next holder does not publish it again.
         deliveries.abort();
         jobs.abort();
-        if let Some(relay) = relay {
-            relay.abort();
+        if let Some(mut relay) = relay {
+            if tokio::time::timeout(RELAY_GRACE, &mut relay).await.is_err() {
+                relay.abort();
+            }
         }
         // The audit entries of the last requests are written before the process ends.
         self.directory.audit_log().flush().await;

@@ -14,6 +14,7 @@ use async_nats::jetstream::{self, message::PublishMessage};
 use roster_core::Directory;
 use roster_core::relay::{FeedCursor, Relay};
 use secrecy::ExposeSecret as _;
+use tokio::sync::watch;
 
 use crate::config::NatsConfig;
 
@@ -24,10 +25,13 @@ const POLL: Duration = Duration::from_millis(250);
 /// How long to wait before trying again after NATS failed.
 const BACKOFF: Duration = Duration::from_secs(2);
 
-/// Starts the relay when `config.url` is set; it runs until the handle is aborted.
+/// Starts the relay when `config.url` is set. Once `stop` turns true it finishes the batch in
+/// hand (publish, acknowledgements, cursor) and returns, so a node that shuts down leaves
+/// nothing for the next holder to publish twice; the handle may still be aborted.
 pub fn spawn(
     directory: Directory,
     config: &NatsConfig,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     let Some(url) = &config.url else { return Ok(None) };
     check_subject_prefix(&config.subject_prefix)?;
@@ -56,18 +60,27 @@ pub fn spawn(
             tracing::warn!(error = %e, stream = stream.name, "setting up the JetStream stream failed");
             tokio::time::sleep(BACKOFF).await;
         }
-        run(&directory, &relay, &js, &prefix).await;
+        run(&directory, &relay, &js, &prefix, stop).await;
     })))
 }
 
-async fn run(directory: &Directory, relay: &Relay, js: &jetstream::Context, prefix: &str) {
+async fn run(
+    directory: &Directory,
+    relay: &Relay,
+    js: &jetstream::Context,
+    prefix: &str,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut changes = directory.feed_changes();
-    loop {
+    while !*stop.borrow() {
         match relay.claim(TENANTS).await {
             Ok(cursors) if !cursors.is_empty() => {
                 let mut failed = false;
                 for cursor in cursors {
-                    if let Err(e) = relay_tenant(relay, js, prefix, cursor).await {
+                    if *stop.borrow() {
+                        return;
+                    }
+                    if let Err(e) = relay_tenant(relay, js, prefix, cursor, &stop).await {
                         tracing::warn!(error = %e, tenant_id = %cursor.tenant_id, "relaying events to NATS failed");
                         failed = true;
                     }
@@ -80,19 +93,23 @@ async fn run(directory: &Directory, relay: &Relay, js: &jetstream::Context, pref
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "claiming feed cursors failed"),
         }
-        let _ = tokio::time::timeout(POLL, changes.changed()).await;
+        tokio::select! {
+            _ = tokio::time::timeout(POLL, changes.changed()) => {}
+            _ = stop.changed() => {}
+        }
     }
 }
 
 /// Publishes a tenant's pending events in order until it is caught up, its cursor is taken over,
-/// or publishing fails.
+/// publishing fails or the relay is stopping.
 async fn relay_tenant(
     relay: &Relay,
     js: &jetstream::Context,
     prefix: &str,
     mut cursor: FeedCursor,
+    stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    loop {
+    while !*stop.borrow() {
         let events = relay.pending(&cursor).await?;
         let Some(last) = events.last().map(|e| e.seq) else { return Ok(()) };
         // Sent back to back, then acknowledged in order: the cursor moves over the longest
@@ -124,6 +141,7 @@ async fn relay_tenant(
             return Ok(());
         }
     }
+    Ok(())
 }
 
 /// Subject tokens are separated by dots and must not be empty or hold wildcards or spaces.
