@@ -671,7 +671,23 @@ impl Directory {
     where
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
-        self.update_user_as(p, id, if_match, edit, "user.updated", Vec::new()).await
+        self.update_user_as(p, id, if_match, edit, None, "user.updated", Vec::new()).await
+    }
+
+    /// [`Directory::update_user`] that also makes the user active or not, in the same commit
+    /// (see [`Transition::towards_active`]).
+    pub async fn update_user_active<F>(
+        &self,
+        p: &Principal,
+        id: UserId,
+        if_match: Option<i64>,
+        edit: F,
+        active: Option<bool>,
+    ) -> Result<User>
+    where
+        F: Fn(&User) -> Result<UserInput> + Send + Sync,
+    {
+        self.update_user_as(p, id, if_match, edit, active, "user.updated", Vec::new()).await
     }
 
     /// Applies a JSON Merge Patch (RFC 7396) to a user; read-only fields in it are errors.
@@ -686,13 +702,15 @@ impl Directory {
         self.update_user(p, id, if_match, |current| crate::input::merged(current, &patch)).await
     }
 
-    /// [`Directory::update_user`] with an event of type `kind`, committing `also` with it.
+    /// [`Directory::update_user_active`] with an event of type `kind`, committing `also` with it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn update_user_as<F>(
         &self,
         p: &Principal,
         id: UserId,
         if_match: Option<i64>,
         edit: F,
+        active: Option<bool>,
         kind: &'static str,
         also: Vec<Write>,
     ) -> Result<User>
@@ -705,11 +723,25 @@ impl Directory {
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
             let input = edit(&current.user)?;
-            let Some((record, mut event)) = self.replaced(p, &current, input).await? else {
-                return Ok(current.user);
+            let moving = active.and_then(|a| Transition::towards_active(a, current.user.state));
+            let (mut record, mut events) = match self.replaced(p, &current, input).await? {
+                Some((record, mut event)) => {
+                    event.kind = kind;
+                    (record, vec![event])
+                }
+                None if moving.is_none() => return Ok(current.user),
+                None => {
+                    let mut record = current.clone();
+                    record.user.updated_at = self.now();
+                    record.user.version += 1;
+                    (record, Vec::new())
+                }
             };
-            event.kind = kind;
-            match self.commit_update(p.tenant, current, record, vec![event], also.clone()).await {
+            if let Some(t) = moving {
+                let (kind, data) = transition(&mut record, t)?;
+                events.push(event(p, kind, &record.user, data));
+            }
+            match self.commit_update(p.tenant, current, record, events, also.clone()).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result,
             }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::directory::{Directory, MAX_LIMIT, RETRIES, check_limit, retry, stale_unless};
+use crate::directory::{Directory, RETRIES, check_limit, retry, stale_unless};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{GroupId, UserId};
@@ -45,8 +45,27 @@ pub struct GroupInput {
     pub custom_data: Option<Value>,
 }
 
+/// A listing of groups, in id order.
+#[derive(Debug, Clone)]
+pub struct GroupQuery {
+    /// Only the group of this name (compared without case, as names are unique).
+    pub name: Option<String>,
+    /// Keyset paging: groups after this one.
+    pub after: Option<GroupId>,
+    /// Offset paging: groups to skip.
+    pub offset: u64,
+    /// 1 to [`crate::directory::MAX_LIMIT`].
+    pub limit: u32,
+}
+
+impl Default for GroupQuery {
+    fn default() -> Self {
+        GroupQuery { name: None, after: None, offset: 0, limit: crate::directory::DEFAULT_LIMIT }
+    }
+}
+
 /// A direct member of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum Member {
     User(UserId),
@@ -67,7 +86,13 @@ const READ_ONLY: &[&str] = &["id", "created_at", "updated_at", "version"];
 const NOT_FOUND: Error = Error::NotFound { kind: "group" };
 
 impl Directory {
-    pub async fn create_group(&self, p: &Principal, input: Value) -> Result<Group> {
+    /// Creates a group with `members` as its first direct members, in one commit.
+    pub async fn create_group(
+        &self,
+        p: &Principal,
+        input: Value,
+        members: &[Member],
+    ) -> Result<Group> {
         reject_fields(&input, READ_ONLY)?;
         let valid = validate::group(parse_document(input)?)?;
         let now = self.now();
@@ -80,9 +105,14 @@ impl Directory {
             updated_at: now,
             version: 1,
         };
-        let event = group_event(p, "group.created", &group, now, json!({}));
-        let write = Write::CreateGroup { group: Box::new(group.clone()) };
-        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await?;
+        self.check_members(p, group.id, members).await?;
+        let mut events = vec![group_event(p, "group.created", &group, now, json!({}))];
+        let mut writes = vec![Write::CreateGroup { group: Box::new(group.clone()) }];
+        for &member in members {
+            writes.push(Write::AddGroupMember { group: group.id, member, at: now });
+            events.push(group_event(p, "group.member_added", &group, now, member_data(member)));
+        }
+        self.store().commit(p.tenant, Change::of(writes, events)).await?;
         Ok(group)
     }
 
@@ -90,26 +120,32 @@ impl Directory {
         self.store().group(p.tenant, id).await?.ok_or(NOT_FOUND)
     }
 
-    /// Groups in id (creation) order after `after`.
-    pub async fn groups(
-        &self,
-        p: &Principal,
-        after: Option<GroupId>,
-        limit: u32,
-    ) -> Result<Vec<Group>> {
-        check_limit(limit)?;
-        self.store().groups(p.tenant, after, limit.min(MAX_LIMIT)).await
+    /// Groups in id (creation) order, as `query` selects them.
+    pub async fn groups(&self, p: &Principal, query: &GroupQuery) -> Result<Vec<Group>> {
+        check_limit(query.limit)?;
+        self.store().groups(p.tenant, query).await
     }
 
-    /// Applies a JSON Merge Patch to a group's name, description and custom data.
+    /// How many groups `query` selects, whatever its page.
+    pub async fn count_groups(&self, p: &Principal, query: &GroupQuery) -> Result<u64> {
+        self.store().count_groups(p.tenant, query).await
+    }
+
+    /// Applies a JSON Merge Patch to a group's name, description and custom data and, with
+    /// `members`, makes those its direct members (adding and removing the difference) in the
+    /// same commit. The version moves when anything changed.
     pub async fn update_group(
         &self,
         p: &Principal,
         id: GroupId,
         if_match: Option<i64>,
         patch: &Value,
+        members: Option<&[Member]>,
     ) -> Result<Group> {
         reject_fields(patch, READ_ONLY)?;
+        if let Some(members) = members {
+            self.check_members(p, id, members).await?;
+        }
         for attempt in 1..=RETRIES {
             let current = self.group(p, id).await?;
             stale_unless(current.version, if_match)?;
@@ -126,7 +162,7 @@ impl Directory {
                 custom_data: valid.custom_data,
                 ..current.clone()
             };
-            let fields: Vec<&str> = [
+            let mut fields: Vec<&str> = [
                 ("name", group.name != current.name),
                 ("description", group.description != current.description),
                 ("custom_data", group.custom_data != current.custom_data),
@@ -134,28 +170,70 @@ impl Directory {
             .into_iter()
             .filter_map(|(f, changed)| changed.then_some(f))
             .collect();
+            let (mut writes, mut events) = (Vec::new(), Vec::new());
+            if let Some(members) = members {
+                let now = self.now();
+                let before = self.store().group_members(p.tenant, id).await?;
+                for &member in members.iter().filter(|m| !before.contains(m)) {
+                    writes.push(Write::AddGroupMember { group: id, member, at: now });
+                    events.push(("group.member_added", member_data(member)));
+                }
+                for &member in before.iter().filter(|m| !members.contains(m)) {
+                    writes.push(Write::RemoveGroupMember { group: id, member });
+                    events.push(("group.member_removed", member_data(member)));
+                }
+                if !writes.is_empty() {
+                    fields.push("members");
+                }
+            }
             if fields.is_empty() {
                 return Ok(current);
             }
             group.version += 1;
             group.updated_at = self.now();
-            let event = group_event(
-                p,
-                "group.updated",
-                &group,
-                group.updated_at,
-                json!({ "fields": fields }),
+            let mut events: Vec<NewEvent> = events
+                .into_iter()
+                .map(|(kind, data)| group_event(p, kind, &group, group.updated_at, data))
+                .collect();
+            let data = json!({ "fields": fields });
+            events.insert(0, group_event(p, "group.updated", &group, group.updated_at, data));
+            writes.insert(
+                0,
+                Write::UpdateGroup {
+                    group: Box::new(group.clone()),
+                    before_version: current.version,
+                },
             );
-            let write = Write::UpdateGroup {
-                group: Box::new(group.clone()),
-                before_version: current.version,
-            };
-            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
+            match self.store().commit(p.tenant, Change::of(writes, events)).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result.map(|()| group),
             }
         }
         Err(Error::internal("out of retries"))
+    }
+
+    /// Every member exists in the tenant (a user not deleted), none is listed twice, and the
+    /// group is not its own member (deeper cycles are refused when the change commits).
+    async fn check_members(&self, p: &Principal, id: GroupId, members: &[Member]) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, &member) in members.iter().enumerate() {
+            let field = format!("members[{i}]");
+            if !seen.insert(member) {
+                return Err(Error::invalid(field, "duplicate", "is listed twice"));
+            }
+            let found = match member {
+                Member::User(user) => self.record(p.tenant, user, false).await.map(|_| ()),
+                Member::Group(g) if g == id => {
+                    return Err(Error::invalid(field, "cycle", "a group cannot contain itself"));
+                }
+                Member::Group(g) => self.group(p, g).await.map(|_| ()),
+            };
+            if let Err(Error::NotFound { kind }) = found {
+                return Err(Error::invalid(field, "not_found", format!("no such {kind}")));
+            }
+            found?;
+        }
+        Ok(())
     }
 
     /// Deletes a group with its memberships (of its members, and in other groups).

@@ -256,7 +256,7 @@ impl Directory {
         let edit = |current: &crate::User| crate::input::merged(current, &patch);
         let kind = "user.data_changed";
         let refused = match self
-            .update_user_as(&p, id, None, edit, kind, vec![done(JobState::Succeeded, None)])
+            .update_user_as(&p, id, None, edit, None, kind, vec![done(JobState::Succeeded, None)])
             .await
         {
             Ok(_) => return Ok(()),

@@ -46,6 +46,21 @@ impl Transition {
     /// The state `self` leads to from `from`, or `None` when the transition is illegal.
     /// Doing what is already done (activating an active user) is illegal too: it would be a
     /// change without a change.
+    /// The transition that makes a user in `from` active (`true`) or not (SCIM's `active`);
+    /// `None` when it already is. Every state but `active` counts as not active, and an
+    /// offboarding user cannot be activated (the transition returned then fails).
+    pub const fn towards_active(active: bool, from: UserState) -> Option<Transition> {
+        use UserState::*;
+        match (active, from) {
+            (true, Active)
+            | (false, Initial | Pending | Inactive | Locked | Offboarding | Deleted) => None,
+            (true, Pending) => Some(Transition::Approve),
+            (true, Locked) => Some(Transition::Unlock),
+            (true, Initial | Inactive | Offboarding | Deleted) => Some(Transition::Activate),
+            (false, Active) => Some(Transition::Deactivate),
+        }
+    }
+
     pub const fn target(self, from: UserState) -> Option<UserState> {
         use Transition::*;
         use UserState::*;

@@ -13,7 +13,7 @@ use crate::audit::{AuditEntry, AuditQuery};
 use crate::credentials::Credential;
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
-use crate::groups::{Group, Member};
+use crate::groups::{Group, GroupQuery, Member};
 use crate::id::{
     ApplicationId, CredentialId, GroupId, InvitationId, JobId, MandateId, OrgId, RoleId, TenantId,
     TokenId, UserId, WebhookId,
@@ -117,13 +117,10 @@ pub trait Store: Send + Sync + 'static {
     /// The roles assigned to a user, by organization and name.
     async fn user_roles(&self, tenant: TenantId, user: UserId) -> Result<Vec<Role>>;
     async fn group(&self, tenant: TenantId, id: GroupId) -> Result<Option<Group>>;
-    /// Groups in id order after `after`.
-    async fn groups(
-        &self,
-        tenant: TenantId,
-        after: Option<GroupId>,
-        limit: u32,
-    ) -> Result<Vec<Group>>;
+    /// Groups in id order, as `query` selects them.
+    async fn groups(&self, tenant: TenantId, query: &GroupQuery) -> Result<Vec<Group>>;
+    /// How many groups `query` selects, whatever its page.
+    async fn count_groups(&self, tenant: TenantId, query: &GroupQuery) -> Result<u64>;
     async fn is_group_member(
         &self,
         tenant: TenantId,

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod native;
 pub mod ops;
 pub mod problem;
+mod scim;
 
 pub use limits::RateLimits;
 pub use metrics::Metrics;
@@ -200,7 +201,13 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
     let limiter = limits::Limiter::new(config.rate_limits);
     Router::new()
         .merge(
-            api.layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
+            api.layer(axum::middleware::from_fn_with_state(limiter.clone(), limits::limit))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
+        )
+        .nest(
+            "/scim/v2",
+            scim::router(config.max_bulk_body_bytes)
+                .layer(axum::middleware::from_fn_with_state(limiter.clone(), limits::limit))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
         )
         .merge(ops::router())

@@ -167,10 +167,10 @@ impl Server {
         // finishes the batch in hand first, so the next holder does not publish it again.
         deliveries.abort();
         jobs.abort();
-        if let Some(mut relay) = relay {
-            if tokio::time::timeout(RELAY_GRACE, &mut relay).await.is_err() {
-                relay.abort();
-            }
+        if let Some(mut relay) = relay
+            && tokio::time::timeout(RELAY_GRACE, &mut relay).await.is_err()
+        {
+            relay.abort();
         }
         // The audit entries of the last requests are written before the process ends.
         self.directory.audit_log().flush().await;

@@ -14,7 +14,7 @@ use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
-use roster_core::groups::{Group, Member};
+use roster_core::groups::{Group, GroupQuery, Member};
 use roster_core::organizations::Organization;
 use roster_core::relay::FeedCursor;
 use roster_core::roles::Role;
@@ -512,15 +512,20 @@ impl Store for This {
             .transpose()
     }
 
-    async fn groups(&self, tenant: TenantId, after: Option<GroupId>, limit: u32) -> Result<Vec<Group>> {
+    async fn groups(&self, tenant: TenantId, query: &GroupQuery) -> Result<Vec<Group>> {
         let mut q = QueryBuilder::<Db>::new(format!("select {GROUP_COLUMNS} from groups where tenant_id = "));
-        q.push_bind(*tenant.as_uuid());
-        if let Some(after) = after {
-            q.push(" and id > ").push_bind(*after.as_uuid());
-        }
-        q.push(" order by id limit ").push_bind(i64::from(limit));
+        push_group_query(&mut q, tenant, query);
+        q.push(" order by id limit ").push_bind(i64::from(query.limit));
+        q.push(" offset ").push_bind(i64::try_from(query.offset).unwrap_or(i64::MAX));
         let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
         rows.iter().map(group_view).collect()
+    }
+
+    async fn count_groups(&self, tenant: TenantId, query: &GroupQuery) -> Result<u64> {
+        let mut q = QueryBuilder::<Db>::new("select count(*) from groups where tenant_id = ");
+        push_group_query(&mut q, tenant, &GroupQuery { after: None, ..query.clone() });
+        let count: i64 = q.build_query_scalar().fetch_one(self.reader()).await.map_err(db_error)?;
+        Ok(count.unsigned_abs())
     }
 
     async fn is_group_member(&self, tenant: TenantId, group: GroupId, member: Member) -> Result<bool> {
@@ -1855,6 +1860,17 @@ async fn update_role(tx: &mut Tx<'_>, t: Uuid, r: &Role, before: i64) -> Result<
 }
 
 const GROUP_COLUMNS: &str = "id, name, description, custom_data, created_at, updated_at, version";
+
+/// The conditions of a group listing, after `where tenant_id = `.
+fn push_group_query(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, query: &GroupQuery) {
+    q.push_bind(*tenant.as_uuid());
+    if let Some(name) = &query.name {
+        q.push(" and name_key = ").push_bind(index::text_key(name));
+    }
+    if let Some(after) = query.after {
+        q.push(" and id > ").push_bind(*after.as_uuid());
+    }
+}
 
 fn group_view(row: &DbRow) -> Result<Group> {
     Ok(Group {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::header::{ETAG, LOCATION};
 use axum::response::Response;
 use roster_core::GroupId;
-use roster_core::groups::{Group, GroupInput, Member};
+use roster_core::groups::{Group, GroupInput, GroupQuery, Member};
 use roster_core::input::parse_document;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -86,7 +86,7 @@ pub(crate) async fn create_group(
     auth: Auth<DirectoryAdmin>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let group = state.directory.create_group(&auth.principal, body.value).await?;
+    let group = state.directory.create_group(&auth.principal, body.value, &[]).await?;
     let mut response = group_response(StatusCode::CREATED, &group);
     if let Ok(location) = format!("/v1/groups/{}", group.id).parse() {
         response.headers_mut().insert(LOCATION, location);
@@ -112,7 +112,8 @@ pub(crate) async fn list_groups(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<GroupList>, ApiError> {
     let limit = params.limit();
-    let data = state.directory.groups(&auth.principal, params.after()?, limit).await?;
+    let query = GroupQuery { after: params.after()?, limit, ..GroupQuery::default() };
+    let data = state.directory.groups(&auth.principal, &query).await?;
     let next_after = next_after(&data, limit, |g| g.id);
     Ok(Json(GroupList { data, meta: GroupMeta { next_after } }))
 }
@@ -165,7 +166,8 @@ pub(crate) async fn update_group(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = group_id("id", &id)?;
-    let group = state.directory.update_group(&auth.principal, id, version, &body.value).await?;
+    let group =
+        state.directory.update_group(&auth.principal, id, version, &body.value, None).await?;
     Ok(group_response(StatusCode::OK, &group))
 }
 
