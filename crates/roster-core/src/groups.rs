@@ -25,6 +25,8 @@ pub struct Group {
     /// Unique in the tenant, compared without case.
     pub name: String,
     pub description: Option<String>,
+    /// The group's id in the system that provisions it (SCIM's `externalId`).
+    pub external_id: Option<String>,
     /// Free JSON for the application (up to 64 KiB).
     #[schema(value_type = Object)]
     pub custom_data: Value,
@@ -41,6 +43,8 @@ pub struct GroupInput {
     /// 1 to 200 characters; required.
     pub name: Option<String>,
     pub description: Option<String>,
+    /// Up to 200 characters.
+    pub external_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub custom_data: Option<Value>,
 }
@@ -100,6 +104,7 @@ impl Directory {
             id: GroupId::generate(now),
             name: valid.name,
             description: valid.description,
+            external_id: valid.external_id,
             custom_data: valid.custom_data,
             created_at: now,
             updated_at: now,
@@ -152,6 +157,7 @@ impl Directory {
             let mut document = json!({
                 "name": current.name,
                 "description": current.description,
+                "external_id": current.external_id,
                 "custom_data": current.custom_data,
             });
             json_patch::merge(&mut document, patch);
@@ -159,12 +165,14 @@ impl Directory {
             let mut group = Group {
                 name: valid.name,
                 description: valid.description,
+                external_id: valid.external_id,
                 custom_data: valid.custom_data,
                 ..current.clone()
             };
             let mut fields: Vec<&str> = [
                 ("name", group.name != current.name),
                 ("description", group.description != current.description),
+                ("external_id", group.external_id != current.external_id),
                 ("custom_data", group.custom_data != current.custom_data),
             ]
             .into_iter()

@@ -73,6 +73,11 @@ pub fn email_key(email: &str) -> String {
     email.to_lowercase()
 }
 
+/// Every ISO 3166-1 alpha-2 country code, the values country fields take.
+pub fn country_codes() -> Vec<&'static str> {
+    celes::Country::get_countries().iter().map(|c| c.alpha2).collect()
+}
+
 /// A phone number in E.164 form (`+` and 8 to 15 digits), or `None`.
 pub fn phone(value: &str) -> Option<String> {
     let e164 = |s: &str| {
@@ -571,6 +576,7 @@ pub fn organization(
 pub struct ValidGroup {
     pub name: String,
     pub description: Option<String>,
+    pub external_id: Option<String>,
     pub custom_data: Value,
 }
 
@@ -585,6 +591,7 @@ pub fn group(input: crate::groups::GroupInput) -> Result<ValidGroup> {
     }
     let name = v.text("name", input.name, MAX_TEXT);
     let description = v.text("description", input.description, MAX_DESCRIPTION);
+    let external_id = v.text("external_id", input.external_id, MAX_TEXT);
     let custom_data = input.custom_data.unwrap_or_else(|| Value::Object(Default::default()));
     if !custom_data.is_object() {
         v.push("custom_data", "invalid_type", "must be a JSON object");
@@ -592,7 +599,7 @@ pub fn group(input: crate::groups::GroupInput) -> Result<ValidGroup> {
         v.json("custom_data", &custom_data);
     }
     v.finish()?;
-    Ok(ValidGroup { name: name.unwrap_or_default(), description, custom_data })
+    Ok(ValidGroup { name: name.unwrap_or_default(), description, external_id, custom_data })
 }
 
 /// Checks a role document: its name.

@@ -1859,7 +1859,7 @@ async fn update_role(tx: &mut Tx<'_>, t: Uuid, r: &Role, before: i64) -> Result<
     if done.rows_affected() == 1 { Ok(()) } else { Err(stale_or_gone(tx, "roles", "role", t, *r.id.as_uuid(), before).await) }
 }
 
-const GROUP_COLUMNS: &str = "id, name, description, custom_data, created_at, updated_at, version";
+const GROUP_COLUMNS: &str = "id, name, description, external_id, custom_data, created_at, updated_at, version";
 
 /// The conditions of a group listing, after `where tenant_id = `.
 fn push_group_query(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, query: &GroupQuery) {
@@ -1877,6 +1877,7 @@ fn group_view(row: &DbRow) -> Result<Group> {
         id: GroupId::from_uuid(row.try_get("id").map_err(db_error)?),
         name: row.try_get("name").map_err(db_error)?,
         description: row.try_get("description").map_err(db_error)?,
+        external_id: row.try_get("external_id").map_err(db_error)?,
         custom_data: row.try_get::<Json<serde_json::Value>, _>("custom_data").map_err(db_error)?.0,
         created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
         updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
@@ -1894,8 +1895,8 @@ fn member_table(member: Member) -> (&'static str, &'static str) {
 
 async fn insert_group(tx: &mut Tx<'_>, t: Uuid, g: &Group) -> Result<()> {
     let done = sqlx::query(
-        "insert into groups (tenant_id, id, name, name_key, description, custom_data, created_at, updated_at, version) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) on conflict do nothing",
+        "insert into groups (tenant_id, id, name, name_key, description, custom_data, created_at, updated_at, version, external_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing",
     )
     .bind(t)
     .bind(g.id.as_uuid())
@@ -1906,6 +1907,7 @@ async fn insert_group(tx: &mut Tx<'_>, t: Uuid, g: &Group) -> Result<()> {
     .bind(micros(g.created_at))
     .bind(micros(g.updated_at))
     .bind(g.version)
+    .bind(&g.external_id)
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -1915,7 +1917,7 @@ async fn insert_group(tx: &mut Tx<'_>, t: Uuid, g: &Group) -> Result<()> {
 async fn update_group(tx: &mut Tx<'_>, t: Uuid, g: &Group, before: i64) -> Result<()> {
     let done = sqlx::query(
         "update groups set name = $3, name_key = $4, description = $5, custom_data = $6, updated_at = $7, \
-         version = $8 where tenant_id = $1 and id = $2 and version = $9",
+         version = $8, external_id = $10 where tenant_id = $1 and id = $2 and version = $9",
     )
     .bind(t)
     .bind(g.id.as_uuid())
@@ -1926,6 +1928,7 @@ async fn update_group(tx: &mut Tx<'_>, t: Uuid, g: &Group, before: i64) -> Resul
     .bind(micros(g.updated_at))
     .bind(g.version)
     .bind(before)
+    .bind(&g.external_id)
     .execute(&mut **tx)
     .await
     .map_err(|e| unique_is_conflict(e, "name"))?;

@@ -1,6 +1,8 @@
 //! Discovery (RFC 7644 §4): `/ServiceProviderConfig`, `/ResourceTypes` and `/Schemas`,
 //! describing exactly the attributes and features this service implements.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Path, RawQuery};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -136,6 +138,12 @@ struct A {
     reference_types: &'static [&'static str],
 }
 
+/// A country attribute: its canonical values are the ISO 3166-1 alpha-2 codes it takes.
+fn country(name: &'static str) -> A {
+    static CODES: LazyLock<Vec<&'static str>> = LazyLock::new(roster_core::validate::country_codes);
+    A { canonical: CODES.as_slice(), ..string(name, "ISO 3166-1 alpha-2 country code") }
+}
+
 /// A read-write, optional, single-valued string, returned by default.
 fn string(name: &'static str, description: &'static str) -> A {
     A {
@@ -228,7 +236,7 @@ fn address(name: &'static str, description: &'static str) -> A {
         string("locality", "City"),
         string("region", "State or region"),
         string("postalCode", "Postal code"),
-        string("country", "ISO 3166-1 alpha-2 country code"),
+        country("country"),
     ])
 }
 
@@ -238,7 +246,6 @@ fn user_attributes() -> Vec<A> {
         string("externalId", "The provisioning client's id of the user").case_exact().unique(),
         string("userName", "Unique in the tenant, compared without case").required().unique(),
         string("name", "The user's name").complex(vec![
-            string("formatted", "Given, middle and family name").read_only(),
             string("givenName", "Given name"),
             string("middleName", "Middle name"),
             string("familyName", "Family name"),
@@ -250,18 +257,16 @@ fn user_attributes() -> Vec<A> {
         string("password", "Write-only; never returned").never_returned(),
         contact("emails", "E-mail addresses, unique in the tenant"),
         contact("phoneNumbers", "Phone numbers in E.164 form, e.g. +4930901820"),
-        string("photos", "The user's picture").multi().complex(vec![
-            string("value", "An absolute http(s) URL").references(&["external"]),
-            string("primary", "The one kept").kind("boolean"),
-        ]),
+        string("photos", "The user's picture (one)")
+            .multi()
+            .complex(vec![string("value", "An absolute http(s) URL").references(&["external"])]),
         string("addresses", "The residential address (one)").multi().complex(vec![
             string("streetAddress", "Street, house number and, on a second line, more"),
             string("locality", "City"),
             string("region", "State or region"),
             string("postalCode", "Postal code"),
-            string("country", "ISO 3166-1 alpha-2 country code"),
+            country("country"),
             string("type", "Always home").canonical(&["home"]),
-            string("primary", "Always true").kind("boolean"),
         ]),
     ]
 }
@@ -274,18 +279,13 @@ fn enterprise_attributes() -> Vec<A> {
         string(org, "Organization name"),
         string(division, "Division"),
         string(department, "Department"),
-        string("manager", "The user's manager").complex(vec![
-            string("value", "The manager's user id").required(),
-            string("$ref", "The manager's URI").references(&["User"]).read_only(),
-        ]),
+        string("manager", "The user's manager")
+            .complex(vec![string("value", "The manager's user id").required()]),
     ]
 }
 
 fn roster_user_attributes() -> Vec<A> {
     vec![
-        string("kind", "human or machine").read_only().canonical(&["human", "machine"]),
-        string("state", "The lifecycle state").read_only(),
-        string("organizationId", "The owning organization (default: the tenant's root)"),
         string("salutation", "male, female, female_married or diverse").canonical(&[
             "male",
             "female",
@@ -303,12 +303,10 @@ fn roster_user_attributes() -> Vec<A> {
         string("birth", "Birth data").complex(vec![
             string("date", "YYYY-MM-DD, not in the future").canonical(&["1990-01-01"]),
             string("city", "City of birth"),
-            string("country", "ISO 3166-1 alpha-2 country code").canonical(&["DE", "FI", "FR"]),
+            country("country"),
             string("name", "Birth (family) name"),
         ]),
-        string("nationalities", "ISO 3166-1 alpha-2 country codes")
-            .multi()
-            .canonical(&["DE", "FI", "FR"]),
+        A { multi: true, ..country("nationalities") },
         address("postalAddress", "The postal address, when not the residential one"),
         string("attributes", "Multi-valued string attributes, one entry per value")
             .multi()
@@ -316,17 +314,14 @@ fn roster_user_attributes() -> Vec<A> {
                 string("name", "The attribute's name").required(),
                 string("value", "One of its values").required(),
             ]),
-        string("claims", "A free-form JSON object").complex(Vec::new()),
         string("externalAccountId", "The user's account id in another system"),
-        string("passwordChangeRequired", "Whether the password must be changed")
-            .kind("boolean")
-            .read_only(),
     ]
 }
 
 fn group_attributes() -> Vec<A> {
     vec![
         string("id", "Roster's id of the group").read_only().case_exact().unique(),
+        string("externalId", "The provisioning client's id of the group").case_exact(),
         string("displayName", "The group's name, unique in the tenant").required().unique(),
         string("members", "Direct members: users and groups").multi().complex(vec![
             string("value", "The member's id").immutable(),
@@ -337,10 +332,7 @@ fn group_attributes() -> Vec<A> {
 }
 
 fn roster_group_attributes() -> Vec<A> {
-    vec![
-        string("description", "What the group is for"),
-        string("customData", "A free-form JSON object").complex(Vec::new()),
-    ]
+    vec![string("description", "What the group is for")]
 }
 
 fn schema_documents(base: &str) -> Vec<Value> {

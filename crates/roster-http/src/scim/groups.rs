@@ -1,8 +1,9 @@
 //! `/scim/v2/Groups`: the SCIM Group mapped to and from the core group, and its handlers.
 //!
-//! `displayName` is the group's name; `members` its direct members, users and groups (`type`
-//! `User` or `Group`, found out when a client leaves it out); Roster's group extension carries
-//! `description` and `customData`. Listings filter by `displayName eq "…"` only, the one
+//! `displayName` is the group's name; `externalId` its id in the provisioning system; `members`
+//! its direct members, users and groups (`type` `User` or `Group`, found out when a client leaves
+//! it out); Roster's group extension carries `description`. The free-form `custom_data` has no
+//! SCIM type: a PUT or PATCH keeps it. Listings filter by `displayName eq "…"` only, the one
 //! filter provisioning clients send for groups.
 
 use axum::extract::{Path, RawQuery, State};
@@ -25,8 +26,9 @@ use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
 use crate::problem::ApiError;
 
-const CORE_ATTRIBUTES: [&str; 5] = ["id", "meta", "schemas", "displayName", "members"];
-const ROSTER_ATTRIBUTES: [&str; 2] = ["description", "customData"];
+const CORE_ATTRIBUTES: [&str; 6] =
+    ["id", "externalId", "meta", "schemas", "displayName", "members"];
+const ROSTER_ATTRIBUTES: [&str; 1] = ["description"];
 
 pub(crate) const SCHEMA: Schema = Schema {
     core: GROUP_SCHEMA,
@@ -55,9 +57,6 @@ pub(crate) fn to_scim(group: &Group, members: &[Member], base: &str) -> Value {
     if let Some(d) = &group.description {
         extension.insert("description".into(), json!(d));
     }
-    if group.custom_data.as_object().is_some_and(|o| !o.is_empty()) {
-        extension.insert("customData".into(), group.custom_data.clone());
-    }
     let mut doc = json!({
         "schemas": [GROUP_SCHEMA],
         "id": group.id,
@@ -71,6 +70,9 @@ pub(crate) fn to_scim(group: &Group, members: &[Member], base: &str) -> Value {
             "version": version_tag(group.version),
         },
     });
+    if let Some(e) = &group.external_id {
+        doc["externalId"] = json!(e);
+    }
     if !extension.is_empty() {
         doc["schemas"] = json!([GROUP_SCHEMA, ROSTER_GROUP_SCHEMA]);
         doc[ROSTER_GROUP_SCHEMA] = Value::Object(extension);
@@ -94,7 +96,7 @@ fn from_scim(document: &Value) -> Result<GroupDocument, ScimError> {
     let Some(object) = document.as_object() else {
         return Err(ScimError::bad("invalidSyntax", "a Group must be a JSON object"));
     };
-    let mut fields = json!({ "name": null, "description": null, "custom_data": {} });
+    let mut fields = json!({ "name": null, "description": null, "external_id": null });
     let mut members = None;
     for (key, value) in object {
         let name = CORE_ATTRIBUTES
@@ -104,13 +106,13 @@ fn from_scim(document: &Value) -> Result<GroupDocument, ScimError> {
         match name.copied() {
             Some("id" | "meta" | "schemas") => {}
             Some("displayName") => fields["name"] = value.clone(),
+            Some("externalId") => fields["external_id"] = value.clone(),
             Some("members") => members = Some(members_from_scim(value)?),
             Some(ROSTER_GROUP_SCHEMA) if value.is_object() || value.is_null() => {
                 for (k, v) in value.as_object().into_iter().flatten() {
                     match ROSTER_ATTRIBUTES.iter().find(|a| a.eq_ignore_ascii_case(k)).copied() {
-                        Some("description") => fields["description"] = v.clone(),
-                        Some(_) if v.is_null() => {}
-                        Some(_) => fields["custom_data"] = v.clone(),
+                        Some(_) => fields["description"] = v.clone(),
+                        None if k.eq_ignore_ascii_case("schemas") => {}
                         None => {
                             return Err(ScimError::bad(
                                 "invalidSyntax",
@@ -191,7 +193,8 @@ async fn resolve(state: &AppState, p: &Principal, refs: Vec<MemberRef>) -> ScimR
 fn err(e: Error) -> ScimError {
     let rename = |field: &str| match field {
         "name" => "displayName".to_owned(),
-        f => f.replace("custom_data", "customData"),
+        "external_id" => "externalId".to_owned(),
+        f => f.to_owned(),
     };
     ScimError::from_core(e, rename)
 }

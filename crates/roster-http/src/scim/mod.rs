@@ -64,6 +64,7 @@ pub(crate) fn router(max_bulk_body_bytes: usize) -> Router<AppState> {
             "/Groups/{id}",
             get(groups::get).put(groups::replace).patch(groups::modify).delete(groups::delete),
         )
+        .route("/.search", post(search_everything))
         .route(
             "/Bulk",
             post(bulk::bulk).layer(axum::extract::DefaultBodyLimit::max(max_bulk_body_bytes)),
@@ -76,6 +77,15 @@ pub(crate) fn router(max_bulk_body_bytes: usize) -> Router<AppState> {
                 "the endpoint does not allow this method",
             )
         })
+}
+
+/// `POST /.search` over every resource type at once, which RFC 7644 §3.4.3 leaves optional.
+async fn search_everything() -> ScimError {
+    ScimError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        None,
+        "searching several resource types at once is not supported: use /Users/.search or /Groups/.search",
+    )
 }
 
 /// An error in the SCIM shape: `status` (a string), `scimType` where RFC 7644 §3.12 names one,

@@ -199,7 +199,7 @@ fn set(document: &mut Value, path: &Path, op: Op, value: Value) -> ScimResult<()
         let Value::Object(values) = value else {
             return Err(ScimError::bad("invalidValue", "an extension's value must be an object"));
         };
-        for (k, v) in values {
+        for (k, v) in values.into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case("schemas")) {
             let inner = Path { urn: path.urn, attr: Some(k), filter: None, sub: None };
             set(document, &inner, op, v)?;
         }

@@ -9,8 +9,8 @@
 //! [`Transition::towards_active`](roster_core::Transition::towards_active)). The Enterprise
 //! extension's attributes are kept as attributes of the same name; Roster's extension carries the
 //! rest (salutation, gender, academic title, birth, nationalities, postal address, attributes,
-//! claims, organization, kind, state). What SCIM cannot express (per-application data, machine
-//! details, `verified` flags) is kept as it is by a PUT or PATCH.
+//! external account id). What SCIM leaves to `/v1` (the owning organization, free-form JSON
+//! claims, per-application data, machine details, `verified` flags) a PUT or PATCH keeps.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -58,10 +58,7 @@ const CORE_ATTRIBUTES: [&str; 16] = [
 ];
 
 /// Roster's extension attributes.
-const ROSTER_ATTRIBUTES: [&str; 13] = [
-    "kind",
-    "state",
-    "organizationId",
+const ROSTER_ATTRIBUTES: [&str; 8] = [
     "salutation",
     "gender",
     "academicTitle",
@@ -69,9 +66,7 @@ const ROSTER_ATTRIBUTES: [&str; 13] = [
     "nationalities",
     "postalAddress",
     "attributes",
-    "claims",
     "externalAccountId",
-    "passwordChangeRequired",
 ];
 
 pub(crate) const SCHEMA: Schema = Schema {
@@ -97,10 +92,7 @@ pub(crate) fn to_scim(user: &User, base: &str) -> Value {
     put(&mut doc, "externalId", json!(p.external_ids.external_user_id));
     put(&mut doc, "userName", json!(user.username));
     if let Some(n) = &p.name {
-        let formatted: Vec<&str> =
-            [&n.given, &n.middle, &n.family].into_iter().flatten().map(String::as_str).collect();
         let mut name = Map::new();
-        put(&mut name, "formatted", json!((!formatted.is_empty()).then(|| formatted.join(" "))));
         put(&mut name, "givenName", json!(n.given));
         put(&mut name, "middleName", json!(n.middle));
         put(&mut name, "familyName", json!(n.family));
@@ -116,25 +108,17 @@ pub(crate) fn to_scim(user: &User, base: &str) -> Value {
     put(&mut doc, "emails", contacts(&p.emails));
     put(&mut doc, "phoneNumbers", contacts(&p.phones));
     if let Some(picture) = &p.picture {
-        doc.insert(
-            "photos".into(),
-            json!([{ "value": picture, "type": "photo", "primary": true }]),
-        );
+        doc.insert("photos".into(), json!([{ "value": picture }]));
     }
     if let Some(a) = &p.address {
         let mut address = address_to_scim(a);
         address.insert("type".into(), json!("home"));
-        address.insert("primary".into(), json!(true));
         doc.insert("addresses".into(), json!([address]));
     }
     let mut enterprise = Map::new();
     for name in ENTERPRISE_ATTRIBUTES {
         let Some(value) = p.attributes.get(name).and_then(|v| v.first()) else { continue };
-        let value = if name == "manager" {
-            json!({ "value": value, "$ref": format!("{base}/Users/{value}") })
-        } else {
-            json!(value)
-        };
+        let value = if name == "manager" { json!({ "value": value }) } else { json!(value) };
         enterprise.insert(name.into(), value);
     }
     if !enterprise.is_empty() {
@@ -142,9 +126,6 @@ pub(crate) fn to_scim(user: &User, base: &str) -> Value {
         doc.insert(ENTERPRISE_SCHEMA.into(), Value::Object(enterprise));
     }
     let mut roster = Map::new();
-    roster.insert("kind".into(), json!(user.kind));
-    roster.insert("state".into(), json!(user.state));
-    roster.insert("organizationId".into(), json!(user.organization_id));
     put(&mut roster, "salutation", json!(p.salutation));
     put(&mut roster, "gender", json!(p.gender));
     put(&mut roster, "academicTitle", json!(p.title));
@@ -162,11 +143,11 @@ pub(crate) fn to_scim(user: &User, base: &str) -> Value {
         .flat_map(|(name, values)| values.iter().map(move |v| json!({ "name": name, "value": v })))
         .collect();
     put(&mut roster, "attributes", json!(attributes));
-    put(&mut roster, "claims", p.claims.clone().unwrap_or(Value::Null));
     put(&mut roster, "externalAccountId", json!(p.external_ids.external_account_id));
-    roster.insert("passwordChangeRequired".into(), json!(user.password.change_required));
-    schemas.push(json!(ROSTER_USER_SCHEMA));
-    doc.insert(ROSTER_USER_SCHEMA.into(), Value::Object(roster));
+    if !roster.is_empty() {
+        schemas.push(json!(ROSTER_USER_SCHEMA));
+        doc.insert(ROSTER_USER_SCHEMA.into(), Value::Object(roster));
+    }
     doc.insert("schemas".into(), Value::Array(schemas));
     doc.insert(
         "meta".into(),
@@ -208,8 +189,8 @@ fn address_to_scim(a: &Address) -> Map<String, Value> {
 }
 
 /// A SCIM User document as the core's input, with its `active` if given. Read-only attributes
-/// (`id`, `meta`, `groups`, `name.formatted`) are ignored (RFC 7643 §2.2); an attribute Roster
-/// does not keep is an error naming it.
+/// (`id`, `meta`, `groups`, `name.formatted`) are ignored (RFC 7643 §2.2), as is `schemas`
+/// inside an extension; an attribute Roster does not keep is an error naming it.
 pub(crate) fn from_scim(document: &Value) -> Result<(UserInput, Option<bool>), Error> {
     let Some(object) = document.as_object() else {
         return Err(Error::invalid("", "invalid_type", "a User must be a JSON object"));
@@ -292,7 +273,7 @@ pub(crate) fn from_scim(document: &Value) -> Result<(UserInput, Option<bool>), E
             }
             Some(ENTERPRISE_SCHEMA) => match value.as_object() {
                 Some(ext) => {
-                    for (k, v) in ext {
+                    for (k, v) in ext.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("schemas")) {
                         match canonical(k, &ENTERPRISE_ATTRIBUTES) {
                             Some("manager") => {
                                 let id = v.get("value").cloned().unwrap_or(v.clone());
@@ -456,10 +437,7 @@ fn roster_from_scim(
 ) {
     for (k, v) in ext {
         match canonical(k, &ROSTER_ATTRIBUTES) {
-            Some("kind" | "state" | "passwordChangeRequired") => {}
-            Some("organizationId") => {
-                native.insert("organization_id".into(), v.clone());
-            }
+            _ if k.eq_ignore_ascii_case("schemas") => {}
             Some("salutation") => {
                 native.insert("salutation".into(), v.clone());
             }
@@ -493,9 +471,6 @@ fn roster_from_scim(
                     }
                 }
                 native.insert("attributes".into(), Value::Object(grouped));
-            }
-            Some("claims") => {
-                native.insert("claims".into(), v.clone());
             }
             Some("externalAccountId") => {
                 let ids = native.entry("external_ids").or_insert_with(|| json!({}));
@@ -705,9 +680,6 @@ fn native_path(path: &AttrPath, within: Option<&str>) -> ScimResult<AttrPath> {
             vec!["attributes", "manager"]
         }
         (Some(s), None, names) if s == ROSTER_USER_SCHEMA.to_ascii_lowercase() => match names {
-            ["kind"] => vec!["kind"],
-            ["state"] => vec!["state"],
-            ["organizationid"] => vec!["organization_id"],
             ["salutation"] => vec!["salutation"],
             ["gender"] => vec!["gender"],
             ["academictitle"] => vec!["title"],
@@ -717,12 +689,6 @@ fn native_path(path: &AttrPath, within: Option<&str>) -> ScimResult<AttrPath> {
                 vec!["postal_address", address_field(sub).ok_or_else(unknown)?]
             }
             ["externalaccountid"] => vec!["external_ids", "external_account_id"],
-            ["claims", ..] => {
-                let rest = &path.names[1..];
-                let mut out = vec!["claims".to_owned()];
-                out.extend(rest.iter().cloned());
-                return Ok(AttrPath::new(out));
-            }
             _ => return Err(unknown()),
         },
         (Some(s), None, _) if s != USER_SCHEMA.to_ascii_lowercase() => return Err(unknown()),
@@ -801,6 +767,7 @@ fn replacing(current: &User, document: &Value) -> Result<UserInput, Error> {
     let p = &current.profile;
     input.kind = Some(current.kind.as_str().to_owned());
     input.app_data = Some(p.app_data.clone());
+    input.claims = p.claims.clone();
     input.machine = p.machine.clone().map(|m| roster_core::input::MachineInput {
         name: Some(m.name),
         description: m.description,
