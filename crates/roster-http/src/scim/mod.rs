@@ -165,11 +165,14 @@ impl ScimError {
     }
 }
 
-/// A validation failure: `invalidFilter` for a filter, `mutability` for a read-only field,
+/// A validation failure: `invalidFilter` for a filter, `invalidCursor` (RFC 9865) for a cursor,
+/// `mutability` for a read-only field,
 /// `invalidSyntax` for an unknown attribute or a wrong type, `invalidValue` otherwise.
 fn invalid(errors: &[FieldError], rename: fn(&str) -> String) -> ScimError {
     let scim_type = if errors.iter().any(|e| e.field == "filter") {
         "invalidFilter"
+    } else if errors.iter().any(|e| e.field == "cursor") {
+        "invalidCursor"
     } else if errors.iter().any(|e| e.code == "read_only") {
         "mutability"
     } else if errors.iter().any(|e| matches!(e.code, "unknown_field" | "invalid_type")) {

@@ -8,5 +8,6 @@
 mod authz;
 mod native;
 mod ops;
+mod scim;
 mod tidy;
 mod transfer;
