@@ -49,6 +49,17 @@ pub struct GroupInput {
     pub custom_data: Option<Value>,
 }
 
+/// How an update changes a group's direct members.
+#[derive(Debug, Clone, Copy)]
+pub enum Members<'a> {
+    Keep,
+    /// Exactly these.
+    Set(&'a [Member]),
+    Add(Member),
+    /// The member with this id.
+    Remove(Uuid),
+}
+
 /// A listing of groups, in id order.
 #[derive(Debug, Clone)]
 pub struct GroupQuery {
@@ -110,7 +121,8 @@ impl Directory {
             updated_at: now,
             version: 1,
         };
-        self.check_members(p, group.id, members).await?;
+        distinct(members)?;
+        self.check_members(p, members, members).await?;
         let mut events = vec![group_event(p, "group.created", &group, now, json!({}))];
         let mut writes = vec![Write::CreateGroup { group: Box::new(group.clone()) }];
         for &member in members {
@@ -136,20 +148,21 @@ impl Directory {
         self.store().count_groups(p.tenant, query).await
     }
 
-    /// Applies a JSON Merge Patch to a group's name, description and custom data and, with
-    /// `members`, makes those its direct members (adding and removing the difference) in the
-    /// same commit. The version moves when anything changed.
+    /// Applies a JSON Merge Patch to a group's name, description and custom data and changes its
+    /// direct members as `members` says, in one commit; the version moves when anything
+    /// changed. A change that loses a race runs again on the fresh group (without `if_match`),
+    /// so adding or removing one member never undoes another's change.
     pub async fn update_group(
         &self,
         p: &Principal,
         id: GroupId,
         if_match: Option<i64>,
         patch: &Value,
-        members: Option<&[Member]>,
+        members: Members<'_>,
     ) -> Result<Group> {
         reject_fields(patch, READ_ONLY)?;
-        if let Some(members) = members {
-            self.check_members(p, id, members).await?;
+        if let Members::Set(list) = members {
+            distinct(list)?;
         }
         for attempt in 1..=RETRIES {
             let current = self.group(p, id).await?;
@@ -178,40 +191,56 @@ impl Directory {
             .into_iter()
             .filter_map(|(f, changed)| changed.then_some(f))
             .collect();
-            let (mut writes, mut events) = (Vec::new(), Vec::new());
-            if let Some(members) = members {
-                let now = self.now();
-                let before = self.store().group_members(p.tenant, id).await?;
-                for &member in members.iter().filter(|m| !before.contains(m)) {
-                    writes.push(Write::AddGroupMember { group: id, member, at: now });
-                    events.push(("group.member_added", member_data(member)));
+            let before = match members {
+                Members::Keep => Vec::new(),
+                _ => self.store().group_members(p.tenant, id).await?,
+            };
+            let target: Vec<Member> = match members {
+                Members::Keep => Vec::new(),
+                Members::Set(list) => list.to_vec(),
+                Members::Add(m) if before.contains(&m) => before.clone(),
+                Members::Add(m) => before.iter().copied().chain([m]).collect(),
+                Members::Remove(uuid) => {
+                    if !before.iter().any(|m| m.uuid() == uuid) {
+                        return Err(Error::NotFound { kind: "member" });
+                    }
+                    before.iter().copied().filter(|m| m.uuid() != uuid).collect()
                 }
-                for &member in before.iter().filter(|m| !members.contains(m)) {
-                    writes.push(Write::RemoveGroupMember { group: id, member });
-                    events.push(("group.member_removed", member_data(member)));
-                }
-                if !writes.is_empty() {
-                    fields.push("members");
-                }
+            };
+            let added: Vec<Member> =
+                target.iter().copied().filter(|m| !before.contains(m)).collect();
+            let removed: Vec<Member> =
+                before.iter().copied().filter(|m| !target.contains(m)).collect();
+            self.check_members(p, &target, &added).await?;
+            let now = self.now();
+            let mut writes = Vec::new();
+            let mut changes = Vec::new();
+            for &member in &added {
+                writes.push(Write::AddGroupMember { group: id, member, at: now });
+                changes.push(("group.member_added", member_data(member)));
+            }
+            for &member in &removed {
+                writes.push(Write::RemoveGroupMember { group: id, member });
+                changes.push(("group.member_removed", member_data(member)));
+            }
+            if !writes.is_empty() {
+                fields.push("members");
             }
             if fields.is_empty() {
                 return Ok(current);
             }
             group.version += 1;
-            group.updated_at = self.now();
-            let mut events: Vec<NewEvent> = events
-                .into_iter()
-                .map(|(kind, data)| group_event(p, kind, &group, group.updated_at, data))
-                .collect();
-            let data = json!({ "fields": fields });
-            events.insert(0, group_event(p, "group.updated", &group, group.updated_at, data));
-            writes.insert(
-                0,
-                Write::UpdateGroup {
-                    group: Box::new(group.clone()),
-                    before_version: current.version,
-                },
+            group.updated_at = now;
+            let mut events =
+                vec![group_event(p, "group.updated", &group, now, json!({ "fields": fields }))];
+            events.extend(
+                changes.into_iter().map(|(kind, data)| group_event(p, kind, &group, now, data)),
             );
+            let update = Write::UpdateGroup {
+                group: Box::new(group.clone()),
+                before_version: current.version,
+            };
+            writes.insert(0, update);
             match self.store().commit(p.tenant, Change::of(writes, events)).await {
                 Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
                 result => return result.map(|()| group),
@@ -220,24 +249,26 @@ impl Directory {
         Err(Error::internal("out of retries"))
     }
 
-    /// Every member exists in the tenant (a user not deleted), none is listed twice, and the
-    /// group is not its own member (deeper cycles are refused when the change commits).
-    async fn check_members(&self, p: &Principal, id: GroupId, members: &[Member]) -> Result<()> {
-        let mut seen = std::collections::HashSet::new();
-        for (i, &member) in members.iter().enumerate() {
-            let field = format!("members[{i}]");
-            if !seen.insert(member) {
-                return Err(Error::invalid(field, "duplicate", "is listed twice"));
-            }
-            let found = match member {
+    /// Each of `added` exists in the tenant (a user not deleted); an error names its place in
+    /// `target`. Cycles are refused when the change commits.
+    async fn check_members(
+        &self,
+        p: &Principal,
+        target: &[Member],
+        added: &[Member],
+    ) -> Result<()> {
+        for member in added {
+            let found = match *member {
                 Member::User(user) => self.record(p.tenant, user, false).await.map(|_| ()),
-                Member::Group(g) if g == id => {
-                    return Err(Error::invalid(field, "cycle", "a group cannot contain itself"));
-                }
                 Member::Group(g) => self.group(p, g).await.map(|_| ()),
             };
             if let Err(Error::NotFound { kind }) = found {
-                return Err(Error::invalid(field, "not_found", format!("no such {kind}")));
+                let i = target.iter().position(|m| m == member).unwrap_or_default();
+                return Err(Error::invalid(
+                    format!("members[{i}]"),
+                    "not_found",
+                    format!("no such {kind}"),
+                ));
             }
             found?;
         }
@@ -255,7 +286,7 @@ impl Directory {
     /// Adds a user or a group to a group; adding a member twice changes nothing. A group cannot
     /// become a member of itself or of a group below it (409).
     pub async fn add_group_member(&self, p: &Principal, id: GroupId, member: Member) -> Result<()> {
-        let group = self.group(p, id).await?;
+        self.group(p, id).await?;
         match member {
             Member::User(user) => {
                 self.record(p.tenant, user, false).await?;
@@ -264,15 +295,7 @@ impl Directory {
                 self.group(p, g).await?;
             }
         }
-        if self.store().is_group_member(p.tenant, id, member).await? {
-            return Ok(());
-        }
-        let event = group_event(p, "group.member_added", &group, self.now(), member_data(member));
-        let write = Write::AddGroupMember { group: id, member, at: self.now() };
-        match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
-            Err(Error::Conflict { .. }) => Ok(()), // Added meanwhile.
-            result => result,
-        }
+        self.update_group(p, id, None, &json!({}), Members::Add(member)).await.map(drop)
     }
 
     /// Removes a direct member (a user or a group) from a group.
@@ -282,14 +305,7 @@ impl Directory {
         id: GroupId,
         member: Uuid,
     ) -> Result<()> {
-        let group = self.group(p, id).await?;
-        let members = self.store().group_members(p.tenant, id).await?;
-        let Some(member) = members.into_iter().find(|m| m.uuid() == member) else {
-            return Err(Error::NotFound { kind: "member" });
-        };
-        let event = group_event(p, "group.member_removed", &group, self.now(), member_data(member));
-        let write = Write::RemoveGroupMember { group: id, member };
-        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await
+        self.update_group(p, id, None, &json!({}), Members::Remove(member)).await.map(drop)
     }
 
     /// A group's direct members: its users, then its groups, each in id order.
@@ -307,6 +323,15 @@ impl Directory {
     ) -> Result<Vec<Group>> {
         self.record(p.tenant, user, false).await?;
         self.store().user_groups(p.tenant, user, transitive).await
+    }
+}
+
+/// No member listed twice.
+fn distinct(members: &[Member]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    match members.iter().position(|m| !seen.insert(*m)) {
+        Some(i) => Err(Error::invalid(format!("members[{i}]"), "duplicate", "is listed twice")),
+        None => Ok(()),
     }
 }
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::header::{ETAG, LOCATION};
 use axum::response::Response;
 use roster_core::GroupId;
-use roster_core::groups::{Group, GroupInput, GroupQuery, Member};
+use roster_core::groups::{Group, GroupInput, GroupQuery, Member, Members};
 use roster_core::input::parse_document;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -166,8 +166,10 @@ pub(crate) async fn update_group(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = group_id("id", &id)?;
-    let group =
-        state.directory.update_group(&auth.principal, id, version, &body.value, None).await?;
+    let group = state
+        .directory
+        .update_group(&auth.principal, id, version, &body.value, Members::Keep)
+        .await?;
     Ok(group_response(StatusCode::OK, &group))
 }
 

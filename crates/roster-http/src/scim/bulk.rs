@@ -1,16 +1,20 @@
 //! `/Bulk` (RFC 7644 §3.7): operations run in order, each as the request it describes sent
-//! through the same SCIM routes (so each is authorised, validated and committed like a single
-//! request). `bulkId:<id>` references, anywhere in a later operation's path or data, become the
+//! through the same SCIM routes (so each is authorised, validated, committed and audited like a
+//! single request, under the bulk request's id and client address). `bulkId:<id>` references, anywhere in a later operation's path or data, become the
 //! id the earlier operation created; `failOnErrors` stops after that many failures.
 
 use std::collections::HashMap;
 
+use std::net::SocketAddr;
+
+use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_MATCH, LOCATION};
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{Extensions, HeaderMap, Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
 use tower::ServiceExt as _;
+use tower_http::request_id::RequestId;
 
 use super::discovery::MAX_BULK_OPERATIONS;
 use super::{
@@ -24,6 +28,7 @@ pub(crate) async fn bulk(
     State(state): State<AppState>,
     auth: Result<Auth<UsersWrite>, ApiError>,
     headers: HeaderMap,
+    extensions: Extensions,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
     auth?;
@@ -51,7 +56,15 @@ pub(crate) async fn bulk(
             }
         },
     };
-    let routes = super::router(usize::MAX).with_state(state);
+    let routes = Router::new()
+        .nest("/scim/v2", super::router(usize::MAX))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::audit::record))
+        .with_state(state);
+    let context = Context {
+        headers,
+        request_id: extensions.get::<RequestId>().cloned(),
+        client: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+    };
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results = Vec::with_capacity(operations.len());
     let mut errors = 0;
@@ -60,7 +73,7 @@ pub(crate) async fn bulk(
             break;
         }
         let result = match prepare(operation, &created) {
-            Ok(prepared) => run(&routes, &headers, prepared, &mut created).await,
+            Ok(prepared) => run(&routes, &context, prepared, &mut created).await,
             Err(e) => failed(operation, &e),
         };
         let status = result["status"].as_str().and_then(|s| s.parse::<u16>().ok()).unwrap_or(500);
@@ -155,19 +168,32 @@ fn resolve_text(text: &str, created: &HashMap<String, String>) -> ScimResult<Str
     Ok(format!("{}{id}{}", &text[..at], resolve_text(rest, created)?))
 }
 
+/// What each operation's request carries over from the bulk request.
+struct Context {
+    headers: HeaderMap,
+    request_id: Option<RequestId>,
+    client: Option<SocketAddr>,
+}
+
 async fn run(
-    routes: &axum::Router,
-    headers: &HeaderMap,
+    routes: &Router,
+    context: &Context,
     op: Prepared,
     created: &mut HashMap<String, String>,
 ) -> Value {
     let mut request = Request::builder()
         .method(op.method.clone())
-        .uri(format!("/{}", op.path.trim_start_matches('/')));
+        .uri(format!("/scim/v2/{}", op.path.trim_start_matches('/')));
     for name in [AUTHORIZATION, HOST] {
-        if let Some(v) = headers.get(&name) {
+        if let Some(v) = context.headers.get(&name) {
             request = request.header(name, v);
         }
+    }
+    if let Some(id) = &context.request_id {
+        request = request.extension(id.clone());
+    }
+    if let Some(client) = context.client {
+        request = request.extension(ConnectInfo(client));
     }
     if let Some(v) = &op.version {
         request = request.header(IF_MATCH, v);

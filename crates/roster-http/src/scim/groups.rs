@@ -10,7 +10,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse as _;
 use roster_core::filter::{CompareOp, Filter, Value as Literal};
-use roster_core::groups::{Group, GroupQuery, Member};
+use roster_core::groups::{Group, GroupQuery, Member, Members};
 use roster_core::query::parse_filter;
 use roster_core::{Error, GroupId, Principal, UserId};
 use serde_json::{Map, Value, json};
@@ -355,14 +355,15 @@ pub(crate) async fn replace(
     let members = resolve(&state, p, doc.members.unwrap_or_default()).await?;
     let group = state
         .directory
-        .update_group(p, id, version, &doc.fields, Some(&members))
+        .update_group(p, id, version, &doc.fields, Members::Set(&members))
         .await
         .map_err(err)?;
     Ok(resource(StatusCode::OK, &document(&state, p, &group, &base.0).await?))
 }
 
 /// `PATCH /Groups/{id}`: the operations applied to the current document, which then replaces
-/// the group (members included) in one commit pinned to the version it was read at.
+/// the group (members included) in one commit pinned to the version it was read at. Without
+/// `If-Match`, a group changed meanwhile is read again and the operations applied again.
 pub(crate) async fn modify(
     State(state): State<AppState>,
     auth: Result<Auth<UsersWrite>, ApiError>,
@@ -374,22 +375,27 @@ pub(crate) async fn modify(
     let auth = auth?;
     let p = &auth.principal;
     let id = group_id(&id)?;
-    let current = state.directory.group(p, id).await.map_err(err)?;
-    if let Some(v) = version
-        && v != current.version
-    {
-        return Err(err(Error::Stale { expected: v, current: current.version }));
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let current = state.directory.group(p, id).await.map_err(err)?;
+        let pinned = version.unwrap_or(current.version);
+        let mut patched = document(&state, p, &current, &base.0).await?;
+        patch::apply(&mut patched, &body, &SCHEMA)?;
+        let doc = from_scim(&patched)?;
+        let members = resolve(&state, p, doc.members.unwrap_or_default()).await?;
+        let updated = state
+            .directory
+            .update_group(p, id, Some(pinned), &doc.fields, Members::Set(&members))
+            .await;
+        match updated {
+            Err(Error::Stale { .. }) if version.is_none() && attempts < 3 => continue,
+            Err(e) => return Err(err(e)),
+            Ok(group) => {
+                return Ok(resource(StatusCode::OK, &document(&state, p, &group, &base.0).await?));
+            }
+        }
     }
-    let mut patched = document(&state, p, &current, &base.0).await?;
-    patch::apply(&mut patched, &body, &SCHEMA)?;
-    let doc = from_scim(&patched)?;
-    let members = resolve(&state, p, doc.members.unwrap_or_default()).await?;
-    let group = state
-        .directory
-        .update_group(p, id, Some(current.version), &doc.fields, Some(&members))
-        .await
-        .map_err(err)?;
-    Ok(resource(StatusCode::OK, &document(&state, p, &group, &base.0).await?))
 }
 
 /// `DELETE /Groups/{id}`.

@@ -214,3 +214,25 @@ async fn groups_are_the_tenants_own() {
     let listed = expect_status(listed, StatusCode::OK).await;
     assert!(listed["data"].as_array().unwrap().iter().all(|g| g["id"] != ours["id"]));
 }
+
+#[tokio::test]
+async fn concurrent_member_changes_all_hold() {
+    let app = TestApp::spawn().await;
+    let group = create(&app, json!({ "name": "Crowd" })).await;
+    let mut users = Vec::new();
+    for i in 0..12 {
+        users.push(app.create_user(user(&format!("member{i}"))).await);
+    }
+    let adds = users.iter().map(|u| add(&app, &group, json!({ "user_id": u["id"] })));
+    let statuses = futures::future::join_all(adds).await;
+    assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+    let path = format!("/v1/groups/{}/members", id(&group));
+    let members = expect_status(app.get(&path).send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(members["data"].as_array().unwrap().len(), 12, "no add undid another");
+    let got = expect_status(
+        app.get(&format!("/v1/groups/{}", id(&group))).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(got["version"], 13, "each membership change is a version");
+}

@@ -1,7 +1,7 @@
 //! SCIM Bulk: operations in order, `bulkId` references resolved, `failOnErrors` honoured.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::TestApp;
+use roster_testkit::{TestApp, expect_status};
 use serde_json::json;
 
 use super::{GROUP, USER, expect, expect_error, scim};
@@ -25,6 +25,7 @@ async fn bulk_operations_run_in_order_and_reference_each_other() {
         ],
     });
     let response = scim(&app, Method::POST, "/Bulk").json(&request).send().await.unwrap();
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let body = expect(response, StatusCode::OK).await;
     assert_eq!(body["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]));
     let ops = body["Operations"].as_array().unwrap();
@@ -55,6 +56,26 @@ async fn bulk_operations_run_in_order_and_reference_each_other() {
     )
     .await;
     assert_eq!(user["displayName"], "Ada");
+    // Each operation is in the audit trail under the bulk request's id.
+    let trail = app.get("/v1/audit?limit=100").send().await.unwrap();
+    let trail = expect_status(trail, StatusCode::OK).await;
+    let audited: Vec<(&str, i64)> = trail["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["request_id"] == json!(request_id))
+        .map(|e| (e["operation"].as_str().unwrap(), e["status"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            ("POST /scim/v2/Users", 201),
+            ("POST /scim/v2/Groups", 201),
+            ("PATCH /scim/v2/Users/{id}", 200),
+            ("POST /scim/v2/Users", 409),
+            ("POST /scim/v2/Bulk", 200),
+        ]
+    );
 
     // failOnErrors stops after that many failures.
     let request = json!({

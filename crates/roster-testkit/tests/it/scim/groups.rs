@@ -85,7 +85,7 @@ async fn groups_hold_users_and_groups_and_change_in_one_commit() {
         .send()
         .await
         .unwrap();
-    expect_error(refused, StatusCode::BAD_REQUEST, Some("invalidValue")).await;
+    expect_error(refused, StatusCode::CONFLICT, None).await;
     let into_staff = json!([{ "op": "add", "path": "members", "value": [{ "value": gid }] }]);
     let staff_path = format!("/Groups/{}", id(&staff));
     let added =
