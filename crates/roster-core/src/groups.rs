@@ -276,8 +276,15 @@ impl Directory {
     }
 
     /// Deletes a group with its memberships (of its members, and in other groups).
-    pub async fn delete_group(&self, p: &Principal, id: GroupId) -> Result<()> {
+    /// With `if_match`, only the group at that version.
+    pub async fn delete_group(
+        &self,
+        p: &Principal,
+        id: GroupId,
+        if_match: Option<i64>,
+    ) -> Result<()> {
         let group = self.group(p, id).await?;
+        stale_unless(group.version, if_match)?;
         let event = group_event(p, "group.deleted", &group, self.now(), json!({}));
         let write = Write::DeleteGroup { id };
         self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await

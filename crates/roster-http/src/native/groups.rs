@@ -191,7 +191,7 @@ pub(crate) async fn delete_group(
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_group(&auth.principal, group_id("id", &id)?).await?;
+    state.directory.delete_group(&auth.principal, group_id("id", &id)?, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

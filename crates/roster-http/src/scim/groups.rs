@@ -403,8 +403,9 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     auth: Result<Auth<UsersWrite>, ApiError>,
     Path(id): Path<String>,
+    IfMatch(version): IfMatch,
 ) -> ScimResult {
     let auth = auth?;
-    state.directory.delete_group(&auth.principal, group_id(&id)?).await.map_err(err)?;
+    state.directory.delete_group(&auth.principal, group_id(&id)?, version).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

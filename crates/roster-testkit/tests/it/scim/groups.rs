@@ -114,6 +114,8 @@ async fn groups_hold_users_and_groups_and_change_in_one_commit() {
             .await;
     assert!(e["detail"].as_str().unwrap().contains("displayName"), "{e}");
 
+    let stale = scim(&app, Method::DELETE, &format!("/Groups/{gid}")).header("if-match", "W/\"1\"");
+    expect_error(stale.send().await.unwrap(), StatusCode::PRECONDITION_FAILED, None).await;
     let deleted = scim(&app, Method::DELETE, &format!("/Groups/{gid}")).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     let gone = scim(&app, Method::GET, &format!("/Groups/{gid}")).send().await.unwrap();
