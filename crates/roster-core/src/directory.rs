@@ -468,7 +468,7 @@ impl Directory {
             profile: valid.profile,
             password: PasswordInfo {
                 set: password_hash.is_some(),
-                change_required: false,
+                change_required: password_hash.is_some() && valid.password_change_required,
                 changed_at: password_hash.as_ref().map(|_| now),
             },
             national_id: SecretInfo { set: national_id_hash.is_some() },

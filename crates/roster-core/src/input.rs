@@ -62,6 +62,10 @@ pub struct UserInput {
     /// document can set it.
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// On create, for surfaces whose clients set a one-time password (the ZITADEL dialect's
+    /// `changeRequired`): it must be changed at the next sign-in. No API document sets it.
+    #[serde(skip)]
+    pub password_change_required: bool,
 }
 
 #[derive(Debug, Default, Clone, Deserialize, ToSchema)]

@@ -51,6 +51,8 @@ pub struct ValidUser {
     pub password: Option<Option<SecretString>>,
     /// An imported hash, checked for a known scheme.
     pub password_hash: Option<String>,
+    /// On create: the password must be changed at the next sign-in.
+    pub password_change_required: bool,
     pub national_id: Option<Option<SecretString>>,
 }
 
@@ -306,6 +308,7 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
         profile,
         password,
         password_hash,
+        password_change_required: input.password_change_required,
         national_id,
     })
 }

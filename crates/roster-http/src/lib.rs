@@ -28,6 +28,7 @@ use utoipa_axum::routes;
 
 mod audit;
 pub mod auth;
+mod compat;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
@@ -207,6 +208,12 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
         .nest(
             "/scim/v2",
             scim::router(config.max_bulk_body_bytes)
+                .layer(axum::middleware::from_fn_with_state(limiter.clone(), limits::limit))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
+        )
+        .nest(
+            "/compat/zitadel",
+            compat::zitadel::router()
                 .layer(axum::middleware::from_fn_with_state(limiter.clone(), limits::limit))
                 .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
         )

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod authz;
+mod compat;
 mod native;
 mod ops;
 mod scim;

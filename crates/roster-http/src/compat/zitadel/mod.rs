@@ -1,0 +1,544 @@
+//! The ZITADEL dialect at `/compat/zitadel`: the User Service v2 over Connect
+//! (`POST /zitadel.user.v2.UserService/<Method>`, the form the official SDKs speak) and over the
+//! REST gateway paths (`/v2/users/…`), both calling the same RPC functions.
+//!
+//! - [`wire`]: request messages as proto3 JSON.
+//! - [`map`]: users out, documents in, list queries into the core filter.
+//! - [`error`]: gRPC codes in each transport's shape.
+//!
+//! See docs/compat/zitadel.md for every RPC's status and the known differences.
+
+mod error;
+mod map;
+mod wire;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
+use roster_core::input::parse_document;
+use roster_core::query::Order;
+use roster_core::user::{User, UserKind, UserState};
+use roster_core::{Principal, Scope, Search, Transition, UserId, UserInput};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::{Map, Value, json};
+
+use self::error::{Code, Result, Transport, ZitadelError};
+use self::map::NewPassword;
+use self::wire::parse;
+use crate::AppState;
+use crate::auth::{Auth, UsersRead};
+use crate::problem::ApiError;
+
+const SERVICE: &str = "zitadel.user.v2.UserService";
+
+/// RPCs of the service Roster does not serve; they answer `unimplemented`.
+const UNIMPLEMENTED: [&str; 34] = [
+    "ResendEmailCode",
+    "SendEmailCode",
+    "VerifyEmail",
+    "ResendPhoneCode",
+    "VerifyPhone",
+    "PasswordReset",
+    "ListAuthenticationMethodTypes",
+    "ListAuthenticationFactors",
+    "RegisterPasskey",
+    "VerifyPasskeyRegistration",
+    "RemovePasskey",
+    "ListPasskeys",
+    "CreatePasskeyRegistrationLink",
+    "RegisterU2F",
+    "VerifyU2FRegistration",
+    "RemoveU2F",
+    "RegisterTOTP",
+    "VerifyTOTPRegistration",
+    "RemoveTOTP",
+    "AddOTPSMS",
+    "RemoveOTPSMS",
+    "AddOTPEmail",
+    "RemoveOTPEmail",
+    "AddIDPLink",
+    "ListIDPLinks",
+    "RemoveIDPLink",
+    "StartIdentityProviderIntent",
+    "RetrieveIdentityProviderIntent",
+    "AddKey",
+    "RemoveKey",
+    "ListKeys",
+    "AddPersonalAccessToken",
+    "RemovePersonalAccessToken",
+    "CreateInviteCode",
+];
+
+/// The dialect's routes, relative to `/compat/zitadel`.
+pub(crate) fn router() -> Router<AppState> {
+    let rest = |method: &'static str, status: StatusCode| -> MethodRouter<AppState> {
+        let handler = move |State(state): State<AppState>,
+                            auth: std::result::Result<Auth<UsersRead>, ApiError>,
+                            params: Option<Path<Vec<(String, String)>>>,
+                            body: Bytes| async move {
+            let params = params.map(|Path(p)| p).unwrap_or_default();
+            serve(&state, auth, Transport::Rest, method, status, params, &body).await
+        };
+        axum::routing::any(handler)
+    };
+    let ok = StatusCode::OK;
+    Router::new()
+        .route(&format!("/{SERVICE}/{{method}}"), post(connect))
+        .route("/v2/users/new", post(rest("CreateUser", ok)))
+        .route("/v2/users/human", post(rest("AddHumanUser", StatusCode::CREATED)))
+        .route("/v2/users/human/{userId}", put(rest("UpdateHumanUser", ok)))
+        .route("/v2/users", post(rest("ListUsers", ok)))
+        .route(
+            "/v2/users/{userId}",
+            get(rest("GetUserByID", ok))
+                .patch(rest("UpdateUser", ok))
+                .delete(rest("DeleteUser", ok)),
+        )
+        .route("/v2/users/{userId}/deactivate", post(rest("DeactivateUser", ok)))
+        .route("/v2/users/{userId}/reactivate", post(rest("ReactivateUser", ok)))
+        .route("/v2/users/{userId}/lock", post(rest("LockUser", ok)))
+        .route("/v2/users/{userId}/unlock", post(rest("UnlockUser", ok)))
+        .route("/v2/users/{userId}/email", post(rest("SetEmail", ok)))
+        .route(
+            "/v2/users/{userId}/phone",
+            post(rest("SetPhone", ok)).merge(delete(rest("RemovePhone", ok))),
+        )
+        .route("/v2/users/{userId}/password", post(rest("SetPassword", ok)))
+        .route(
+            "/v2/users/{userId}/metadata",
+            post(rest("SetUserMetadata", ok)).merge(patch(rest("DeleteUserMetadata", ok))),
+        )
+        .route("/v2/users/{userId}/metadata/_search", post(rest("ListUserMetadata", ok)))
+        .route(
+            "/v2/users/{userId}/secret",
+            post(rest("AddSecret", ok)).merge(delete(rest("RemoveSecret", ok))),
+        )
+        .fallback(|| async {
+            ZitadelError::new(Code::NotFound, "no such route").render(Transport::Rest)
+        })
+}
+
+/// `POST /zitadel.user.v2.UserService/<Method>`: the request message is the body.
+async fn connect(
+    State(state): State<AppState>,
+    auth: std::result::Result<Auth<UsersRead>, ApiError>,
+    Path(method): Path<String>,
+    body: Bytes,
+) -> Response {
+    serve(&state, auth, Transport::Connect, &method, StatusCode::OK, Vec::new(), &body).await
+}
+
+/// Runs one RPC for either transport: path parameters join the body's fields.
+async fn serve(
+    state: &AppState,
+    auth: std::result::Result<Auth<UsersRead>, ApiError>,
+    transport: Transport,
+    method: &str,
+    status: StatusCode,
+    params: Vec<(String, String)>,
+    body: &[u8],
+) -> Response {
+    let outcome = async {
+        let auth = auth?;
+        let mut message = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Map::new())
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                ZitadelError::invalid(format!(
+                    "the body is not JSON: line {}, column {}",
+                    e.line(),
+                    e.column()
+                ))
+            })?
+        };
+        let Some(fields) = message.as_object_mut() else {
+            return Err(ZitadelError::invalid("the body must be a JSON object"));
+        };
+        for (name, value) in params {
+            fields.insert(name, Value::String(value));
+        }
+        call(state, &auth.principal, method, message).await
+    };
+    match outcome.await {
+        Ok(body) => (status, axum::Json(body)).into_response(),
+        Err(e) => e.render(transport),
+    }
+}
+
+/// Write RPCs need `users:write`.
+fn writes(p: &Principal) -> Result<()> {
+    if p.allows(Scope::UsersWrite) {
+        Ok(())
+    } else {
+        Err(ZitadelError::new(Code::PermissionDenied, "the token lacks the users:write scope"))
+    }
+}
+
+async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Result<Value> {
+    let d = &state.directory;
+    match method {
+        "GetUserByID" => {
+            let user =
+                d.user(p, user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?, false).await?;
+            return Ok(json!({ "details": map::details(&user), "user": map::user(&user) }));
+        }
+        "ListUsers" => return list_users(state, p, parse(body)?).await,
+        "ListUserMetadata" => {
+            let request: wire::ListUserMetadataRequest = parse(body)?;
+            if request.pagination.is_some() || !request.filters.is_empty() {
+                return Err(ZitadelError::new(
+                    Code::Unimplemented,
+                    "ListUserMetadata: pagination and filters are not supported; every key is returned",
+                ));
+            }
+            let user = d.user(p, user_id(&request.user_id)?, false).await?;
+            let metadata = map::metadata(&user);
+            let total = metadata.len().to_string();
+            return Ok(json!({ "pagination": { "totalResult": total }, "metadata": metadata }));
+        }
+        m if UNIMPLEMENTED.contains(&m) => {
+            return Err(ZitadelError::new(
+                Code::Unimplemented,
+                format!("{SERVICE}/{m} is not supported by Roster"),
+            ));
+        }
+        _ => {}
+    }
+    writes(p)?;
+    match method {
+        "CreateUser" => create_user(state, p, parse(body)?).await,
+        "AddHumanUser" => add_human_user(state, p, parse(body)?).await,
+        "UpdateUser" => {
+            let r: wire::UpdateUserRequest = parse(body)?;
+            wire::oneof("user", &[r.human.is_some(), r.machine.is_some()])?;
+            let id = user_id(&r.user_id)?;
+            let user =
+                update(state, p, id, r.username, r.human.as_ref(), r.machine.as_ref()).await?;
+            Ok(json!({ "changeDate": map::details(&user)["changeDate"] }))
+        }
+        "UpdateHumanUser" => {
+            let r: wire::UpdateHumanUserRequest = parse(body)?;
+            let human = wire::Human {
+                profile: r.profile,
+                email: r.email,
+                phone: r.phone,
+                password: r.password,
+                metadata: None,
+            };
+            let user =
+                update(state, p, user_id(&r.user_id)?, r.username, Some(&human), None).await?;
+            Ok(json!({ "details": map::details(&user) }))
+        }
+        "DeactivateUser" => lifecycle(state, p, body, Transition::Deactivate).await,
+        "ReactivateUser" => lifecycle(state, p, body, Transition::Activate).await,
+        "LockUser" => lifecycle(state, p, body, Transition::Lock).await,
+        "UnlockUser" => lifecycle(state, p, body, Transition::Unlock).await,
+        "DeleteUser" => lifecycle(state, p, body, Transition::Delete).await,
+        "SetEmail" => {
+            let (id, rest) = wire::split_user_id(body)?;
+            let patch = json!({ "emails": map::email_contact(&parse(rest)?)? });
+            let user = d.merge_user(p, user_id(&id)?, None, patch).await?;
+            Ok(json!({ "details": map::details(&user) }))
+        }
+        "SetPhone" => {
+            let (id, rest) = wire::split_user_id(body)?;
+            let patch = json!({ "phones": map::phone_contact(&parse(rest)?)? });
+            let user = d.merge_user(p, user_id(&id)?, None, patch).await?;
+            Ok(json!({ "details": map::details(&user) }))
+        }
+        "RemovePhone" => {
+            let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
+            let current = d.user(p, id, false).await?;
+            if current.profile.phones.is_empty() {
+                return Err(ZitadelError::new(Code::NotFound, "Phone not found"));
+            }
+            let user = d.merge_user(p, id, None, json!({ "phones": [] })).await?;
+            Ok(json!({ "details": map::details(&user) }))
+        }
+        "SetPassword" => set_password(state, p, parse(body)?).await,
+        "SetUserMetadata" => {
+            let r: wire::SetUserMetadataRequest = parse(body)?;
+            let patch = json!({ "attributes": map::metadata_attributes(&r.metadata)? });
+            let user = d.merge_user(p, user_id(&r.user_id)?, None, patch).await?;
+            Ok(json!({ "setDate": map::details(&user)["changeDate"] }))
+        }
+        "DeleteUserMetadata" => {
+            let r: wire::DeleteUserMetadataRequest = parse(body)?;
+            let keys: Map<String, Value> = r.keys.into_iter().map(|k| (k, Value::Null)).collect();
+            let user =
+                d.merge_user(p, user_id(&r.user_id)?, None, json!({ "attributes": keys })).await?;
+            Ok(json!({ "deletionDate": map::details(&user)["changeDate"] }))
+        }
+        "AddSecret" => {
+            let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
+            machine_only(&d.user(p, id, false).await?)?;
+            let (user, secret) = d.add_secret(p, id, None).await?;
+            Ok(
+                json!({ "clientSecret": secret.expose_secret(), "creationDate": map::details(&user)["changeDate"] }),
+            )
+        }
+        "RemoveSecret" => {
+            let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
+            machine_only(&d.user(p, id, false).await?)?;
+            let user = d.remove_secret(p, id, None).await?;
+            Ok(json!({ "deletionDate": map::details(&user)["changeDate"] }))
+        }
+        m => Err(ZitadelError::new(Code::Unimplemented, format!("{SERVICE}/{m} does not exist"))),
+    }
+}
+
+/// A user id from a request: ids Roster did not issue name no user.
+fn user_id(id: &str) -> Result<UserId> {
+    id.parse().map_err(|_| ZitadelError::new(Code::NotFound, "User could not be found"))
+}
+
+fn machine_only(user: &User) -> Result<()> {
+    match user.kind {
+        UserKind::Machine => Ok(()),
+        UserKind::Human => {
+            Err(ZitadelError::new(Code::FailedPrecondition, "the user is not a machine user"))
+        }
+    }
+}
+
+/// Creates a user from a native create document and its password.
+async fn create_with(
+    state: &AppState,
+    p: &Principal,
+    doc: Map<String, Value>,
+    password: Option<(NewPassword, bool)>,
+) -> Result<User> {
+    let mut input: UserInput = parse_document(Value::Object(doc))?;
+    if let Some((password, change_required)) = password {
+        match password {
+            NewPassword::Plain(s) => input.password = Some(Some(SecretString::from(s))),
+            NewPassword::Hashed(h) => input.password_hash = Some(h),
+        }
+        input.password_change_required = change_required;
+    }
+    Ok(state.directory.create_user(p, input, None).await?.user)
+}
+
+async fn create_user(state: &AppState, p: &Principal, r: wire::CreateUserRequest) -> Result<Value> {
+    wire::oneof("user", &[r.human.is_some(), r.machine.is_some()])?;
+    if r.user_id.is_some() {
+        return Err(ZitadelError::invalid(
+            "userId: caller-chosen ids are not supported yet; Roster issues the id",
+        ));
+    }
+    let mut doc = Map::new();
+    if let Some(org) = &r.organization_id {
+        doc.insert("organization_id".into(), json!(org));
+    }
+    let password = match (&r.human, &r.machine) {
+        (Some(human), None) => {
+            doc.insert("kind".into(), json!("human"));
+            let username =
+                r.username.clone().or_else(|| human.email.as_ref().map(|e| e.email.clone()));
+            doc.insert("username".into(), json!(username));
+            map::human_doc(human, &mut doc)?
+        }
+        (None, Some(machine)) => {
+            doc.insert("kind".into(), json!("machine"));
+            doc.insert(
+                "username".into(),
+                json!(r.username.clone().or_else(|| machine.name.clone())),
+            );
+            map::machine_doc(machine, &mut doc);
+            None
+        }
+        _ => return Err(ZitadelError::invalid("user: set human or machine")),
+    };
+    let user = create_with(state, p, doc, password).await?;
+    Ok(json!({ "id": user.id.to_string(), "creationDate": map::details(&user)["creationDate"] }))
+}
+
+async fn add_human_user(
+    state: &AppState,
+    p: &Principal,
+    r: wire::AddHumanUserRequest,
+) -> Result<Value> {
+    wire::oneof("password", &[r.password.is_some(), r.hashed_password.is_some()])?;
+    if r.user_id.is_some() {
+        return Err(ZitadelError::invalid(
+            "userId: caller-chosen ids are not supported yet; Roster issues the id",
+        ));
+    }
+    if !r.idp_links.is_empty() {
+        return Err(ZitadelError::new(Code::Unimplemented, "idpLinks are not supported by Roster"));
+    }
+    let (Some(profile), Some(email)) = (r.profile, r.email) else {
+        return Err(ZitadelError::invalid("profile and email are required"));
+    };
+    let mut doc = Map::new();
+    doc.insert("kind".into(), json!("human"));
+    doc.insert("username".into(), json!(r.username.clone().unwrap_or_else(|| email.email.clone())));
+    match r.organization {
+        Some(wire::Organization { org_id: Some(id), org_domain: None }) => {
+            doc.insert("organization_id".into(), json!(id));
+        }
+        Some(wire::Organization { org_domain: Some(_), .. }) => {
+            return Err(ZitadelError::invalid(
+                "organization.orgDomain: Roster organizations have no domains; give orgId",
+            ));
+        }
+        _ => {}
+    }
+    let password = wire::SetPassword {
+        password: r.password,
+        hashed_password: r.hashed_password,
+        ..Default::default()
+    };
+    let human = wire::Human {
+        profile: Some(profile),
+        email: Some(email),
+        phone: r.phone,
+        password: Some(password),
+        metadata: r.metadata,
+    };
+    let password = map::human_doc(&human, &mut doc)?;
+    let user = create_with(state, p, doc, password).await?;
+    Ok(json!({ "userId": user.id.to_string(), "details": map::details(&user) }))
+}
+
+/// `UpdateUser` / `UpdateHumanUser`: what is given changes, in one merge; a new password is set
+/// after it.
+async fn update(
+    state: &AppState,
+    p: &Principal,
+    id: UserId,
+    username: Option<String>,
+    human: Option<&wire::Human>,
+    machine: Option<&wire::Machine>,
+) -> Result<User> {
+    let d = &state.directory;
+    let current = d.user(p, id, false).await?;
+    let mut doc = Map::new();
+    if let Some(u) = username {
+        doc.insert("username".into(), json!(u));
+    }
+    let mut password = None;
+    if let Some(human) = human {
+        if current.kind != UserKind::Human {
+            return Err(ZitadelError::new(
+                Code::FailedPrecondition,
+                "the user is not a human user",
+            ));
+        }
+        if human.metadata.is_some() {
+            return Err(ZitadelError::invalid("human.metadata: use SetUserMetadata"));
+        }
+        // A merge patch: the profile's fields merge into the user's name.
+        if let Some(profile) = &human.profile {
+            map::profile_into(profile, &mut doc)?;
+        }
+        if let Some(e) = &human.email {
+            doc.insert("emails".into(), map::email_contact(e)?);
+        }
+        if let Some(ph) = &human.phone {
+            doc.insert("phones".into(), map::phone_contact(ph)?);
+        }
+        match human.password.as_ref().map(map::password_into).transpose()?.flatten() {
+            Some((NewPassword::Plain(s), change_required)) => password = Some((s, change_required)),
+            Some((NewPassword::Hashed(_), _)) => {
+                return Err(ZitadelError::new(
+                    Code::Unimplemented,
+                    "password.hashedPassword: a hash can be imported at creation only",
+                ));
+            }
+            None => {}
+        }
+    }
+    if let Some(machine) = machine {
+        if current.kind != UserKind::Machine {
+            return Err(ZitadelError::new(
+                Code::FailedPrecondition,
+                "the user is not a machine user",
+            ));
+        }
+        map::machine_doc(machine, &mut doc);
+    }
+    let mut user = d.merge_user(p, id, None, Value::Object(doc)).await?;
+    if let Some((password, change_required)) = password {
+        user = d.set_password(p, id, None, SecretString::from(password), change_required).await?;
+    }
+    Ok(user)
+}
+
+/// Deactivate, reactivate, lock, unlock or delete, with ZITADEL's preconditions.
+async fn lifecycle(state: &AppState, p: &Principal, body: Value, t: Transition) -> Result<Value> {
+    let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
+    let current = state.directory.user(p, id, false).await?;
+    let refused = match (t, current.state) {
+        (Transition::Deactivate, UserState::Inactive) => Some("User is already deactivated"),
+        (Transition::Activate, s) if s != UserState::Inactive => Some("User is not deactivated"),
+        (Transition::Lock, UserState::Locked) => Some("User is already locked"),
+        (Transition::Unlock, s) if s != UserState::Locked => Some("User is not locked"),
+        _ => None,
+    };
+    if let Some(message) = refused {
+        return Err(ZitadelError::new(Code::FailedPrecondition, message));
+    }
+    let user = state.directory.transition(p, id, None, t).await?;
+    Ok(json!({ "details": map::details(&user) }))
+}
+
+async fn set_password(
+    state: &AppState,
+    p: &Principal,
+    r: wire::SetPasswordRequest,
+) -> Result<Value> {
+    let id = user_id(&r.user_id)?;
+    let Some(new) = r.new_password else {
+        return Err(ZitadelError::invalid("newPassword is required"));
+    };
+    if r.verification_code.is_some() {
+        return Err(ZitadelError::new(
+            Code::Unimplemented,
+            "verificationCode: password reset codes are not supported yet",
+        ));
+    }
+    if let Some(current) = r.current_password {
+        match state.directory.verify_password(p, id, SecretString::from(current)).await {
+            Ok(_) => {}
+            Err(roster_core::Error::CredentialsRejected) => {
+                return Err(ZitadelError::new(
+                    Code::FailedPrecondition,
+                    "currentPassword is not the user's password",
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let secret = SecretString::from(new.password);
+    let user = state.directory.set_password(p, id, None, secret, new.change_required).await?;
+    Ok(json!({ "details": map::details(&user) }))
+}
+
+async fn list_users(state: &AppState, p: &Principal, r: wire::ListUsersRequest) -> Result<Value> {
+    let query = r.query.unwrap_or_default();
+    let limit = match query.limit {
+        None | Some(0) => 100,
+        Some(l) if l <= 1000 => l as u32,
+        Some(_) => return Err(ZitadelError::invalid("query.limit: at most 1000")),
+    };
+    let search = Search {
+        filter: map::filter(&r.queries)?,
+        sort: map::sort_key(r.sorting_column.as_deref())?,
+        order: if query.asc { Order::Asc } else { Order::Desc },
+        limit,
+        offset: Some(query.offset.unwrap_or(0)),
+        count: true,
+        ..Search::default()
+    };
+    let found = state.directory.search(p, &search).await?;
+    let now = state.directory.now().format(&time::format_description::well_known::Rfc3339).ok();
+    Ok(json!({
+        "details": { "totalResult": found.total_count.unwrap_or(0).to_string(), "timestamp": now },
+        "sortingColumn": r.sorting_column.unwrap_or_else(|| "USER_FIELD_NAME_UNSPECIFIED".to_owned()),
+        "result": found.users.iter().map(map::user).collect::<Vec<_>>(),
+    }))
+}

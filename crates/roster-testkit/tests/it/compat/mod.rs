@@ -1,0 +1,3 @@
+//! The vendor dialects under `/compat/<vendor>`, each over real HTTP like every other surface.
+
+mod zitadel;

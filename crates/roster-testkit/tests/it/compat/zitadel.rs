@@ -1,0 +1,390 @@
+//! The ZITADEL dialect: the User Service v2 over Connect and over the REST gateway paths, on the
+//! same users as `/v1`, with ZITADEL's preconditions, list queries and error shapes.
+
+use reqwest::{Method, StatusCode};
+use roster_testkit::{TestApp, expect_status};
+use serde_json::{Value, json};
+
+const SERVICE: &str = "/compat/zitadel/zitadel.user.v2.UserService";
+
+/// A Connect call with `token`; returns the status and body.
+async fn connect_as(app: &TestApp, token: &str, method: &str, body: Value) -> (StatusCode, Value) {
+    let request = app.request_as(token, Method::POST, &format!("{SERVICE}/{method}")).json(&body);
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+async fn connect(app: &TestApp, method: &str, body: Value) -> (StatusCode, Value) {
+    connect_as(app, &app.token, method, body).await
+}
+
+/// A Connect call that must succeed.
+async fn ok(app: &TestApp, method: &str, body: Value) -> Value {
+    let (status, body) = connect(app, method, body).await;
+    assert_eq!(status, StatusCode::OK, "{method}: {body}");
+    body
+}
+
+/// A Connect call that must fail with `code`.
+async fn fails(app: &TestApp, method: &str, body: Value, status: StatusCode, code: &str) -> String {
+    let (actual, body) = connect(app, method, body).await;
+    assert_eq!((actual, body["code"].as_str()), (status, Some(code)), "{method}: {body}");
+    body["message"].as_str().unwrap().to_owned()
+}
+
+async fn rest(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.request(method, &format!("/compat/zitadel{path}"));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+fn ada() -> Value {
+    json!({
+        "username": "ada",
+        "organizationId": null,
+        "human": {
+            "profile": { "givenName": "Ada", "familyName": "Lovelace", "displayName": "Ada Lovelace", "preferredLanguage": "en", "gender": "GENDER_FEMALE" },
+            "email": { "email": "ada@example.com", "isVerified": true },
+            "phone": { "phone": "+442079460018" },
+            "password": { "password": { "password": "correct horse battery staple", "changeRequired": false } },
+        },
+    })
+}
+
+async fn create(app: &TestApp, body: Value) -> String {
+    ok(app, "CreateUser", body).await["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn connect_and_rest_serve_the_same_users() {
+    let app = TestApp::spawn().await;
+    let created = ok(&app, "CreateUser", ada()).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(created["creationDate"].is_string());
+
+    let (status, got) = rest(&app, Method::GET, &format!("/v2/users/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    let user = &got["user"];
+    assert_eq!(user["userId"], json!(id));
+    assert_eq!(user["state"], "USER_STATE_ACTIVE");
+    assert_eq!((&user["username"], &user["preferredLoginName"]), (&json!("ada"), &json!("ada")));
+    assert_eq!(user["human"]["profile"]["givenName"], "Ada");
+    assert_eq!(user["human"]["profile"]["gender"], "GENDER_FEMALE");
+    assert_eq!(user["human"]["email"], json!({ "email": "ada@example.com", "isVerified": true }));
+    assert_eq!(user["human"]["phone"], json!({ "phone": "+442079460018", "isVerified": false }));
+    assert_eq!(user["details"]["sequence"], "1", "64-bit numbers are strings");
+    let native =
+        expect_status(app.get(&format!("/v1/users/{id}")).send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(user["details"]["resourceOwner"], native["organization_id"]);
+    assert_eq!(native["name"]["family"], "Lovelace");
+    assert_eq!(native["password"]["set"], true);
+    let via_connect = ok(&app, "GetUserByID", json!({ "user_id": id })).await;
+    assert_eq!(via_connect, got, "both transports, snake_case accepted");
+
+    // AddHumanUser over REST answers 201; machine users have a machine block.
+    let body = json!({
+        "username": "grace", "profile": { "givenName": "Grace", "familyName": "Hopper" },
+        "email": { "email": "grace@example.com" }, "metadata": [{ "key": "team", "value": "Y29ib2w=" }],
+    });
+    let (status, added) = rest(&app, Method::POST, "/v2/users/human", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["details"]["sequence"], "1");
+    let grace = added["userId"].as_str().unwrap();
+    let meta = ok(&app, "ListUserMetadata", json!({ "userId": grace })).await;
+    assert_eq!(meta["metadata"], json!([{ "key": "team", "value": "Y29ib2w=" }]));
+    let bot =
+        create(&app, json!({ "machine": { "name": "ci-bot", "description": "builds" } })).await;
+    let got = ok(&app, "GetUserByID", json!({ "userId": bot })).await;
+    assert_eq!(
+        got["user"]["machine"],
+        json!({ "name": "ci-bot", "description": "builds", "hasSecret": false, "accessTokenType": "ACCESS_TOKEN_TYPE_BEARER" })
+    );
+    assert_eq!(got["user"]["username"], "ci-bot");
+    let secret = ok(&app, "AddSecret", json!({ "userId": bot })).await;
+    assert!(secret["clientSecret"].as_str().unwrap().len() > 20);
+    fails(
+        &app,
+        "AddSecret",
+        json!({ "userId": id }),
+        StatusCode::BAD_REQUEST,
+        "failed_precondition",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lifecycle_follows_zitadel_preconditions() {
+    let app = TestApp::spawn().await;
+    let id = create(&app, ada()).await;
+    let user = json!({ "userId": id });
+    let bad = StatusCode::BAD_REQUEST;
+    fails(&app, "ReactivateUser", user.clone(), bad, "failed_precondition").await;
+    ok(&app, "DeactivateUser", user.clone()).await;
+    fails(&app, "DeactivateUser", user.clone(), bad, "failed_precondition").await;
+    fails(&app, "LockUser", user.clone(), bad, "failed_precondition").await;
+    let reactivated = ok(&app, "ReactivateUser", user.clone()).await;
+    assert_eq!(reactivated["details"]["sequence"], "3");
+    ok(&app, "LockUser", user.clone()).await;
+    fails(&app, "LockUser", user.clone(), bad, "failed_precondition").await;
+    let (status, body) =
+        rest(&app, Method::POST, &format!("/v2/users/{id}/lock"), Some(json!({}))).await;
+    assert_eq!((status, &body["code"]), (bad, &json!(9)), "the gateway's numeric code: {body}");
+    ok(&app, "UnlockUser", user.clone()).await;
+    fails(&app, "UnlockUser", user.clone(), bad, "failed_precondition").await;
+    let states: Vec<String> = app
+        .events()
+        .await
+        .iter()
+        .filter(|e| e["type"] == "user.state_changed")
+        .map(|e| e["data"]["to"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, ["inactive", "active", "locked", "active"]);
+
+    let (status, _) = rest(&app, Method::DELETE, &format!("/v2/users/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    for method in ["GetUserByID", "DeactivateUser", "DeleteUser"] {
+        fails(&app, method, user.clone(), StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let password = json!({ "userId": id, "newPassword": { "password": "x23456789" } });
+    fails(&app, "SetPassword", password, StatusCode::NOT_FOUND, "not_found").await;
+    let listed = ok(&app, "ListUsers", json!({})).await;
+    assert_eq!(listed["details"]["totalResult"], "0");
+}
+
+#[tokio::test]
+async fn list_users_compiles_queries_into_the_core_filter() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for (name, family) in [("anna", "Ash"), ("bob", "Bell"), ("cleo", "Carr"), ("dora", "Dunn")] {
+        let body = json!({ "username": name, "human": { "profile": { "givenName": name, "familyName": family }, "email": { "email": format!("{name}@example.com") } } });
+        ids.push(create(&app, body).await);
+    }
+    create(&app, json!({ "machine": { "name": "bot" } })).await;
+    ok(&app, "LockUser", json!({ "userId": ids[1] })).await;
+    let names = |page: &Value| -> Vec<String> {
+        page["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let list = |body: Value| ok(&app, "ListUsers", body);
+
+    let all = list(json!({})).await;
+    assert_eq!(names(&all), ["bot", "dora", "cleo", "bob", "anna"], "newest first by default");
+    assert_eq!(all["details"]["totalResult"], "5");
+    let page = list(json!({ "query": { "offset": "1", "limit": 2, "asc": true }, "sortingColumn": "USER_FIELD_NAME_USER_NAME" })).await;
+    assert_eq!(
+        (names(&page), &page["details"]["totalResult"]),
+        (vec!["bob".to_owned(), "bot".to_owned()], &json!("5"))
+    );
+    let humans = list(json!({ "queries": [{ "typeQuery": { "type": "TYPE_HUMAN" } }, { "stateQuery": { "state": "USER_STATE_ACTIVE" } }], "query": { "asc": true } })).await;
+    assert_eq!(names(&humans), ["anna", "cleo", "dora"]);
+    let text = list(json!({ "queries": [{ "orQuery": { "queries": [
+        { "userNameQuery": { "userName": "AN", "method": "TEXT_QUERY_METHOD_STARTS_WITH_IGNORE_CASE" } },
+        { "emailQuery": { "emailAddress": "dora@example.com" } },
+    ] } }, { "notQuery": { "query": { "lastNameQuery": { "lastName": "nn", "method": "TEXT_QUERY_METHOD_ENDS_WITH" } } } }] })).await;
+    assert_eq!(names(&text), ["anna"]);
+    let by_id = list(
+        json!({ "queries": [{ "inUserIdsQuery": { "userIds": [ids[2], "259242039378444291"] } }] }),
+    )
+    .await;
+    assert_eq!(names(&by_id), ["cleo"]);
+    let none = list(json!({ "queries": [{ "inUserEmailsQuery": { "userEmails": [] } }] })).await;
+    assert_eq!(none["details"]["totalResult"], "0");
+
+    fails(
+        &app,
+        "ListUsers",
+        json!({ "query": { "limit": 1001 } }),
+        StatusCode::BAD_REQUEST,
+        "invalid_argument",
+    )
+    .await;
+    fails(
+        &app,
+        "ListUsers",
+        json!({ "sortingColumn": "USER_FIELD_NAME_NICK_NAME" }),
+        StatusCode::BAD_REQUEST,
+        "invalid_argument",
+    )
+    .await;
+    fails(
+        &app,
+        "ListUsers",
+        json!({ "queries": [{}] }),
+        StatusCode::BAD_REQUEST,
+        "invalid_argument",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn updates_passwords_and_metadata() {
+    let app = TestApp::spawn().await;
+    let id = create(&app, ada()).await;
+    let update = json!({ "userId": id, "human": { "profile": { "givenName": "Augusta" }, "email": { "email": "augusta@example.com", "isVerified": false } } });
+    let (status, _) = rest(&app, Method::PATCH, &format!("/v2/users/{id}"), Some(update)).await;
+    assert_eq!(status, StatusCode::OK);
+    let user = ok(&app, "GetUserByID", json!({ "userId": id })).await["user"].clone();
+    assert_eq!(
+        (&user["human"]["profile"]["givenName"], &user["human"]["profile"]["familyName"]),
+        (&json!("Augusta"), &json!("Lovelace"))
+    );
+    assert_eq!(
+        user["human"]["email"],
+        json!({ "email": "augusta@example.com", "isVerified": false })
+    );
+    let legacy = json!({ "userId": id, "profile": { "nickName": "Countess" } });
+    let (status, body) =
+        rest(&app, Method::PUT, &format!("/v2/users/human/{id}"), Some(legacy)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let wrong = json!({ "userId": id, "newPassword": { "password": "new password 1" }, "currentPassword": "wrong" });
+    fails(&app, "SetPassword", wrong, StatusCode::BAD_REQUEST, "failed_precondition").await;
+    let right = json!({ "userId": id, "newPassword": { "password": "new password 1", "changeRequired": true }, "currentPassword": "correct horse battery staple" });
+    ok(&app, "SetPassword", right).await;
+    let user = ok(&app, "GetUserByID", json!({ "userId": id })).await["user"].clone();
+    assert_eq!(user["human"]["passwordChangeRequired"], true);
+
+    ok(&app, "SetUserMetadata", json!({ "userId": id, "metadata": [{ "key": "tier", "value": "Z29sZA==" }, { "key": "team", "value": "YQ==" }] })).await;
+    ok(&app, "DeleteUserMetadata", json!({ "userId": id, "keys": ["team"] })).await;
+    let meta = ok(&app, "ListUserMetadata", json!({ "userId": id })).await;
+    assert_eq!(meta["metadata"], json!([{ "key": "tier", "value": "Z29sZA==" }]));
+    let native =
+        expect_status(app.get(&format!("/v1/users/{id}")).send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(native["attributes"], json!({ "tier": ["gold"] }));
+    fails(
+        &app,
+        "SetUserMetadata",
+        json!({ "userId": id, "metadata": [{ "key": "k", "value": "not base64!" }] }),
+        StatusCode::BAD_REQUEST,
+        "invalid_argument",
+    )
+    .await;
+
+    ok(&app, "RemovePhone", json!({ "userId": id })).await;
+    fails(&app, "RemovePhone", json!({ "userId": id }), StatusCode::NOT_FOUND, "not_found").await;
+    ok(&app, "SetPhone", json!({ "userId": id, "phone": "+4930901820", "isVerified": true })).await;
+    let user = ok(&app, "GetUserByID", json!({ "userId": id })).await["user"].clone();
+    assert_eq!(user["human"]["phone"], json!({ "phone": "+4930901820", "isVerified": true }));
+}
+
+#[tokio::test]
+async fn errors_use_zitadel_codes_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let id = create(&app, ada()).await;
+    let anonymous =
+        app.http.post(app.url(&format!("{SERVICE}/GetUserByID"))).json(&json!({ "userId": id }));
+    let response = anonymous.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.json::<Value>().await.unwrap()["code"], "unauthenticated");
+    let issued =
+        app.post("/v1/tokens").json(&json!({ "name": "reader", "scopes": ["users:read"] }));
+    let reader = expect_status(issued.send().await.unwrap(), StatusCode::CREATED).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = connect_as(&app, &reader, "GetUserByID", json!({ "userId": id })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = connect_as(&app, &reader, "LockUser", json!({ "userId": id })).await;
+    assert_eq!((status, &body["code"]), (StatusCode::FORBIDDEN, &json!("permission_denied")));
+    let (status, body) =
+        connect_as(&app, &app.decoy_token, "GetUserByID", json!({ "userId": id })).await;
+    assert_eq!((status, &body["code"]), (StatusCode::NOT_FOUND, &json!("not_found")));
+
+    let bad = StatusCode::BAD_REQUEST;
+    let raw = app
+        .post(&format!("{SERVICE}/CreateUser"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), bad);
+    assert_eq!(raw.json::<Value>().await.unwrap()["code"], "invalid_argument");
+    let both = json!({ "username": "x", "human": { "profile": { "givenName": "X" } }, "machine": { "name": "x" } });
+    fails(&app, "CreateUser", both, bad, "invalid_argument").await;
+    let message = fails(
+        &app,
+        "CreateUser",
+        json!({ "username": "x", "human": {}, "nickname": "x" }),
+        bad,
+        "invalid_argument",
+    )
+    .await;
+    assert!(message.contains("nickname"), "{message}");
+    let message =
+        fails(&app, "CreateUser", json!({ "username": 7, "human": {} }), bad, "invalid_argument")
+            .await;
+    assert!(message.starts_with("username"), "{message}");
+    fails(
+        &app,
+        "CreateUser",
+        json!({ "username": "ada", "human": {} }),
+        StatusCode::CONFLICT,
+        "already_exists",
+    )
+    .await;
+    let code = json!({ "username": "y", "human": { "email": { "email": "y@example.com", "returnCode": {} } } });
+    fails(&app, "CreateUser", code, StatusCode::NOT_IMPLEMENTED, "unimplemented").await;
+    let send = json!({ "username": "y", "human": { "email": { "email": "y@example.com", "sendCode": { "urlTemplate": "https://x" } } } });
+    fails(&app, "CreateUser", send, bad, "failed_precondition").await;
+    let message = fails(
+        &app,
+        "AddKey",
+        json!({ "userId": id }),
+        StatusCode::NOT_IMPLEMENTED,
+        "unimplemented",
+    )
+    .await;
+    assert!(message.contains("AddKey"), "{message}");
+    fails(&app, "NoSuchMethod", json!({}), StatusCode::NOT_IMPLEMENTED, "unimplemented").await;
+    fails(
+        &app,
+        "GetUserByID",
+        json!({ "userId": "259242039378444291" }),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let listed = ok(&app, "ListUsers", json!({})).await;
+    assert_eq!(listed["details"]["totalResult"], "1", "no failed call created a user");
+}
+
+#[tokio::test]
+async fn hashed_passwords_are_imported_with_change_required() {
+    let app = TestApp::spawn().await;
+    // bcrypt of "imported secret 1".
+    let hash = "$2b$04$uw6Etf9jen14yCon2fSwvuHr/jDDUmqC5EbY2Ktoq2pge01P4zPlC";
+    let body = json!({
+        "username": "imported", "profile": { "givenName": "I", "familyName": "M" },
+        "email": { "email": "imported@example.com", "isVerified": true },
+        "hashedPassword": { "hash": hash, "changeRequired": true },
+    });
+    let added = ok(&app, "AddHumanUser", body).await;
+    let id = added["userId"].as_str().unwrap();
+    let user = ok(&app, "GetUserByID", json!({ "userId": id })).await["user"].clone();
+    assert_eq!(user["human"]["passwordChangeRequired"], true);
+    let verify = app.post(&format!("/v1/users/{id}/password/verify"));
+    let verified = verify.json(&json!({ "password": "imported secret 1" })).send().await.unwrap();
+    assert_eq!(verified.status(), StatusCode::OK);
+    let both = json!({
+        "username": "x", "profile": { "givenName": "X", "familyName": "Y" }, "email": { "email": "x@example.com" },
+        "password": { "password": "some password 1" }, "hashedPassword": { "hash": hash },
+    });
+    fails(&app, "AddHumanUser", both, StatusCode::BAD_REQUEST, "invalid_argument").await;
+}
