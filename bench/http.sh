@@ -4,7 +4,8 @@
 #   2. records its idle RSS,
 #   3. creates N users from shared/data/users.py through POST /v1/users (one client),
 #   4. runs wrk (2 threads, 64 connections, 10 s) on GET /healthz, then on GET /v1/users/{id}
-#      over all created ids, and prints RSS after the load.
+#      over all created ids, then on the ZITADEL dialect's Connect GetUserByID over the same ids,
+#      and prints RSS after the load.
 # usage: bench/http.sh [N=10000]   (needs wrk: apt-get install wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +32,7 @@ wrk -t2 -c64 -d10s --latency "$base/healthz" | grep -E "Requests/sec|99%|Non-2xx
 echo "== GET /v1/users/{id} ($N users)"
 ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" \
     wrk -t2 -c64 -d10s --latency -s bench/get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
+echo "== ZITADEL Connect GetUserByID ($N users)"
+ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" \
+    wrk -t2 -c64 -d10s --latency -s bench/zitadel_get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
 echo "RSS after load: $(rss)"

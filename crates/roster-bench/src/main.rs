@@ -198,6 +198,28 @@ async fn run(args: &Args, backend: &str) -> anyhow::Result<Vec<(String, String)>
         "`GET /v1/users/{id}`, 64 connections".to_owned(),
         format!("{} ({:.0}% of /healthz)", get.describe(), 100.0 * get.rate() / healthz.rate()),
     ));
+    // The same reads through the ZITADEL dialect, as its SDKs send them (Connect, JSON body).
+    let connect = format!("{base}/compat/zitadel/zitadel.user.v2.UserService/GetUserByID");
+    let zitadel = measure(64, secs, |_, n| {
+        let person = &people[n % people.len()];
+        // The body written directly: the client shares the machine, so it should cost no more
+        // than building the native request's path does.
+        let request = http
+            .post(&connect)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"userId":"{}"}}"#, person.id));
+        async move { request.send().await }
+    })
+    .await;
+    report.push((
+        "ZITADEL Connect `GetUserByID`, 64 connections".to_owned(),
+        format!(
+            "{} ({:.0}% of `GET /v1/users/{{id}}`)",
+            zitadel.describe(),
+            100.0 * zitadel.rate() / get.rate()
+        ),
+    ));
 
     for clients in [1, 8, 64] {
         let creates = measure(clients, secs / 2, |worker, n| {

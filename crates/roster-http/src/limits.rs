@@ -1,6 +1,7 @@
 //! Abuse limits: password verifications and writes are rate-limited per token and per client
 //! address, each by a token bucket (`governor`). Past a limit the answer is 429 with
-//! `Retry-After`, before any work is done. Reads are not limited here.
+//! `Retry-After`, before any work is done. Reads (searches and RPC reads sent as `POST`
+//! included) are not limited here.
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -61,6 +62,22 @@ impl Limiter {
     }
 }
 
+/// Whether a request only reads: `GET`, `HEAD`, `OPTIONS`, and the searches and RPC reads that
+/// travel as `POST` (`…/search`, SCIM's `…/.search`, a Connect `Get…` or `List…` method, the
+/// ZITADEL gateway's user listing).
+fn is_read(method: &Method, path: &str) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return true;
+    }
+    let last = path.rsplit('/').next().unwrap_or("");
+    let connect_read =
+        path.contains("Service/") && (last.starts_with("Get") || last.starts_with("List"));
+    *method == Method::POST
+        && (matches!(last, "search" | ".search" | "_search")
+            || connect_read
+            || path == "/compat/zitadel/v2/users")
+}
+
 /// The middleware: answers 429 when the request's token or address is over its limit.
 pub(crate) async fn limit(
     State(limiter): State<Arc<Limiter>>,
@@ -69,7 +86,7 @@ pub(crate) async fn limit(
 ) -> Response {
     let buckets = if request.uri().path().ends_with("/password/verify") {
         &limiter.verifications
-    } else if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    } else if is_read(request.method(), request.uri().path()) {
         return next.run(request).await;
     } else {
         &limiter.writes
@@ -101,4 +118,33 @@ pub(crate) async fn limit(
         buckets.retain_recent();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sent_as_post_are_reads() {
+        for path in [
+            "/v1/users/search",
+            "/scim/v2/Users/.search",
+            "/compat/zitadel/zitadel.user.v2.UserService/GetUserByID",
+            "/compat/zitadel/zitadel.user.v2.UserService/ListUsers",
+            "/compat/zitadel/v2/users",
+        ] {
+            assert!(is_read(&Method::POST, path), "{path}");
+        }
+        for path in [
+            "/v1/users",
+            "/scim/v2/Users",
+            "/scim/v2/Bulk",
+            "/compat/zitadel/zitadel.user.v2.UserService/LockUser",
+            "/compat/zitadel/v2/users/new",
+        ] {
+            assert!(!is_read(&Method::POST, path), "{path}");
+        }
+        assert!(is_read(&Method::GET, "/v1/users"));
+        assert!(!is_read(&Method::DELETE, "/v1/users/x"));
+    }
 }
