@@ -1,4 +1,7 @@
-"""Drives Roster's ZITADEL dialect with ZITADEL's official Python SDK (`zitadel-client`).
+"""Drives Roster's ZITADEL dialect with ZITADEL's official Python SDK (`zitadel-client`): create
+a human (its e-mail code returned and verified) and a machine user (a secret added), get, list
+with queries, update, lock and unlock, deactivate and reactivate, metadata, delete, and the
+`ApiError` for the deleted user.
 
 Usage: python zitadel_sdk_flow.py BASE_URL TOKEN
 BASE_URL is Roster's `/compat/zitadel`. Prints each step; exits 1 at the first surprise.
@@ -31,6 +34,7 @@ from zitadel_client.models import (
     UserServiceUnlockUserRequest,
     UserServiceUpdateUserRequest,
     UserServiceUserNameQuery,
+    UserServiceVerifyEmailRequest,
     UserServiceTypeQuery,
 )
 
@@ -57,13 +61,16 @@ def main() -> int:
             username=f"minnie-{suffix}",
             human=UserServiceHuman(
                 profile=UserServiceProfile(given_name="Minnie", family_name="Mouse", display_name="Minnie Mouse"),
-                email=UserServiceSetHumanEmail(email=f"minnie-{suffix}@example.com", is_verified=True),
+                email=UserServiceSetHumanEmail(email=f"minnie-{suffix}@example.com", return_code={}),
                 password=UserServiceSetPassword(password=UserServicePassword(password="Secr3t-password!", change_required=False)),
             ),
         )
     )
-    step("CreateUser (human)", human)
+    step("CreateUser (human), the e-mail code returned", human)
     uid = human.id
+    check(human.email_code and len(human.email_code) == 6, f"an e-mail code: {human}")
+    users.verify_email(UserServiceVerifyEmailRequest(user_id=uid, verification_code=human.email_code))
+    step("VerifyEmail with the returned code", None)
     machine = users.create_user(
         UserServiceCreateUserRequest(username=f"robot-{suffix}", machine=UserServiceMachine(name="robot", description="builds"))
     )

@@ -53,6 +53,7 @@ pub mod tenants;
 pub mod tokens;
 pub mod user;
 pub mod validate;
+pub mod verification;
 pub mod webhooks;
 
 pub use audit::{AuditEntry, AuditLog, AuditQuery, Outcome};

@@ -117,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
     /// The roles assigned to a user, by organization and name.
     async fn user_roles(&self, tenant: TenantId, user: UserId) -> Result<Vec<Role>>;
     async fn group(&self, tenant: TenantId, id: GroupId) -> Result<Option<Group>>;
+    /// A user's pending verification code for `purpose`.
+    async fn verification_code(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        purpose: crate::verification::Purpose,
+    ) -> Result<Option<crate::verification::CodeRecord>>;
     /// Groups in id order, as `query` selects them.
     async fn groups(&self, tenant: TenantId, query: &GroupQuery) -> Result<Vec<Group>>;
     /// How many groups `query` selects, whatever its page.
@@ -496,6 +503,15 @@ pub enum Write {
     },
     CreateDelegation {
         delegation: Box<Delegation>,
+    },
+    /// Keeps a user's pending verification code for its purpose, replacing an earlier one.
+    PutVerificationCode {
+        user: UserId,
+        record: Box<crate::verification::CodeRecord>,
+    },
+    DeleteVerificationCode {
+        user: UserId,
+        purpose: crate::verification::Purpose,
     },
     /// Queues a job (see [`crate::jobs`]).
     CreateJob {

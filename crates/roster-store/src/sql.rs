@@ -15,6 +15,7 @@ use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
 use roster_core::groups::{Group, GroupQuery, Member};
+use roster_core::verification::{CodeRecord, Purpose};
 use roster_core::organizations::Organization;
 use roster_core::relay::FeedCursor;
 use roster_core::roles::Role;
@@ -510,6 +511,28 @@ impl Store for This {
             .as_ref()
             .map(group_view)
             .transpose()
+    }
+
+    async fn verification_code(&self, tenant: TenantId, user: UserId, purpose: Purpose) -> Result<Option<CodeRecord>> {
+        let row = sqlx::query(
+            "select code_hash, target, expires_at from verification_codes \
+             where tenant_id = $1 and user_id = $2 and purpose = $3",
+        )
+        .bind(tenant.as_uuid())
+        .bind(user.as_uuid())
+        .bind(purpose.as_str())
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?;
+        row.map(|row| {
+            Ok(CodeRecord {
+                purpose,
+                code_hash: row.try_get("code_hash").map_err(db_error)?,
+                target: row.try_get("target").map_err(db_error)?,
+                expires_at: from_micros(row.try_get("expires_at").map_err(db_error)?),
+            })
+        })
+        .transpose()
     }
 
     async fn groups(&self, tenant: TenantId, query: &GroupQuery) -> Result<Vec<Group>> {
@@ -2198,6 +2221,31 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
             Write::CreateUser { record } => insert_users(tx, t, &[record]).await?,
             Write::UpdateUser { record, before } => update_user(tx, t, record, before).await?,
             Write::CreateJob { job } => insert_job(tx, job).await?,
+            Write::PutVerificationCode { user, record } => {
+                sqlx::query(
+                    "insert into verification_codes (tenant_id, user_id, purpose, code_hash, target, expires_at) \
+                     values ($1, $2, $3, $4, $5, $6) on conflict (tenant_id, user_id, purpose) do update \
+                     set code_hash = excluded.code_hash, target = excluded.target, expires_at = excluded.expires_at",
+                )
+                .bind(t)
+                .bind(user.as_uuid())
+                .bind(record.purpose.as_str())
+                .bind(&record.code_hash)
+                .bind(&record.target)
+                .bind(micros(record.expires_at))
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+            }
+            Write::DeleteVerificationCode { user, purpose } => {
+                sqlx::query("delete from verification_codes where tenant_id = $1 and user_id = $2 and purpose = $3")
+                    .bind(t)
+                    .bind(user.as_uuid())
+                    .bind(purpose.as_str())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+            }
             Write::FinishJob { id, attempt, state, error, at } => {
                 end_job(&mut **tx, *id, *attempt, *state, error.as_deref(), micros(*at)).await?;
             }
@@ -2444,7 +2492,7 @@ async fn update_user(tx: &mut Tx<'_>, t: Uuid, r: &UserRecord, before: &UserReco
             .execute(&mut **tx)
             .await
             .map_err(db_error)?;
-        for table in ["organization_members", "group_users", "user_roles", "application_users"] {
+        for table in ["organization_members", "group_users", "user_roles", "application_users", "verification_codes"] {
             sqlx::query(&format!("delete from {table} where tenant_id = $1 and user_id = $2"))
                 .bind(t)
                 .bind(u.id.as_uuid())

@@ -166,21 +166,19 @@ pub(crate) fn profile_into(profile: &Profile, doc: &mut Map<String, Value>) -> R
     Ok(())
 }
 
-/// What a verification option asks for. Roster sends no mail or SMS and keeps no codes yet.
-fn verification(what: &str, send: bool, ret: bool, verified: Option<bool>) -> Result<bool> {
+/// Whether a value is set verified. `returnCode` leaves it unverified (a code is issued after
+/// the write); Roster sends no mail or SMS, so `sendCode` is refused.
+pub(crate) fn verification(
+    what: &str,
+    send: bool,
+    ret: bool,
+    verified: Option<bool>,
+) -> Result<bool> {
     oneof(what, &[send, ret, verified.is_some()])?;
     if send {
         return Err(ZitadelError::new(
             super::error::Code::FailedPrecondition,
-            format!(
-                "{what}.sendCode: Roster sends no messages; set isVerified or verify out of band"
-            ),
-        ));
-    }
-    if ret {
-        return Err(ZitadelError::new(
-            super::error::Code::Unimplemented,
-            format!("{what}.returnCode: verification codes are not supported yet"),
+            format!("{what}.sendCode: Roster sends no messages; use returnCode or isVerified"),
         ));
     }
     Ok(verified.unwrap_or(false))

@@ -21,6 +21,7 @@ use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use roster_core::input::parse_document;
 use roster_core::query::Order;
 use roster_core::user::{User, UserKind, UserState};
+use roster_core::verification::Purpose;
 use roster_core::{Principal, Scope, Search, Transition, UserId, UserInput};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
@@ -35,12 +36,7 @@ use crate::problem::ApiError;
 const SERVICE: &str = "zitadel.user.v2.UserService";
 
 /// RPCs of the service Roster does not serve; they answer `unimplemented`.
-const UNIMPLEMENTED: [&str; 34] = [
-    "ResendEmailCode",
-    "SendEmailCode",
-    "VerifyEmail",
-    "ResendPhoneCode",
-    "VerifyPhone",
+const UNIMPLEMENTED: [&str; 29] = [
     "PasswordReset",
     "ListAuthenticationMethodTypes",
     "ListAuthenticationFactors",
@@ -102,6 +98,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v2/users/{userId}/lock", post(rest("LockUser", ok)))
         .route("/v2/users/{userId}/unlock", post(rest("UnlockUser", ok)))
         .route("/v2/users/{userId}/email", post(rest("SetEmail", ok)))
+        .route("/v2/users/{userId}/email/resend", post(rest("ResendEmailCode", ok)))
+        .route("/v2/users/{userId}/email/send", post(rest("SendEmailCode", ok)))
+        .route("/v2/users/{userId}/email/verify", post(rest("VerifyEmail", ok)))
+        .route("/v2/users/{userId}/phone/resend", post(rest("ResendPhoneCode", ok)))
+        .route("/v2/users/{userId}/phone/verify", post(rest("VerifyPhone", ok)))
         .route(
             "/v2/users/{userId}/phone",
             post(rest("SetPhone", ok)).merge(delete(rest("RemovePhone", ok))),
@@ -217,7 +218,8 @@ async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Res
             let id = user_id(&r.user_id)?;
             let user =
                 update(state, p, id, r.username, r.human.as_ref(), r.machine.as_ref()).await?;
-            Ok(json!({ "changeDate": map::details(&user)["changeDate"] }))
+            let body = json!({ "changeDate": map::details(&user)["changeDate"] });
+            codes(state, p, id, r.human.as_ref(), body).await
         }
         "UpdateHumanUser" => {
             let r: wire::UpdateHumanUserRequest = parse(body)?;
@@ -228,9 +230,9 @@ async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Res
                 password: r.password,
                 metadata: None,
             };
-            let user =
-                update(state, p, user_id(&r.user_id)?, r.username, Some(&human), None).await?;
-            Ok(json!({ "details": map::details(&user) }))
+            let id = user_id(&r.user_id)?;
+            let user = update(state, p, id, r.username, Some(&human), None).await?;
+            codes(state, p, id, Some(&human), json!({ "details": map::details(&user) })).await
         }
         "DeactivateUser" => lifecycle(state, p, body, Transition::Deactivate).await,
         "ReactivateUser" => lifecycle(state, p, body, Transition::Activate).await,
@@ -239,14 +241,35 @@ async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Res
         "DeleteUser" => lifecycle(state, p, body, Transition::Delete).await,
         "SetEmail" => {
             let (id, rest) = wire::split_user_id(body)?;
-            let patch = json!({ "emails": map::email_contact(&parse(rest)?)? });
-            let user = d.merge_user(p, user_id(&id)?, None, patch).await?;
-            Ok(json!({ "details": map::details(&user) }))
+            let (id, set) = (user_id(&id)?, parse::<wire::SetEmail>(rest)?);
+            let patch = json!({ "emails": map::email_contact(&set)? });
+            let user = d.merge_user(p, id, None, patch).await?;
+            let code = code_if(state, p, id, Purpose::Email, set.return_code.is_some()).await?;
+            Ok(with_code(json!({ "details": map::details(&user) }), "verificationCode", code))
         }
         "SetPhone" => {
             let (id, rest) = wire::split_user_id(body)?;
-            let patch = json!({ "phones": map::phone_contact(&parse(rest)?)? });
-            let user = d.merge_user(p, user_id(&id)?, None, patch).await?;
+            let (id, set) = (user_id(&id)?, parse::<wire::SetPhone>(rest)?);
+            let patch = json!({ "phones": map::phone_contact(&set)? });
+            let user = d.merge_user(p, id, None, patch).await?;
+            let code = code_if(state, p, id, Purpose::Phone, set.return_code.is_some()).await?;
+            Ok(with_code(json!({ "details": map::details(&user) }), "verificationCode", code))
+        }
+        "ResendEmailCode" | "SendEmailCode" | "ResendPhoneCode" => {
+            let r: wire::ResendCodeRequest = parse(body)?;
+            let purpose = if method == "ResendPhoneCode" { Purpose::Phone } else { Purpose::Email };
+            map::verification("code", r.send_code.is_some(), r.return_code.is_some(), None)?;
+            let id = user_id(&r.user_id)?;
+            let code = d.issue_verification_code(p, id, purpose).await?;
+            let user = d.user(p, id, false).await?;
+            let body = json!({ "details": map::details(&user) });
+            Ok(with_code(body, "verificationCode", r.return_code.map(|_| code)))
+        }
+        "VerifyEmail" | "VerifyPhone" => {
+            let r: wire::VerifyCodeRequest = parse(body)?;
+            let purpose = if method == "VerifyPhone" { Purpose::Phone } else { Purpose::Email };
+            let code = SecretString::from(r.verification_code);
+            let user = d.verify_code(p, user_id(&r.user_id)?, purpose, code).await?;
             Ok(json!({ "details": map::details(&user) }))
         }
         "RemovePhone" => {
@@ -288,6 +311,43 @@ async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Res
         }
         m => Err(ZitadelError::new(Code::Unimplemented, format!("{SERVICE}/{m} does not exist"))),
     }
+}
+
+/// A code for `purpose` when the request asked for one to be returned.
+async fn code_if(
+    state: &AppState,
+    p: &Principal,
+    id: UserId,
+    purpose: Purpose,
+    asked: bool,
+) -> Result<Option<SecretString>> {
+    if asked {
+        Ok(Some(state.directory.issue_verification_code(p, id, purpose).await?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `body` with the code under `field`, when there is one.
+fn with_code(mut body: Value, field: &str, code: Option<SecretString>) -> Value {
+    if let Some(code) = code {
+        body[field] = json!(code.expose_secret());
+    }
+    body
+}
+
+/// The codes a create or update asked to have returned, as `emailCode` / `phoneCode`.
+async fn codes(
+    state: &AppState,
+    p: &Principal,
+    id: UserId,
+    human: Option<&wire::Human>,
+    mut body: Value,
+) -> Result<Value> {
+    let email = human.and_then(|h| h.email.as_ref()).is_some_and(|e| e.return_code.is_some());
+    let phone = human.and_then(|h| h.phone.as_ref()).is_some_and(|p| p.return_code.is_some());
+    body = with_code(body, "emailCode", code_if(state, p, id, Purpose::Email, email).await?);
+    Ok(with_code(body, "phoneCode", code_if(state, p, id, Purpose::Phone, phone).await?))
 }
 
 /// A user id from a request: ids Roster did not issue name no user.
@@ -353,7 +413,9 @@ async fn create_user(state: &AppState, p: &Principal, r: wire::CreateUserRequest
         _ => return Err(ZitadelError::invalid("user: set human or machine")),
     };
     let user = create_with(state, p, doc, password).await?;
-    Ok(json!({ "id": user.id.to_string(), "creationDate": map::details(&user)["creationDate"] }))
+    let body =
+        json!({ "id": user.id.to_string(), "creationDate": map::details(&user)["creationDate"] });
+    codes(state, p, user.id, r.human.as_ref(), body).await
 }
 
 async fn add_human_user(
@@ -401,7 +463,8 @@ async fn add_human_user(
     };
     let password = map::human_doc(&human, &mut doc)?;
     let user = create_with(state, p, doc, password).await?;
-    Ok(json!({ "userId": user.id.to_string(), "details": map::details(&user) }))
+    let body = json!({ "userId": user.id.to_string(), "details": map::details(&user) });
+    codes(state, p, user.id, Some(&human), body).await
 }
 
 /// `UpdateUser` / `UpdateHumanUser`: what is given changes, in one merge; a new password is set

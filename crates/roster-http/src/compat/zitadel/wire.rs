@@ -232,6 +232,23 @@ pub(crate) struct UpdateHumanUserRequest {
     pub(crate) password: Option<SetPassword>,
 }
 
+/// `ResendEmailCode`, `SendEmailCode`, `ResendPhoneCode`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ResendCodeRequest {
+    pub(crate) user_id: String,
+    pub(crate) send_code: Option<Value>,
+    pub(crate) return_code: Option<Value>,
+}
+
+/// `VerifyEmail`, `VerifyPhone`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct VerifyCodeRequest {
+    pub(crate) user_id: String,
+    pub(crate) verification_code: String,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct SetPasswordRequest {

@@ -339,8 +339,6 @@ async fn errors_use_zitadel_codes_and_write_nothing() {
         "already_exists",
     )
     .await;
-    let code = json!({ "username": "y", "human": { "email": { "email": "y@example.com", "returnCode": {} } } });
-    fails(&app, "CreateUser", code, StatusCode::NOT_IMPLEMENTED, "unimplemented").await;
     let send = json!({ "username": "y", "human": { "email": { "email": "y@example.com", "sendCode": { "urlTemplate": "https://x" } } } });
     fails(&app, "CreateUser", send, bad, "failed_precondition").await;
     let message = fails(
@@ -428,4 +426,62 @@ async fn the_official_python_sdk_runs_a_realistic_flow() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the SDK flow failed:\n{stdout}\n{stderr}");
     assert!(stdout.ends_with("zitadel-client flow: all steps passed\n"), "{stdout}");
+}
+
+#[tokio::test]
+async fn returned_codes_verify_email_and_phone_once_before_they_expire() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "username": "vera", "human": {
+        "profile": { "givenName": "Vera", "familyName": "Fy" },
+        "email": { "email": "vera@example.com", "returnCode": {} },
+    } });
+    let created = ok(&app, "CreateUser", body).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let code = created["emailCode"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 6);
+    let email = |u: &Value| u["user"]["human"]["email"]["isVerified"].clone();
+    assert_eq!(email(&ok(&app, "GetUserByID", json!({ "userId": id })).await), false);
+    let wrong = json!({ "userId": id, "verificationCode": "AAAAAA" });
+    fails(&app, "VerifyEmail", wrong, StatusCode::BAD_REQUEST, "invalid_argument").await;
+    ok(&app, "VerifyEmail", json!({ "userId": id, "verificationCode": code })).await;
+    assert_eq!(email(&ok(&app, "GetUserByID", json!({ "userId": id })).await), true);
+    let again = json!({ "userId": id, "verificationCode": code });
+    fails(&app, "VerifyEmail", again, StatusCode::BAD_REQUEST, "failed_precondition").await;
+
+    // A phone number set with returnCode, verified over the REST paths; a code runs out.
+    fails(
+        &app,
+        "ResendPhoneCode",
+        json!({ "userId": id, "returnCode": {} }),
+        StatusCode::BAD_REQUEST,
+        "failed_precondition",
+    )
+    .await;
+    let set = json!({ "phone": "+4930901820", "returnCode": {} });
+    let (status, body) =
+        rest(&app, Method::POST, &format!("/v2/users/{id}/phone"), Some(set)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let first = body["verificationCode"].as_str().unwrap().to_owned();
+    let resent = ok(&app, "ResendPhoneCode", json!({ "userId": id, "returnCode": {} })).await;
+    let code = resent["verificationCode"].as_str().unwrap().to_owned();
+    if code != first {
+        let stale = json!({ "verificationCode": first });
+        let (status, _) =
+            rest(&app, Method::POST, &format!("/v2/users/{id}/phone/verify"), Some(stale)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "a resent code replaces the first");
+    }
+    app.clock.advance(time::Duration::minutes(61));
+    let late = json!({ "verificationCode": code });
+    let (status, body) =
+        rest(&app, Method::POST, &format!("/v2/users/{id}/phone/verify"), Some(late)).await;
+    assert_eq!((status, &body["code"]), (StatusCode::BAD_REQUEST, &json!(9)), "expired: {body}");
+    let fresh = ok(&app, "ResendPhoneCode", json!({ "userId": id, "returnCode": {} })).await;
+    let code = fresh["verificationCode"].as_str().unwrap();
+    ok(&app, "VerifyPhone", json!({ "userId": id, "verificationCode": code })).await;
+    let user = ok(&app, "GetUserByID", json!({ "userId": id })).await;
+    assert_eq!(user["user"]["human"]["phone"]["isVerified"], true);
+    // Codes never leave in events.
+    let events = app.events().await;
+    assert!(events.iter().any(|e| e["type"] == "user.verification_code_issued"));
+    assert!(!serde_json::to_string(&events).unwrap().contains(code));
 }
