@@ -460,7 +460,7 @@ impl Directory {
         // An imported hash is kept as it is; it is verified in its own scheme later.
         let password_hash = valid.password_hash.or(hashed);
         let user = User {
-            id: UserId::generate(now),
+            id: valid.id.unwrap_or_else(|| UserId::generate(now)),
             kind: valid.kind,
             state: valid.state.unwrap_or(UserState::Active),
             username: Some(valid.username),

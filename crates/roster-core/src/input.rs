@@ -62,6 +62,10 @@ pub struct UserInput {
     /// document can set it.
     #[serde(skip)]
     pub password_hash: Option<String>,
+    /// On create, an id the client chose (a dialect importing users with their ids); taken,
+    /// it is a conflict on `id`. No API document sets it.
+    #[serde(skip)]
+    pub id: Option<crate::UserId>,
     /// On create, for surfaces whose clients set a one-time password (the ZITADEL dialect's
     /// `changeRequired`): it must be changed at the next sign-in. No API document sets it.
     #[serde(skip)]

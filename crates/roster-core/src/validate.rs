@@ -43,6 +43,8 @@ pub enum Mode {
 /// A user document that passed validation, normalised.
 #[derive(Debug)]
 pub struct ValidUser {
+    /// A caller-chosen id, on create.
+    pub id: Option<crate::UserId>,
     pub kind: UserKind,
     pub username: String,
     pub state: Option<UserState>,
@@ -309,6 +311,7 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
         password,
         password_hash,
         password_change_required: input.password_change_required,
+        id: input.id,
         national_id,
     })
 }

@@ -69,12 +69,16 @@ fn db_error(e: sqlx::Error) -> Error {
             Error::Refused("another change to what this refers to came first: try again")
         }
         sqlx::Error::Database(ref db) if db.is_unique_violation() => {
-            // Unique keys of users are claimed with `on conflict do nothing`; the only
-            // constraint that can still fire is a tenant's name.
+            // Unique keys of users are claimed with `on conflict do nothing`; the constraints
+            // that can still fire are a tenant's name and a user id a client chose.
             let tenant_name = db.constraint() == Some("tenants_name_key")
                 || db.message().contains("tenants.name");
+            let user_id = db.constraint() == Some("users_pkey")
+                || db.message().contains("users.tenant_id, users.id");
             if tenant_name {
                 Error::Conflict { field: "name".to_owned() }
+            } else if user_id {
+                Error::Conflict { field: "id".to_owned() }
             } else {
                 Error::internal(e)
             }

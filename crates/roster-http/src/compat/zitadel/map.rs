@@ -18,7 +18,8 @@ use super::wire::{
 
 /// A core field path in ZITADEL's words, for error messages.
 pub(crate) fn field_name(field: &str) -> String {
-    const NAMES: [(&str, &str); 9] = [
+    const NAMES: [(&str, &str); 10] = [
+        ("id", "userId"),
         ("username", "username"),
         ("name.given", "profile.givenName"),
         ("name.family", "profile.familyName"),

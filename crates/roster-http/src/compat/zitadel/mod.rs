@@ -364,14 +364,26 @@ fn machine_only(user: &User) -> Result<()> {
     }
 }
 
+/// A caller-chosen `userId`: kept as the user's id on every surface, so it must be a UUID.
+fn chosen_id(id: Option<&str>) -> Result<Option<UserId>> {
+    id.map(|id| {
+        id.parse().map_err(|_| {
+            ZitadelError::invalid(format!("userId: Roster's ids are UUIDs, and `{id}` is not one"))
+        })
+    })
+    .transpose()
+}
+
 /// Creates a user from a native create document and its password.
 async fn create_with(
     state: &AppState,
     p: &Principal,
+    id: Option<UserId>,
     doc: Map<String, Value>,
     password: Option<(NewPassword, bool)>,
 ) -> Result<User> {
     let mut input: UserInput = parse_document(Value::Object(doc))?;
+    input.id = id;
     if let Some((password, change_required)) = password {
         match password {
             NewPassword::Plain(s) => input.password = Some(Some(SecretString::from(s))),
@@ -384,11 +396,7 @@ async fn create_with(
 
 async fn create_user(state: &AppState, p: &Principal, r: wire::CreateUserRequest) -> Result<Value> {
     wire::oneof("user", &[r.human.is_some(), r.machine.is_some()])?;
-    if r.user_id.is_some() {
-        return Err(ZitadelError::invalid(
-            "userId: caller-chosen ids are not supported yet; Roster issues the id",
-        ));
-    }
+    let id = chosen_id(r.user_id.as_deref())?;
     let mut doc = Map::new();
     if let Some(org) = &r.organization_id {
         doc.insert("organization_id".into(), json!(org));
@@ -412,7 +420,7 @@ async fn create_user(state: &AppState, p: &Principal, r: wire::CreateUserRequest
         }
         _ => return Err(ZitadelError::invalid("user: set human or machine")),
     };
-    let user = create_with(state, p, doc, password).await?;
+    let user = create_with(state, p, id, doc, password).await?;
     let body =
         json!({ "id": user.id.to_string(), "creationDate": map::details(&user)["creationDate"] });
     codes(state, p, user.id, r.human.as_ref(), body).await
@@ -424,11 +432,7 @@ async fn add_human_user(
     r: wire::AddHumanUserRequest,
 ) -> Result<Value> {
     wire::oneof("password", &[r.password.is_some(), r.hashed_password.is_some()])?;
-    if r.user_id.is_some() {
-        return Err(ZitadelError::invalid(
-            "userId: caller-chosen ids are not supported yet; Roster issues the id",
-        ));
-    }
+    let id = chosen_id(r.user_id.as_deref())?;
     if !r.idp_links.is_empty() {
         return Err(ZitadelError::new(Code::Unimplemented, "idpLinks are not supported by Roster"));
     }
@@ -462,7 +466,7 @@ async fn add_human_user(
         metadata: r.metadata,
     };
     let password = map::human_doc(&human, &mut doc)?;
-    let user = create_with(state, p, doc, password).await?;
+    let user = create_with(state, p, id, doc, password).await?;
     let body = json!({ "userId": user.id.to_string(), "details": map::details(&user) });
     codes(state, p, user.id, Some(&human), body).await
 }

@@ -485,3 +485,30 @@ async fn returned_codes_verify_email_and_phone_once_before_they_expire() {
     assert!(events.iter().any(|e| e["type"] == "user.verification_code_issued"));
     assert!(!serde_json::to_string(&events).unwrap().contains(code));
 }
+
+#[tokio::test]
+async fn a_caller_chosen_user_id_is_the_id_on_every_surface() {
+    let app = TestApp::spawn().await;
+    let chosen = "0b7c3a1e-5d2f-4c8a-9e61-3f0d2b4a7c55";
+    let body = json!({ "userId": chosen, "username": "kept", "human": { "profile": { "givenName": "K", "familyName": "T" } } });
+    assert_eq!(ok(&app, "CreateUser", body.clone()).await["id"], chosen);
+    let native = app.get(&format!("/v1/users/{chosen}")).send().await.unwrap();
+    assert_eq!(expect_status(native, StatusCode::OK).await["username"], "kept");
+    let scim = app.get(&format!("/scim/v2/Users/{chosen}")).send().await.unwrap();
+    assert_eq!(expect_status(scim, StatusCode::OK).await["userName"], "kept");
+    let mut again = body;
+    again["username"] = json!("other");
+    let message = fails(&app, "CreateUser", again, StatusCode::CONFLICT, "already_exists").await;
+    assert!(message.contains("userId"), "{message}");
+    let numeric = json!({ "userId": "259242039378444291", "username": "n", "human": {} });
+    fails(&app, "CreateUser", numeric, StatusCode::BAD_REQUEST, "invalid_argument").await;
+    // The same id in another tenant is another user.
+    let (status, body) = connect_as(
+        &app,
+        &app.decoy_token,
+        "CreateUser",
+        json!({ "userId": chosen, "username": "kept", "human": {} }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
