@@ -1,9 +1,10 @@
-//! One-time codes that confirm a user's e-mail address or phone number.
+//! One-time codes that confirm a user's e-mail address or phone number, or allow a password
+//! reset.
 //!
-//! A code is issued for the user's primary address (or number), replacing an earlier one for the
-//! same purpose; it is returned once, kept as an argon2id hash with the value it confirms, and
-//! expires after [`CODE_TTL`]. Checking the right code marks that value verified and spends the
-//! code, in one commit. Roster sends no messages itself: a surface returns the code to its
+//! A code is issued for the user's primary address (or number), or for a reset, replacing an
+//! earlier one for the same purpose; it is returned once, kept as an argon2id hash with the value
+//! it confirms, and expires after [`CODE_TTL`]. Checking the right code marks that value verified
+//! (or sets the new password) and spends the code, in one commit. Roster sends no messages itself: a surface returns the code to its
 //! caller, or a mailer follows `user.verification_code_issued`.
 
 use std::time::Duration;
@@ -31,6 +32,8 @@ const CODE_LENGTH: usize = 6;
 pub enum Purpose {
     Email,
     Phone,
+    /// A password reset: the code stands in for the current password.
+    Password,
 }
 
 impl Purpose {
@@ -38,13 +41,16 @@ impl Purpose {
         match self {
             Purpose::Email => "email",
             Purpose::Phone => "phone",
+            Purpose::Password => "password",
         }
     }
 
-    fn contacts(self, user: &mut User) -> &mut Vec<Contact> {
+    /// The contacts a code confirms one of; none for a reset.
+    fn contacts(self, user: &mut User) -> Option<&mut Vec<Contact>> {
         match self {
-            Purpose::Email => &mut user.profile.emails,
-            Purpose::Phone => &mut user.profile.phones,
+            Purpose::Email => Some(&mut user.profile.emails),
+            Purpose::Phone => Some(&mut user.profile.phones),
+            Purpose::Password => None,
         }
     }
 
@@ -52,6 +58,7 @@ impl Purpose {
         match self {
             Purpose::Email => "emails",
             Purpose::Phone => "phones",
+            Purpose::Password => "password",
         }
     }
 }
@@ -85,14 +92,16 @@ impl Directory {
         purpose: Purpose,
     ) -> Result<SecretString> {
         let mut record = self.record(p.tenant, id, false).await?;
-        let contacts = purpose.contacts(&mut record.user);
-        let Some(target) = contacts.iter().find(|c| c.primary).or(contacts.first()) else {
-            return Err(Error::Refused(match purpose {
-                Purpose::Email => "the user has no e-mail address to verify",
-                Purpose::Phone => "the user has no phone number to verify",
-            }));
+        let target = match purpose.contacts(&mut record.user) {
+            None => String::new(),
+            Some(contacts) => match contacts.iter().find(|c| c.primary).or(contacts.first()) {
+                Some(c) => c.value.clone(),
+                None if purpose == Purpose::Email => {
+                    return Err(Error::Refused("the user has no e-mail address to verify"));
+                }
+                None => return Err(Error::Refused("the user has no phone number to verify")),
+            },
         };
-        let target = target.value.clone();
         let code = new_code()?;
         let code_hash = self.hasher().hash(code.clone()).await?;
         let now = self.now();
@@ -115,6 +124,55 @@ impl Directory {
         purpose: Purpose,
         code: SecretString,
     ) -> Result<User> {
+        let pending = self.pending_code(p, id, purpose, code).await?;
+        let spend = Write::DeleteVerificationCode { user: id, purpose };
+        let change = |record: &mut crate::store::UserRecord| {
+            let contact = purpose
+                .contacts(&mut record.user)
+                .and_then(|contacts| contacts.iter_mut().find(|c| c.value == pending.target))
+                .ok_or(Error::Refused("the value changed since the code was issued"))?;
+            contact.verified = true;
+            Ok(("user.updated", json!({ "fields": [purpose.field()] })))
+        };
+        self.modify_with(p, id, None, change, vec![spend]).await
+    }
+
+    /// Sets a new password with a reset code instead of the current password; the code is
+    /// spent in the same commit.
+    pub async fn reset_password(
+        &self,
+        p: &Principal,
+        id: UserId,
+        code: SecretString,
+        password: SecretString,
+        change_required: bool,
+    ) -> Result<User> {
+        crate::validate::check_password(&password)?;
+        self.pending_code(p, id, Purpose::Password, code).await?;
+        let hash = self.hasher().hash(password).await?;
+        let spend = Write::DeleteVerificationCode { user: id, purpose: Purpose::Password };
+        let now = self.now();
+        let change = |record: &mut crate::store::UserRecord| {
+            record.password_hash = Some(hash.clone());
+            record.password_failures = 0;
+            record.user.password =
+                crate::user::PasswordInfo { set: true, change_required, changed_at: Some(now) };
+            Ok((
+                "user.password_changed",
+                json!({ "change_required": change_required, "reset": true }),
+            ))
+        };
+        self.modify_with(p, id, None, change, vec![spend]).await
+    }
+
+    /// The pending code for `purpose` when `code` is it and it has not expired.
+    async fn pending_code(
+        &self,
+        p: &Principal,
+        id: UserId,
+        purpose: Purpose,
+        code: SecretString,
+    ) -> Result<CodeRecord> {
         self.record(p.tenant, id, false).await?;
         let Some(pending) = self.store().verification_code(p.tenant, id, purpose).await? else {
             return Err(Error::Refused("no verification code is pending"));
@@ -125,22 +183,6 @@ impl Directory {
         if self.hasher().verify(Some(pending.code_hash.clone()), code).await? == Verified::No {
             return Err(Error::invalid("code", "invalid", "is not the code that was issued"));
         }
-        let spend = Write::DeleteVerificationCode { user: id, purpose };
-        self.modify_with(
-            p,
-            id,
-            None,
-            |record| {
-                let contact = purpose
-                    .contacts(&mut record.user)
-                    .iter_mut()
-                    .find(|c| c.value == pending.target)
-                    .ok_or(Error::Refused("the value changed since the code was issued"))?;
-                contact.verified = true;
-                Ok(("user.updated", json!({ "fields": [purpose.field()] })))
-            },
-            vec![spend],
-        )
-        .await
+        Ok(pending)
     }
 }

@@ -36,8 +36,7 @@ use crate::problem::ApiError;
 const SERVICE: &str = "zitadel.user.v2.UserService";
 
 /// RPCs of the service Roster does not serve; they answer `unimplemented`.
-const UNIMPLEMENTED: [&str; 29] = [
-    "PasswordReset",
+const UNIMPLEMENTED: [&str; 28] = [
     "ListAuthenticationMethodTypes",
     "ListAuthenticationFactors",
     "RegisterPasskey",
@@ -108,6 +107,7 @@ pub(crate) fn router() -> Router<AppState> {
             post(rest("SetPhone", ok)).merge(delete(rest("RemovePhone", ok))),
         )
         .route("/v2/users/{userId}/password", post(rest("SetPassword", ok)))
+        .route("/v2/users/{userId}/password_reset", post(rest("PasswordReset", ok)))
         .route(
             "/v2/users/{userId}/metadata",
             post(rest("SetUserMetadata", ok)).merge(patch(rest("DeleteUserMetadata", ok))),
@@ -261,6 +261,21 @@ async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Res
             map::verification("code", r.send_code.is_some(), r.return_code.is_some(), None)?;
             let id = user_id(&r.user_id)?;
             let code = d.issue_verification_code(p, id, purpose).await?;
+            let user = d.user(p, id, false).await?;
+            let body = json!({ "details": map::details(&user) });
+            Ok(with_code(body, "verificationCode", r.return_code.map(|_| code)))
+        }
+        "PasswordReset" => {
+            let r: wire::PasswordResetRequest = parse(body)?;
+            wire::oneof("medium", &[r.send_link.is_some(), r.return_code.is_some()])?;
+            if r.send_link.is_some() {
+                return Err(ZitadelError::new(
+                    Code::FailedPrecondition,
+                    "sendLink: Roster sends no messages; use returnCode",
+                ));
+            }
+            let id = user_id(&r.user_id)?;
+            let code = d.issue_verification_code(p, id, Purpose::Password).await?;
             let user = d.user(p, id, false).await?;
             let body = json!({ "details": map::details(&user) });
             Ok(with_code(body, "verificationCode", r.return_code.map(|_| code)))
@@ -562,11 +577,13 @@ async fn set_password(
     let Some(new) = r.new_password else {
         return Err(ZitadelError::invalid("newPassword is required"));
     };
-    if r.verification_code.is_some() {
-        return Err(ZitadelError::new(
-            Code::Unimplemented,
-            "verificationCode: password reset codes are not supported yet",
-        ));
+    wire::oneof("SetPassword", &[r.current_password.is_some(), r.verification_code.is_some()])?;
+    let secret = SecretString::from(new.password);
+    if let Some(code) = r.verification_code {
+        let code = SecretString::from(code);
+        let d = &state.directory;
+        let user = d.reset_password(p, id, code, secret, new.change_required).await?;
+        return Ok(json!({ "details": map::details(&user) }));
     }
     if let Some(current) = r.current_password {
         match state.directory.verify_password(p, id, SecretString::from(current)).await {
@@ -580,7 +597,6 @@ async fn set_password(
             Err(e) => return Err(e.into()),
         }
     }
-    let secret = SecretString::from(new.password);
     let user = state.directory.set_password(p, id, None, secret, new.change_required).await?;
     Ok(json!({ "details": map::details(&user) }))
 }

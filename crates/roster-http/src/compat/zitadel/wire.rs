@@ -241,6 +241,14 @@ pub(crate) struct ResendCodeRequest {
     pub(crate) return_code: Option<Value>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PasswordResetRequest {
+    pub(crate) user_id: String,
+    pub(crate) send_link: Option<Value>,
+    pub(crate) return_code: Option<Value>,
+}
+
 /// `VerifyEmail`, `VerifyPhone`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

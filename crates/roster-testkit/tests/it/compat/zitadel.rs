@@ -512,3 +512,50 @@ async fn a_caller_chosen_user_id_is_the_id_on_every_surface() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+#[tokio::test]
+async fn a_password_reset_code_sets_a_new_password_once() {
+    let app = TestApp::spawn().await;
+    let id = create(&app, ada()).await;
+    let send = json!({ "userId": id, "sendLink": {} });
+    fails(&app, "PasswordReset", send, StatusCode::BAD_REQUEST, "failed_precondition").await;
+    let (status, body) = rest(
+        &app,
+        Method::POST,
+        &format!("/v2/users/{id}/password_reset"),
+        Some(json!({ "returnCode": {} })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let code = body["verificationCode"].as_str().unwrap().to_owned();
+    let reset = |code: &str, password: &str| json!({ "userId": id, "newPassword": { "password": password }, "verificationCode": code });
+    fails(
+        &app,
+        "SetPassword",
+        reset("AAAAAA", "a new password 2"),
+        StatusCode::BAD_REQUEST,
+        "invalid_argument",
+    )
+    .await;
+    ok(&app, "SetPassword", reset(&code, "a new password 2")).await;
+    fails(
+        &app,
+        "SetPassword",
+        reset(&code, "a third password"),
+        StatusCode::BAD_REQUEST,
+        "failed_precondition",
+    )
+    .await;
+    let verify = |password: &str| {
+        app.post(&format!("/v1/users/{id}/password/verify"))
+            .json(&json!({ "password": password }))
+            .send()
+    };
+    assert_eq!(verify("a new password 2").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        verify("correct horse battery staple").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let both = json!({ "userId": id, "newPassword": { "password": "x2345678" }, "verificationCode": code, "currentPassword": "a new password 2" });
+    fails(&app, "SetPassword", both, StatusCode::BAD_REQUEST, "invalid_argument").await;
+}
