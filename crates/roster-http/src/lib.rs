@@ -58,6 +58,9 @@ pub struct HttpConfig {
     /// Largest body of a bulk request, in bytes.
     pub max_bulk_body_bytes: usize,
     pub rate_limits: RateLimits,
+    /// Requests the API surfaces serve at once; beyond it they answer 503 with `Retry-After`
+    /// at once instead of queueing (`/healthz`, `/readyz` and `/metrics` are not counted).
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for HttpConfig {
@@ -66,6 +69,7 @@ impl Default for HttpConfig {
             max_body_bytes: 1024 * 1024,
             max_bulk_body_bytes: 16 * 1024 * 1024,
             rate_limits: RateLimits::default(),
+            max_concurrent_requests: 1024,
         }
     }
 }
@@ -200,23 +204,25 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
     let state = AppState { directory, metrics, openapi: bytes::Bytes::from(openapi) };
     let request_id = HeaderName::from_static("x-request-id");
     let limiter = limits::Limiter::new(config.rate_limits);
+    // Past the concurrency cap the surfaces shed load at once (one semaphore for all of them);
+    // the operations routes stay outside it so that health checks answer under overload.
+    let shed = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
+            limits::overloaded()
+        }))
+        .layer(tower::load_shed::LoadShedLayer::new())
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            config.max_concurrent_requests.max(1),
+        ));
+    let surfaces = Router::new()
+        .merge(api)
+        .nest("/scim/v2", scim::router(config.max_bulk_body_bytes))
+        .nest("/compat/zitadel", compat::zitadel::router())
+        .layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
+        .layer(shed);
     Router::new()
-        .merge(
-            api.layer(axum::middleware::from_fn_with_state(limiter.clone(), limits::limit))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
-        )
-        .nest(
-            "/scim/v2",
-            scim::router(config.max_bulk_body_bytes)
-                .layer(axum::middleware::from_fn_with_state(limiter.clone(), limits::limit))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
-        )
-        .nest(
-            "/compat/zitadel",
-            compat::zitadel::router()
-                .layer(axum::middleware::from_fn_with_state(limiter.clone(), limits::limit))
-                .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record)),
-        )
+        .merge(surfaces)
         .merge(ops::router())
         .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
         .method_not_allowed_fallback(|| async {

@@ -62,6 +62,12 @@ impl Limiter {
     }
 }
 
+/// The answer past the concurrency cap: 503 (with `Retry-After`, as every 503).
+pub(crate) fn overloaded() -> Response {
+    let detail = "the server is at its limit of concurrent requests, retry later";
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).into_response()
+}
+
 /// Whether a request only reads: `GET`, `HEAD`, `OPTIONS`, and the searches and RPC reads that
 /// travel as `POST` (`…/search`, SCIM's `…/.search`, a Connect `Get…` or `List…` method, the
 /// ZITADEL gateway's user listing).

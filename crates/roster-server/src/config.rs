@@ -41,6 +41,9 @@ pub struct Config {
     pub password_lockout_after: u32,
     /// Writes and password verifications per second, per token and per client address.
     pub rate_limits: RateLimits,
+    /// Requests served at once; beyond it the API answers 503 with `Retry-After` rather than
+    /// queueing (health checks are not counted).
+    pub max_concurrent_requests: usize,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     pub shutdown_grace_seconds: u64,
     /// How long audit entries are kept.
@@ -125,6 +128,7 @@ const KEYS: &[&str] = &[
     "argon2",
     "password_lockout_after",
     "rate_limits",
+    "max_concurrent_requests",
     "shutdown_grace_seconds",
     "audit_retention_days",
     "invitation_ttl_hours",
@@ -156,6 +160,7 @@ impl Default for Config {
             argon2: Argon2Params::default(),
             password_lockout_after: roster_core::directory::DEFAULT_LOCKOUT_AFTER,
             rate_limits: RateLimits::default(),
+            max_concurrent_requests: 1024,
             shutdown_grace_seconds: 30,
             audit_retention_days: 90,
             invitation_ttl_hours: 168,

@@ -97,6 +97,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             max_body_bytes: config.max_body_bytes,
             max_bulk_body_bytes: config.max_bulk_body_bytes,
             rate_limits: config.rate_limits,
+            max_concurrent_requests: config.max_concurrent_requests,
         },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)

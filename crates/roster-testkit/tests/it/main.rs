@@ -9,6 +9,7 @@ mod authz;
 mod compat;
 mod native;
 mod ops;
+mod overload;
 mod scim;
 mod tidy;
 mod transfer;
