@@ -33,6 +33,7 @@ pub struct Application {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ApplicationInput {
     /// 1 to 200 characters; required.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub description: Option<String>,
 }

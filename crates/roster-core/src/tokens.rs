@@ -19,8 +19,10 @@ const MAX_NAME: usize = 100;
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TokenInput {
     /// What the token is for, e.g. `ci-provisioning`.
+    #[schema(min_length = 1)]
     pub name: String,
     /// At least one; a token can only be given scopes its creator holds.
+    #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
     /// When the token stops working; never, when absent.
     #[serde(default, with = "time::serde::rfc3339::option")]

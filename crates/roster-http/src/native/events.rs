@@ -29,6 +29,7 @@ pub(crate) struct FeedParams {
     /// Comma-separated event types: exact (`user.created`), every type of a resource
     /// (`user.*`) or `*`. Default: all.
     #[serde(default)]
+    #[param(min_length = 1)]
     types: Option<String>,
     /// Only events about the resource with this id.
     #[serde(default)]

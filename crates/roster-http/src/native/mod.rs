@@ -44,6 +44,7 @@ pub(crate) fn json_with(
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageParams {
     /// The `next_after` of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "from_str")]

@@ -32,11 +32,14 @@ pub(crate) struct ReadParams {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// A SCIM filter over the native attribute names, e.g. `name.family sw "Schm"`.
+    #[param(min_length = 1)]
     filter: Option<String>,
     /// `created_at` (default), `updated_at`, `username`, `email`, `family_name`, `phone` or
     /// `last_auth_at`; the id breaks ties.
+    #[param(value_type = Option<roster_core::query::SortKey>)]
     sort_by: Option<String>,
     /// `asc` (default) or `desc`.
+    #[param(value_type = Option<roster_core::query::Order>)]
     order: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "from_str")]
@@ -47,6 +50,7 @@ pub(crate) struct ListParams {
     #[param(value_type = Option<u64>)]
     offset: Option<u64>,
     /// The `next_cursor` of the previous page of the same query.
+    #[param(min_length = 1)]
     cursor: Option<String>,
     /// Also count all matches (`total_count`).
     #[serde(default, deserialize_with = "from_str")]
@@ -61,11 +65,16 @@ pub(crate) struct ListParams {
 /// The body of `POST /v1/users/search`: the listing parameters as JSON, for long filters.
 #[derive(Deserialize, ToSchema, Default)]
 pub(crate) struct SearchBody {
+    #[schema(min_length = 1)]
     pub(crate) filter: Option<String>,
+    #[schema(value_type = Option<roster_core::query::SortKey>)]
     pub(crate) sort_by: Option<String>,
+    #[schema(value_type = Option<roster_core::query::Order>)]
     pub(crate) order: Option<String>,
+    #[schema(minimum = 1, maximum = 1000)]
     pub(crate) limit: Option<u32>,
     pub(crate) offset: Option<u64>,
+    #[schema(min_length = 1)]
     pub(crate) cursor: Option<String>,
     pub(crate) count: Option<bool>,
     pub(crate) include_deleted: Option<bool>,
@@ -164,6 +173,7 @@ pub(crate) struct UserCount {
 #[into_params(parameter_in = Query)]
 pub(crate) struct CountParams {
     /// A SCIM filter over the native attribute names.
+    #[param(min_length = 1)]
     filter: Option<String>,
     /// Count deleted tombstones too.
     #[serde(default, deserialize_with = "from_str")]
