@@ -387,43 +387,26 @@ fn address_from_scim(field: &str, value: &Value, unknown: &mut impl FnMut(String
     let Some(a) = value.as_object() else { return value.clone() };
     let mut out = Map::new();
     for (k, v) in a {
-        let names = [
-            "streetAddress",
-            "locality",
-            "region",
-            "postalCode",
-            "country",
-            "type",
-            "primary",
-            "formatted",
-        ];
-        match canonical(k, &names) {
-            Some("streetAddress") => {
-                let mut lines =
-                    v.as_str().map(|s| s.splitn(2, '\n').map(str::to_owned).collect::<Vec<_>>());
-                match lines.as_mut() {
-                    Some(lines) => {
-                        out.insert("line1".into(), json!(lines.first()));
-                        out.insert("line2".into(), json!(lines.get(1)));
-                    }
-                    None => {
-                        out.insert("line1".into(), v.clone());
-                    }
+        let ignored = ["type", "primary", "formatted"].iter().any(|n| n.eq_ignore_ascii_case(k));
+        match address_field(k) {
+            // Its first line, and after a line break the second.
+            Some("line1") => match v.as_str().map(|s| s.split_once('\n')) {
+                Some(Some((line1, line2))) => {
+                    out.insert("line1".into(), json!(line1));
+                    out.insert("line2".into(), json!(line2));
                 }
+                Some(None) => {
+                    out.insert("line1".into(), v.clone());
+                    out.insert("line2".into(), Value::Null);
+                }
+                None => {
+                    out.insert("line1".into(), v.clone());
+                }
+            },
+            Some(native) => {
+                out.insert(native.into(), v.clone());
             }
-            Some("locality") => {
-                out.insert("city".into(), v.clone());
-            }
-            Some("region") => {
-                out.insert("state".into(), v.clone());
-            }
-            Some("postalCode") => {
-                out.insert("postcode".into(), v.clone());
-            }
-            Some("country") => {
-                out.insert("country".into(), v.clone());
-            }
-            Some(_) => {}
+            None if ignored => {}
             None => unknown(format!("{field}.{k}")),
         }
     }
