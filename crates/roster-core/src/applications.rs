@@ -32,9 +32,10 @@ pub struct Application {
 /// An application document as written by a client.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ApplicationInput {
-    /// 1 to 200 characters; required.
-    #[schema(min_length = 1, max_length = 200)]
+    /// 1 to 200 characters.
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(min_length = 1)]
     pub description: Option<String>,
 }
 
@@ -59,6 +60,7 @@ pub struct AppMembership {
 pub struct MembershipInput {
     #[schema(value_type = Option<Object>)]
     pub app_data: Option<Value>,
+    #[schema(min_length = 1)]
     pub external_account_id: Option<String>,
 }
 

@@ -74,15 +74,21 @@ pub struct Credential {
 /// A credential record as written by a client. Times are RFC 3339.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CredentialInput {
-    /// Required.
     #[serde(rename = "type")]
+    #[schema(required = true, nullable = false, min_length = 1)]
     pub kind: Option<String>,
+    #[schema(min_length = 1)]
     pub format: Option<String>,
+    #[schema(min_length = 1)]
     pub issuer: Option<String>,
+    #[schema(format = DateTime)]
     pub issued_at: Option<String>,
+    #[schema(format = DateTime)]
     pub valid_from: Option<String>,
+    #[schema(format = DateTime)]
     pub valid_until: Option<String>,
-    /// `valid` (default), `suspended`, `revoked` or `expired`.
+    /// Default `valid`.
+    #[schema(value_type = Option<CredentialStatus>)]
     pub status: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,

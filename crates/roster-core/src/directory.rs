@@ -157,6 +157,8 @@ pub struct PersonalData {
 
 /// Page size bounds of every listing.
 pub const MAX_LIMIT: u32 = 1000;
+/// The largest offset a listing takes (what the databases can skip).
+pub const MAX_OFFSET: u64 = i64::MAX as u64;
 pub const DEFAULT_LIMIT: u32 = 100;
 /// The longest a feed reader may wait for new events.
 pub const MAX_FEED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -554,6 +556,13 @@ impl Directory {
     /// full, and the number of all matches when asked for.
     pub async fn search(&self, p: &Principal, search: &Search) -> Result<Found> {
         check_limit(search.limit)?;
+        if search.offset.is_some_and(|o| o > MAX_OFFSET) {
+            return Err(Error::invalid(
+                "offset",
+                "out_of_range",
+                format!("must be from 0 to {MAX_OFFSET}"),
+            ));
+        }
         if search.offset.is_some() && search.cursor.is_some() {
             return Err(Error::invalid(
                 "cursor",

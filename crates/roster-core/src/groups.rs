@@ -40,10 +40,13 @@ pub struct Group {
 /// A group document as written by a client.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct GroupInput {
-    /// 1 to 200 characters; required.
+    /// 1 to 200 characters.
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(min_length = 1)]
     pub description: Option<String>,
     /// Up to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub external_id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub custom_data: Option<Value>,

@@ -23,7 +23,9 @@ pub struct UserInput {
     #[schema(min_length = 1, max_length = 200)]
     pub username: Option<String>,
     /// On create only: `initial`, `pending`, `active` (default) or `inactive`.
+    #[schema(pattern = "^(initial|pending|active|inactive)$")]
     pub state: Option<String>,
+    #[schema(format = Uuid)]
     pub organization_id: Option<String>,
     pub name: Option<PersonName>,
     /// `male`, `female`, `female_married` or `diverse`.
@@ -39,17 +41,20 @@ pub struct UserInput {
     pub nationalities: Option<Vec<String>>,
     pub emails: Option<Vec<Contact>>,
     pub phones: Option<Vec<Contact>>,
+    /// A BCP 47 language tag, e.g. `de-CH`.
+    #[schema(min_length = 2)]
     pub locale: Option<String>,
+    #[schema(min_length = 1)]
     pub picture: Option<String>,
     pub address: Option<Address>,
     pub postal_address: Option<Address>,
     /// Write-only. Absent keeps the current value, `null` removes it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1)]
     pub national_id: Option<Option<SecretString>>,
     /// Write-only. Absent keeps the current password, `null` removes it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Password, min_length = 8)]
     pub password: Option<Option<SecretString>>,
     pub external_ids: Option<ExternalIds>,
     pub attributes: Option<BTreeMap<String, Vec<String>>>,

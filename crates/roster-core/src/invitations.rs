@@ -76,11 +76,13 @@ pub struct Invitation {
 /// The body of `POST /v1/invitations`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct InvitationInput {
-    /// Required.
+    #[schema(required = true, nullable = false, format = Email)]
     pub email: Option<String>,
     /// Default: the root organization.
+    #[schema(format = Uuid)]
     pub organization_id: Option<String>,
     /// Roles of that organization, granted on acceptance.
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     pub role_ids: Option<Vec<String>>,
 }
 

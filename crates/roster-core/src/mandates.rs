@@ -90,18 +90,23 @@ pub struct MandateInput {
     pub grantor: Value,
     #[schema(value_type = Object)]
     pub grantee: Value,
+    #[schema(value_type = Vec<uuid::Uuid>)]
     pub role_ids: Vec<String>,
-    /// RFC 3339; none: until revoked.
+    /// None: until revoked.
+    #[schema(format = DateTime)]
     pub valid_until: Option<String>,
 }
 
 /// The body of `POST /v1/mandates/{id}/delegations`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct DelegationInput {
+    #[schema(format = Uuid)]
     pub delegate_user_id: String,
     /// Some of the mandate's roles.
+    #[schema(value_type = Vec<uuid::Uuid>)]
     pub role_ids: Vec<String>,
-    /// RFC 3339, not after the mandate's end; default: the mandate's end.
+    /// Not after the mandate's end; default: the mandate's end.
+    #[schema(format = DateTime)]
     pub valid_until: Option<String>,
 }
 

@@ -87,15 +87,19 @@ pub struct Organization {
 pub struct OrganizationInput {
     /// 1 to 128 letters, digits, spaces and `,` `.` `_` `-` (an entity name); default: the new
     /// organization's id.
+    #[schema(min_length = 1, max_length = 128)]
     pub technical_name: Option<String>,
     /// Default: the technical name.
+    #[schema(min_length = 1)]
     pub friendly_name: Option<String>,
     /// Where to create it (default: the root); change it with `POST /v1/organizations/{id}/move`.
+    #[schema(format = Uuid)]
     pub parent_id: Option<String>,
     #[serde(rename = "virtual")]
     pub is_virtual: Option<bool>,
     /// One of the configured types (default `normal`, or `virtual` for a virtual organization).
     #[serde(rename = "type")]
+    #[schema(min_length = 1)]
     pub kind: Option<String>,
     /// Name → values.
     pub attributes: Option<BTreeMap<String, Vec<String>>>,

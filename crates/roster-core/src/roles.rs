@@ -33,7 +33,8 @@ pub struct Role {
 /// A role document as written by a client.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct RoleInput {
-    /// 1 to 128 letters, digits, spaces and `,` `.` `_` `-`; required.
+    /// 1 to 128 letters, digits, spaces and `,` `.` `_` `-`.
+    #[schema(required = true, nullable = false, min_length = 1, max_length = 128)]
     pub name: Option<String>,
 }
 

@@ -17,6 +17,7 @@ use crate::tenant::{NewToken, Principal, Scope, Tenant};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct TenantInput {
     /// 1 to 63 lower-case letters, digits and hyphens, starting with a letter or digit; unique.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     pub name: String,
 }
 

@@ -72,16 +72,33 @@ pub struct Webhook {
     pub updated_at: OffsetDateTime,
 }
 
-/// The body of `POST /v1/webhooks` (all of `url` and `event_types` required) and of
+/// The body of `POST /v1/webhooks` (`url` and `event_types` required) and of
 /// `PATCH /v1/webhooks/{id}` (what is given changes).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     /// `https://…` (or `http://`); no user name or password in it.
+    #[schema(required = true, nullable = false)]
     pub url: Option<String>,
+    /// Event types (`user.created`) or families (`user.*`).
+    #[schema(required = true, nullable = false, min_items = 1, max_items = 32)]
     pub event_types: Option<Vec<String>>,
     /// Default `true`.
     pub enabled: Option<bool>,
+}
+
+/// The body of `PATCH /v1/webhooks/{id}`: the fields to change.
+// It only describes the body in the API document; the server reads a `WebhookInput`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct WebhookChanges {
+    /// `https://…` (or `http://`); no user name or password in it.
+    url: Option<String>,
+    /// Event types (`user.created`) or families (`user.*`).
+    #[schema(min_items = 1, max_items = 32)]
+    event_types: Option<Vec<String>>,
+    enabled: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -99,7 +99,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The native API's routes and their OpenAPI description, from the same handler list.
-fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn api(config: &HttpConfig) -> (Router<AppState>, serde_json::Value) {
     use native::{
         applications as apps, credentials, events, groups, invitations, jobs, mandates,
         organizations as orgs, passwords, roles, tenants, tokens, users, webhooks,
@@ -109,7 +109,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::bulk_create_users))
         .routes(routes!(jobs::start_import))
         .layer(DefaultBodyLimit::max(config.max_bulk_body_bytes));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(bulk)
         .routes(routes!(users::create_user, users::list_users))
         .routes(routes!(
@@ -188,19 +188,22 @@ fn api(config: &HttpConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
-        .routes(routes!(tenants::get_tenant, tenants::rename_tenant, tenants::delete_tenant))
-        .split_for_parts()
+        .routes(routes!(tenants::get_tenant, tenants::rename_tenant, tenants::delete_tenant));
+    let (router, doc) = api.split_for_parts();
+    let mut doc = serde_json::to_value(doc).unwrap_or_default();
+    native::document::apply(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document of the native API.
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub fn openapi() -> serde_json::Value {
     api(&HttpConfig::default()).1
 }
 
 /// The whole HTTP application.
 pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> Router {
     let (api, doc) = api(config);
-    let openapi = doc.to_json().unwrap_or_else(|_| "{}".to_owned());
+    let openapi = doc.to_string();
     let state = AppState { directory, metrics, openapi: bytes::Bytes::from(openapi) };
     let request_id = HeaderName::from_static("x-request-id");
     let limiter = limits::Limiter::new(config.rate_limits);

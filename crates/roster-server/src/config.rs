@@ -8,7 +8,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use roster_core::Argon2Params;
 use roster_http::RateLimits;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,7 +191,19 @@ impl Config {
             })
             .split("__");
         let figment = Figment::new().merge(Toml::file(file)).merge(env);
-        figment.extract().map_err(Box::new)
+        let mut config: Config = figment.extract().map_err(Box::new)?;
+        // An empty value (`ROSTER_DATABASE_URL=`, as deployment templates leave them) is unset.
+        for secret in [
+            &mut config.database_url,
+            &mut config.bootstrap_token,
+            &mut config.system_token,
+            &mut config.nats.url,
+        ] {
+            if secret.as_ref().is_some_and(|s| s.expose_secret().trim().is_empty()) {
+                *secret = None;
+            }
+        }
+        Ok(config)
     }
 
     /// The database this configuration selects.
@@ -263,6 +275,19 @@ mod tests {
                 (config.nats.subject_prefix.as_str(), config.nats.stream.as_str()),
                 ("roster", "EVENTS")
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn empty_secrets_are_unset() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROSTER_DATABASE_URL", "");
+            jail.set_env("ROSTER_NATS_URL", " ");
+            jail.set_env("ROSTER_BOOTSTRAP_TOKEN", "");
+            let config = Config::load(Path::new("absent.toml")).map_err(|e| e.to_string())?;
+            assert!(matches!(config.database(), roster_store::Database::Sqlite { .. }));
+            assert!(config.nats.url.is_none() && config.bootstrap_token.is_none());
             Ok(())
         });
     }

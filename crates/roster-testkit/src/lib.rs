@@ -326,14 +326,15 @@ fn postgres_base_url() -> Option<String> {
     std::env::var("ROSTER_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
 }
 
-/// A fresh database for one test.
-enum TestDb {
+/// A fresh database for one test: a temporary directory for SQLite, or a new schema in
+/// `ROSTER_TEST_POSTGRES_URL`'s database (dropped with it).
+pub enum TestDb {
     Sqlite { dir: tempfile::TempDir },
     Postgres { dir: tempfile::TempDir, base: String, schema: String },
 }
 
 impl TestDb {
-    async fn new() -> TestDb {
+    pub async fn new() -> TestDb {
         let dir = tempfile::tempdir().expect("temporary directory");
         let Some(base) = postgres_base_url() else { return TestDb::Sqlite { dir } };
         let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
@@ -347,14 +348,15 @@ impl TestDb {
         TestDb::Postgres { dir, base, schema }
     }
 
-    fn data_dir(&self) -> PathBuf {
+    /// The SQLite data directory (for PostgreSQL, a directory for other files).
+    pub fn data_dir(&self) -> PathBuf {
         match self {
             TestDb::Sqlite { dir } | TestDb::Postgres { dir, .. } => dir.path().to_owned(),
         }
     }
 
     /// The URL of the test's schema: every connection's search path starts there.
-    fn postgres_url(&self) -> Option<String> {
+    pub fn postgres_url(&self) -> Option<String> {
         match self {
             TestDb::Sqlite { .. } => None,
             TestDb::Postgres { base, schema, .. } => {

@@ -33,6 +33,7 @@ pub(crate) struct CredentialMeta {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// The `next_after` of the previous page.
+    #[param(format = Uuid)]
     after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "from_str")]

@@ -53,7 +53,9 @@ pub(crate) struct UserGroupsParams {
 /// The body of `POST /v1/groups/{id}/members`: one of the two.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct NewMember {
+    #[schema(format = Uuid)]
     user_id: Option<String>,
+    #[schema(format = Uuid)]
     group_id: Option<String>,
 }
 

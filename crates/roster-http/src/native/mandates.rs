@@ -33,6 +33,7 @@ pub(crate) struct DelegationList {
 #[into_params(parameter_in = Query)]
 pub(crate) struct DirectionParams {
     /// `received` (default) or `given`.
+    #[param(pattern = "^(received|given)$")]
     direction: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 pub(crate) mod applications;
 pub(crate) mod audit;
 pub(crate) mod credentials;
+pub(crate) mod document;
 pub(crate) mod events;
 pub(crate) mod groups;
 pub(crate) mod invitations;

@@ -39,8 +39,10 @@ pub(crate) struct Memberships {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// Only the children of this organization.
+    #[param(format = Uuid)]
     parent_id: Option<String>,
     /// The `next_after` of the previous page.
+    #[param(format = Uuid)]
     after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "from_str")]
@@ -61,6 +63,7 @@ pub(crate) struct DeleteParams {
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct MoveRequest {
     /// The new parent.
+    #[schema(format = Uuid)]
     parent_id: String,
 }
 
@@ -74,10 +77,13 @@ pub(crate) struct UsersParams {
     #[param(value_type = Option<bool>)]
     recursive: Option<bool>,
     /// A SCIM filter over the native attribute names.
+    #[param(min_length = 1)]
     filter: Option<String>,
     /// As for `GET /v1/users`.
+    #[param(value_type = Option<roster_core::query::SortKey>)]
     sort_by: Option<String>,
     /// `asc` (default) or `desc`.
+    #[param(value_type = Option<roster_core::query::Order>)]
     order: Option<String>,
     /// Page size, 1 to 1000 (default 100).
     #[serde(default, deserialize_with = "from_str")]
@@ -85,9 +91,10 @@ pub(crate) struct UsersParams {
     limit: Option<u32>,
     /// Users to skip; excludes `cursor`.
     #[serde(default, deserialize_with = "from_str")]
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, maximum = 9223372036854775807_u64)]
     offset: Option<u64>,
     /// The `next_cursor` of the previous page of the same listing.
+    #[param(min_length = 1)]
     cursor: Option<String>,
     /// Also count all matches (`total_count`).
     #[serde(default, deserialize_with = "from_str")]

@@ -22,7 +22,7 @@ use crate::problem::{ApiError, Problem};
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct SetPassword {
     /// 8 characters to 1,024 bytes. Stored as an argon2id hash; never returned.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, min_length = 8)]
     password: SecretString,
     /// Ask the user to change it at the next sign-in (default false).
     #[serde(default)]

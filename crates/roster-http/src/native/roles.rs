@@ -27,8 +27,10 @@ pub(crate) struct RoleList {
 /// The body of `POST /v1/users/{id}/roles`.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct Assignment {
+    #[schema(format = Uuid)]
     role_id: String,
     /// The role's organization; when given, it must be the one the role is defined in.
+    #[schema(format = Uuid)]
     organization_id: Option<String>,
 }
 
@@ -121,7 +123,7 @@ pub(crate) async fn get_role(
 #[utoipa::path(
     patch, path = "/v1/roles/{id}", tag = "roles",
     params(("id" = String, Path, format = Uuid), ("If-Match" = Option<String>, Header, description = "An ETag from an earlier response")),
-    request_body(content = RoleInput, content_type = "application/merge-patch+json"),
+    request_body(content = Object, content_type = "application/merge-patch+json", description = "A merge patch of the role document (`name`)"),
     responses(
         (status = 200, description = "The role", body = Role, headers(("ETag" = String))),
         (status = 400, description = "Invalid patch", body = Problem, content_type = "application/problem+json"),

@@ -47,7 +47,7 @@ pub(crate) struct ListParams {
     limit: Option<u32>,
     /// Users to skip; excludes `cursor`.
     #[serde(default, deserialize_with = "from_str")]
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, maximum = 9223372036854775807_u64)]
     offset: Option<u64>,
     /// The `next_cursor` of the previous page of the same query.
     #[param(min_length = 1)]
@@ -73,6 +73,7 @@ pub(crate) struct SearchBody {
     pub(crate) order: Option<String>,
     #[schema(minimum = 1, maximum = 1000)]
     pub(crate) limit: Option<u32>,
+    #[schema(maximum = 9223372036854775807_u64)]
     pub(crate) offset: Option<u64>,
     #[schema(min_length = 1)]
     pub(crate) cursor: Option<String>,

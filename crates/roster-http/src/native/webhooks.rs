@@ -7,7 +7,7 @@ use axum::http::header::LOCATION;
 use axum::response::Response;
 use roster_core::WebhookId;
 use roster_core::input::parse_document;
-use roster_core::webhooks::{Delivery, Webhook, WebhookInput};
+use roster_core::webhooks::{Delivery, Webhook, WebhookChanges, WebhookInput};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -135,7 +135,7 @@ pub(crate) async fn get_webhook(
 #[utoipa::path(
     patch, path = "/v1/webhooks/{id}", tag = "webhooks",
     params(("id" = String, Path, format = Uuid)),
-    request_body(content = WebhookInput, content_type = "application/json"),
+    request_body(content = WebhookChanges, content_type = "application/json"),
     responses(
         (status = 200, description = "The changed webhook", body = Webhook),
         (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
