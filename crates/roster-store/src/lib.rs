@@ -55,14 +55,22 @@ pub async fn open(db: &Database) -> Result<Arc<dyn Store>, Error> {
     })
 }
 
-/// Turns a driver error into a directory error. Lost or exhausted connections are
-/// `Unavailable` (a 503 the client may retry); everything else is `Internal`.
+/// Turns a driver error into a directory error. Lost or exhausted connections, and a database
+/// that cannot write now (disk full, read-only, shutting down), are `Unavailable` (a 503 the
+/// client may retry); everything else is `Internal`.
 fn db_error(e: sqlx::Error) -> Error {
     match e {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_) => Error::Unavailable(Box::new(e)),
+        sqlx::Error::Database(ref db)
+            if db.code().is_some_and(|c| {
+                unavailable(db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some(), &c)
+            }) =>
+        {
+            Error::Unavailable(Box::new(e))
+        }
         // A row it refers to was deleted, or one that refers to it was added, by a change that
         // committed meanwhile (an organization and its users).
         sqlx::Error::Database(ref db) if db.is_foreign_key_violation() => {
@@ -84,5 +92,41 @@ fn db_error(e: sqlx::Error) -> Error {
             }
         }
         e => Error::internal(e),
+    }
+}
+
+/// Whether a database error code means "not now" rather than "wrong": SQLite's result codes
+/// (primary or extended) for a busy, read-only, failing or full file; PostgreSQL's SQLSTATE
+/// classes 08 (connection), 53 (insufficient resources) and 57P (operator intervention).
+fn unavailable(sqlite: bool, code: &str) -> bool {
+    if sqlite {
+        // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_READONLY 8, SQLITE_IOERR 10,
+        // SQLITE_FULL 13, SQLITE_CANTOPEN 14.
+        return code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14));
+    }
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable;
+
+    #[test]
+    fn codes_that_mean_not_now() {
+        // SQLite: full, read-only (extended: READONLY_DBMOVED 1032), I/O (IOERR_WRITE 778), busy.
+        for code in ["13", "8", "1032", "778", "5", "14"] {
+            assert!(unavailable(true, code), "{code}");
+        }
+        // PostgreSQL: disk full, connection failure, shutting down, cannot connect now.
+        for code in ["53100", "08006", "57P01", "57P03"] {
+            assert!(unavailable(false, code), "{code}");
+        }
+        // Constraint violations, syntax, a corrupt file: the request or the server is wrong.
+        for code in ["2067", "19", "1", "11"] {
+            assert!(!unavailable(true, code), "{code}");
+        }
+        for code in ["23505", "42601", "XX001", "40001"] {
+            assert!(!unavailable(false, code), "{code}");
+        }
     }
 }
