@@ -79,11 +79,11 @@ impl Node {
             let mut tx = Some(tx);
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(address) = line.split("listening on http://").nth(1) {
-                    if let Some(tx) = tx.take() {
-                        let address = address.split_whitespace().next().unwrap_or_default();
-                        let _ = tx.send(address.to_owned());
-                    }
+                if let Some(address) = line.split("listening on http://").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let address = address.split_whitespace().next().unwrap_or_default();
+                    let _ = tx.send(address.to_owned());
                 }
                 if let Ok(mut log) = sink.lock() {
                     log.push_str(&line);
