@@ -6,4 +6,5 @@
 mod crash;
 mod faults;
 mod node;
+mod overload;
 mod shutdown;
