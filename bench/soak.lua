@@ -5,7 +5,16 @@ local ids = {}
 for line in io.lines(os.getenv("ROSTER_IDS")) do ids[#ids + 1] = line end
 local token = os.getenv("ROSTER_TOKEN")
 local i, n = 0, 0
-local thread_tag = tostring(math.random(1, 1e9))
+-- Usernames of creates stay unique across threads and across the 30 s runs of bench/soak.sh.
+local threads = 0
+local tag = ""
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tag", os.time() .. "-" .. threads)
+end
+init = function(args)
+  tag = wrk.thread:get("tag")
+end
 
 request = function()
   i = i % #ids + 1
@@ -21,7 +30,7 @@ request = function()
   elseif roll < 19 then
     auth["Content-Type"] = "application/json"
     return wrk.format("POST", "/v1/users", auth,
-      '{"username":"soak-' .. thread_tag .. '-' .. n .. '"}')
+      '{"username":"soak-' .. tag .. '-' .. n .. '"}')
   else
     return wrk.format("GET", "/v1/users?limit=20&filter=username%20sw%20%22soak-%22", auth)
   end

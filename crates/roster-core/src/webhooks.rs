@@ -87,20 +87,6 @@ pub struct WebhookInput {
     pub enabled: Option<bool>,
 }
 
-/// The body of `PATCH /v1/webhooks/{id}`: the fields to change.
-// It only describes the body in the API document; the server reads a `WebhookInput`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct WebhookChanges {
-    /// `https://…` (or `http://`); no user name or password in it.
-    url: Option<String>,
-    /// Event types (`user.created`) or families (`user.*`).
-    #[schema(min_items = 1, max_items = 32)]
-    event_types: Option<Vec<String>>,
-    enabled: Option<bool>,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {

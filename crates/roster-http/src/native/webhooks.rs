@@ -7,7 +7,7 @@ use axum::http::header::LOCATION;
 use axum::response::Response;
 use roster_core::WebhookId;
 use roster_core::input::parse_document;
-use roster_core::webhooks::{Delivery, Webhook, WebhookChanges, WebhookInput};
+use roster_core::webhooks::{Delivery, Webhook, WebhookInput};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -55,6 +55,20 @@ pub(crate) struct DeliveryParams {
     #[serde(default, deserialize_with = "from_str")]
     #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+}
+
+/// The body of `PATCH /v1/webhooks/{id}`: the fields to change.
+// It only describes the body in the API document; the handler reads a `WebhookInput`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct WebhookChanges {
+    /// `https://…` (or `http://`); no user name or password in it.
+    url: Option<String>,
+    /// Event types (`user.created`) or families (`user.*`).
+    #[schema(min_items = 1, max_items = 32)]
+    event_types: Option<Vec<String>>,
+    enabled: Option<bool>,
 }
 
 fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {

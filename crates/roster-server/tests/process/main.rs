@@ -3,6 +3,7 @@
 //! 127.0.0.1:0 over a fresh SQLite file or PostgreSQL schema (as the rest of the suite), drives
 //! them over HTTP, and checks what they kept. Loops are bounded in count and time.
 
+mod background;
 mod crash;
 mod faults;
 mod node;

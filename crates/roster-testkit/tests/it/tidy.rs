@@ -80,4 +80,12 @@ fn integration_tests_are_one_binary() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(entries, ["it"], "add test modules under tests/it/, not new binaries");
+    // The one other: tests of the `roster` binary as a process (kills, faults), which only its
+    // own package can build against.
+    let process = workspace().join("crates/roster-server/tests");
+    let entries: Vec<String> = std::fs::read_dir(process)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["process"], "process tests are one binary: tests/process/");
 }
