@@ -441,21 +441,22 @@ impl fmt::Display for Value {
 
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Compound operands are parenthesised, so the tree's shape survives a round trip.
-        let operand = |f: &mut fmt::Formatter<'_>, x: &Filter| match x {
-            Filter::And(..) | Filter::Or(..) => write!(f, "({x})"),
-            _ => write!(f, "{x}"),
+        // Parentheses only where the grammar needs them (`and` binds tighter than `or`, both
+        // associate to the left), so the tree's shape survives a round trip and a long chain
+        // of `or`s prints flat: nesting it would trip the parser's depth limit.
+        let operand = |f: &mut fmt::Formatter<'_>, x: &Filter, grouped: bool| {
+            if grouped { write!(f, "({x})") } else { write!(f, "{x}") }
         };
         match self {
             Filter::And(a, b) => {
-                operand(f, a)?;
+                operand(f, a, matches!(**a, Filter::Or(..)))?;
                 f.write_str(" and ")?;
-                operand(f, b)
+                operand(f, b, matches!(**b, Filter::And(..) | Filter::Or(..)))
             }
             Filter::Or(a, b) => {
-                operand(f, a)?;
+                operand(f, a, false)?;
                 f.write_str(" or ")?;
-                operand(f, b)
+                operand(f, b, matches!(**b, Filter::Or(..)))
             }
             Filter::Not(x) => write!(f, "not ({x})"),
             Filter::Present(p) => write!(f, "{p} pr"),
@@ -592,6 +593,21 @@ mod tests {
                 (path(), inner).prop_map(|(p, x)| Filter::Elements(p, Box::new(x))),
             ]
         })
+    }
+
+    /// Found by the fuzzer: a flat chain of `or`s printed as nested groups, deeper than the
+    /// parser takes, so its canonical text did not parse.
+    #[test]
+    fn long_chains_print_flat_and_parse_back() {
+        let chain = vec!["username eq \"x\""; MAX_TERMS].join(" or ");
+        let parsed = Filter::parse(&chain).unwrap();
+        assert_eq!(parsed.to_string(), chain);
+        let mixed = "a eq 1 and b eq 2 or c eq 3 and (d eq 4 or e eq 5) and not (f pr) or g pr";
+        let parsed = Filter::parse(mixed).unwrap();
+        assert_eq!(Filter::parse(&parsed.to_string()).unwrap(), parsed);
+        assert_eq!(parsed.to_string(), mixed);
+        let grouped = Filter::parse("a pr or (b pr or c pr) and (d pr and e pr)").unwrap();
+        assert_eq!(grouped.to_string(), "a pr or (b pr or c pr) and (d pr and e pr)");
     }
 
     proptest! {
