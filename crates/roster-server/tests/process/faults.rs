@@ -1,7 +1,7 @@
 //! Database faults. PostgreSQL stopped under load: requests fail fast with 503, `/readyz` says
 //! not ready, and the pool recovers by itself when the database is back — on a throwaway cluster
-//! this test starts itself (never the shared server). SQLite on a full disk: writes answer 503,
-//! reads go on, and the file stays sound.
+//! this test starts itself (never the shared server). SQLite on a full disk or a read-only
+//! directory: writes answer 503, reads go on, and the file stays sound.
 
 use std::path::PathBuf;
 use std::process::Command as StdCommand;
@@ -227,4 +227,47 @@ async fn sqlite_on_a_full_disk_refuses_writes_with_503_and_stays_sound() {
     assert!(!node.log().contains("panicked"), "{}", node.log());
     eprintln!("sqlite full disk: {} users of 64 KiB kept, then 503; integrity ok", kept.len());
     node.kill().await;
+}
+
+#[tokio::test]
+async fn sqlite_on_a_read_only_directory_serves_reads_and_refuses_writes_with_503() {
+    let dir = tempfile::tempdir().expect("directory");
+    let data = dir.path().join("data");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_roster"));
+    cmd.arg("serve");
+    configure(&mut cmd, &data, None);
+    cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
+    let node = Node::spawn(cmd).await.unwrap_or_else(|log| panic!("roster did not start:\n{log}"));
+    let created =
+        node.request(Method::POST, "/v1/users").json(&json!({ "username": "kept" })).send();
+    assert_eq!(created.await.expect("send").status(), StatusCode::CREATED);
+    node.terminate();
+    assert!(node.exited(Duration::from_secs(60)).await.success());
+
+    // The same directory, mounted read-only for the process (a bind mount in a user and mount
+    // namespace of its own).
+    let script = format!(
+        "mount --bind '{d}' '{d}' && mount -o remount,bind,ro '{d}' && exec \"$0\" serve",
+        d = data.display()
+    );
+    let mut cmd = tokio::process::Command::new("unshare");
+    cmd.args([
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        &script,
+        env!("CARGO_BIN_EXE_roster"),
+    ]);
+    configure(&mut cmd, &data, None);
+    cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
+    let node = Node::spawn(cmd).await.unwrap_or_else(|log| panic!("roster did not start:\n{log}"));
+    let write = node.request(Method::POST, "/v1/users").json(&json!({ "username": "new" })).send();
+    assert_eq!(write.await.expect("send").status(), StatusCode::SERVICE_UNAVAILABLE);
+    let read = node.get_json("/v1/users?filter=username%20eq%20%22kept%22").await;
+    assert_eq!(read["data"].as_array().map(Vec::len), Some(1));
+    assert!(!node.log().contains("panicked"), "{}", node.log());
+    node.kill().await;
+    assert_eq!(sqlite_integrity(&data).await, "ok");
 }
