@@ -195,6 +195,15 @@ fn api(config: &HttpConfig) -> (Router<AppState>, serde_json::Value) {
     (router, doc)
 }
 
+/// Entry points for the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes `body` as every request message of the ZITADEL dialect.
+    pub fn zitadel_request(body: &[u8]) {
+        crate::compat::zitadel::wire::decode_all(body);
+    }
+}
+
 /// The OpenAPI document of the native API.
 pub fn openapi() -> serde_json::Value {
     api(&HttpConfig::default()).1

@@ -10,7 +10,7 @@
 
 mod error;
 mod map;
-mod wire;
+pub(crate) mod wire;
 
 use axum::Router;
 use axum::body::Bytes;

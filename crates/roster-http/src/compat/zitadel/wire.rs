@@ -407,11 +407,93 @@ pub(crate) struct MetadataKeyFilter {
     pub(crate) method: Option<String>,
 }
 
+/// Reads `body` as every request message of the service, as the dialect does before an RPC
+/// runs (the fuzzers' and property tests' entry point: no input may panic).
+pub(crate) fn decode_all(body: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(body) else { return };
+    let _ = parse::<UserIdRequest>(value.clone());
+    let _ = parse::<CreateUserRequest>(value.clone());
+    let _ = parse::<AddHumanUserRequest>(value.clone());
+    let _ = parse::<UpdateUserRequest>(value.clone());
+    let _ = parse::<UpdateHumanUserRequest>(value.clone());
+    let _ = parse::<ResendCodeRequest>(value.clone());
+    let _ = parse::<PasswordResetRequest>(value.clone());
+    let _ = parse::<VerifyCodeRequest>(value.clone());
+    let _ = parse::<SetPasswordRequest>(value.clone());
+    let _ = parse::<SetUserMetadataRequest>(value.clone());
+    let _ = parse::<DeleteUserMetadataRequest>(value.clone());
+    let _ = parse::<ListUserMetadataRequest>(value.clone());
+    let _ = parse::<ListUsersRequest>(value.clone());
+    let _ = split_user_id(value);
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
+
+    /// JSON built from the service's own field names (either case), so that generated bodies
+    /// reach past the first unknown field.
+    fn message() -> impl Strategy<Value = Value> {
+        let names = prop::sample::select(vec![
+            "userId",
+            "user_id",
+            "username",
+            "human",
+            "machine",
+            "profile",
+            "givenName",
+            "email",
+            "phone",
+            "password",
+            "hashedPassword",
+            "query",
+            "offset",
+            "limit",
+            "queries",
+            "orQuery",
+            "andQuery",
+            "notQuery",
+            "userNameQuery",
+            "method",
+            "sortingColumn",
+            "metadata",
+            "key",
+            "value",
+            "verificationCode",
+            "sendCode",
+            "returnCode",
+            "isVerified",
+            "changeRequired",
+            "organization",
+            "orgId",
+            "newPassword",
+            "keys",
+        ]);
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((names.clone(), inner), 0..6).prop_map(|fields| {
+                    Value::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_body_is_decoded_without_panicking(body in message()) {
+            decode_all(body.to_string().as_bytes());
+        }
+    }
 
     #[test]
     fn proto3_json_is_read_as_zitadel_writes_it() {
