@@ -156,6 +156,28 @@ async fn a_stopped_postgresql_fails_fast_and_the_pool_recovers() {
     );
 }
 
+/// `roster serve` on the SQLite file in `data`; with `mount`, in a user and mount namespace of
+/// its own where that shell command runs first (a filesystem made for the test, without root).
+async fn sqlite_node(data: &std::path::Path, mount: Option<&str>) -> Node {
+    let roster = env!("CARGO_BIN_EXE_roster");
+    let mut cmd = match mount {
+        None => {
+            let mut cmd = tokio::process::Command::new(roster);
+            cmd.arg("serve");
+            cmd
+        }
+        Some(mount) => {
+            let mut cmd = tokio::process::Command::new("unshare");
+            let script = format!("{mount} && exec \"$0\" serve");
+            cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c", &script, roster]);
+            cmd
+        }
+    };
+    configure(&mut cmd, data, None);
+    cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
+    Node::spawn(cmd).await.unwrap_or_else(|log| panic!("roster did not start:\n{log}"))
+}
+
 #[tokio::test]
 async fn sqlite_on_a_full_disk_refuses_writes_with_503_and_stays_sound() {
     // The embedded file's disk, whichever backend the suite runs on (PostgreSQL's full disk is
@@ -164,21 +186,8 @@ async fn sqlite_on_a_full_disk_refuses_writes_with_503_and_stays_sound() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).expect("data directory");
     // A 4 MiB filesystem of the process's own: a tmpfs in a user and mount namespace.
-    let script =
-        format!("mount -t tmpfs -o size=4m roster-test '{}' && exec \"$0\" serve", data.display());
-    let mut cmd = tokio::process::Command::new("unshare");
-    cmd.args([
-        "--user",
-        "--map-root-user",
-        "--mount",
-        "sh",
-        "-c",
-        &script,
-        env!("CARGO_BIN_EXE_roster"),
-    ]);
-    configure(&mut cmd, &data, None);
-    cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
-    let node = Node::spawn(cmd).await.unwrap_or_else(|log| panic!("roster did not start:\n{log}"));
+    let mount = format!("mount -t tmpfs -o size=4m roster-test '{}'", data.display());
+    let node = sqlite_node(&data, Some(&mount)).await;
 
     // Users of 64 KiB of attributes each, until the disk is full (at most 4 MiB / 64 KiB + slack).
     let blob = "x".repeat(1000);
@@ -233,11 +242,7 @@ async fn sqlite_on_a_full_disk_refuses_writes_with_503_and_stays_sound() {
 async fn sqlite_on_a_read_only_directory_serves_reads_and_refuses_writes_with_503() {
     let dir = tempfile::tempdir().expect("directory");
     let data = dir.path().join("data");
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_roster"));
-    cmd.arg("serve");
-    configure(&mut cmd, &data, None);
-    cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
-    let node = Node::spawn(cmd).await.unwrap_or_else(|log| panic!("roster did not start:\n{log}"));
+    let node = sqlite_node(&data, None).await;
     let created =
         node.request(Method::POST, "/v1/users").json(&json!({ "username": "kept" })).send();
     assert_eq!(created.await.expect("send").status(), StatusCode::CREATED);
@@ -246,23 +251,9 @@ async fn sqlite_on_a_read_only_directory_serves_reads_and_refuses_writes_with_50
 
     // The same directory, mounted read-only for the process (a bind mount in a user and mount
     // namespace of its own).
-    let script = format!(
-        "mount --bind '{d}' '{d}' && mount -o remount,bind,ro '{d}' && exec \"$0\" serve",
-        d = data.display()
-    );
-    let mut cmd = tokio::process::Command::new("unshare");
-    cmd.args([
-        "--user",
-        "--map-root-user",
-        "--mount",
-        "sh",
-        "-c",
-        &script,
-        env!("CARGO_BIN_EXE_roster"),
-    ]);
-    configure(&mut cmd, &data, None);
-    cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
-    let node = Node::spawn(cmd).await.unwrap_or_else(|log| panic!("roster did not start:\n{log}"));
+    let mount =
+        format!("mount --bind '{d}' '{d}' && mount -o remount,bind,ro '{d}'", d = data.display());
+    let node = sqlite_node(&data, Some(&mount)).await;
     let write = node.request(Method::POST, "/v1/users").json(&json!({ "username": "new" })).send();
     assert_eq!(write.await.expect("send").status(), StatusCode::SERVICE_UNAVAILABLE);
     let read = node.get_json("/v1/users?filter=username%20eq%20%22kept%22").await;
