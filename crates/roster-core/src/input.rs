@@ -122,6 +122,39 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(document: Value) -> crate:
     }
 }
 
+/// Refuses a document holding the NUL character (U+0000) in any string or name: PostgreSQL can
+/// store it neither in text nor in JSON, so both engines refuse it alike, before anything is
+/// written. The error names where it is (`custom_data.a[2]`).
+pub fn reject_nul(document: &Value) -> crate::Result<()> {
+    use crate::error::{Error, FieldError};
+
+    fn find(value: &Value, path: &str) -> Option<String> {
+        let at = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+        match value {
+            Value::String(s) if s.contains('\0') => Some(path.to_owned()),
+            Value::Array(items) => {
+                items.iter().enumerate().find_map(|(i, v)| find(v, &format!("{path}[{i}]")))
+            }
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                if k.contains('\0') {
+                    Some(at(&k.replace('\0', "\\u0000")))
+                } else {
+                    find(v, &at(k))
+                }
+            }),
+            _ => None,
+        }
+    }
+    match find(document, "") {
+        None => Ok(()),
+        Some(field) => Err(Error::Invalid(vec![FieldError::new(
+            field,
+            "invalid_value",
+            "must not contain the NUL character (U+0000)",
+        )])),
+    }
+}
+
 /// serde's messages quote the offending value ("invalid type: string \"x\", expected …"); a value
 /// may be a secret, so only what was expected is kept.
 fn without_value(message: &str) -> String {

@@ -47,6 +47,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
             )
         })?;
+        roster_core::input::reject_nul(&value)?;
         Ok(JsonBody { value, sha256: Sha256::digest(&bytes).into() })
     }
 }

@@ -155,6 +155,7 @@ async fn serve(
                 ))
             })?
         };
+        roster_core::input::reject_nul(&message)?;
         let Some(fields) = message.as_object_mut() else {
             return Err(ZitadelError::invalid("the body must be a JSON object"));
         };
