@@ -74,18 +74,16 @@ fn crates_keep_their_boundaries() {
 
 #[test]
 fn integration_tests_are_one_binary() {
-    let tests = workspace().join("crates/roster-testkit/tests");
-    let entries: Vec<String> = std::fs::read_dir(tests)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(entries, ["it"], "add test modules under tests/it/, not new binaries");
+    let entries = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(workspace().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let it = entries("crates/roster-testkit/tests");
+    assert_eq!(it, ["it"], "add test modules under tests/it/, not new binaries");
     // The one other: tests of the `roster` binary as a process (kills, faults), which only its
     // own package can build against.
-    let process = workspace().join("crates/roster-server/tests");
-    let entries: Vec<String> = std::fs::read_dir(process)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(entries, ["process"], "process tests are one binary: tests/process/");
+    let process = entries("crates/roster-server/tests");
+    assert_eq!(process, ["process"], "process tests are one binary: tests/process/");
 }
