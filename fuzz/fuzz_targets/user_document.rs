@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     let today = time::macros::date!(2026 - 01 - 01);
     for mode in [Mode::Create, Mode::Replace] {
         if let Ok(input) = parse_document::<UserInput>(document.clone()) {
-            let _ = user(input, mode, today);
+            let _ = user(input, mode, today, &Default::default());
         }
     }
 });

@@ -71,7 +71,8 @@ pub struct AuditEntry {
     pub id: i64,
     #[serde(with = "time::serde::rfc3339")]
     pub occurred_at: OffsetDateTime,
-    /// The tenant of the token that made the request; absent when no valid token was given.
+    /// The tenant of the token that made the request; absent when no valid token was given, or
+    /// a system token.
     pub tenant_id: Option<TenantId>,
     /// The token that made the request; absent when no valid token was given.
     pub token_id: Option<TokenId>,
@@ -87,6 +88,19 @@ pub struct AuditEntry {
     pub duration_us: u64,
     #[schema(value_type = Option<String>)]
     pub client_ip: Option<IpAddr>,
+}
+
+/// Whose entries a reading is of. Requests made with the deployment's system token belong to no
+/// tenant: they are the operator's, and a tenant's admin never reads them (they name other
+/// tenants' ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trail {
+    /// The requests of one tenant's tokens (other than a system token).
+    Tenant(TenantId),
+    /// Requests that carried no valid token.
+    Unauthenticated,
+    /// Requests made with a system token.
+    System,
 }
 
 /// Which entries to read: those after `after` (oldest first), optionally narrowed.

@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::audit::{AuditEntry, AuditLog, AuditQuery};
+use crate::audit::{AuditEntry, AuditLog, AuditQuery, Trail};
 use crate::clock::Clock;
 use crate::cursor::{self, CursorKey};
 use crate::error::{Error, FieldError, Result};
@@ -22,7 +22,7 @@ use crate::index;
 use crate::input::UserInput;
 use crate::jobs::{Job, JobKind, JobRecord};
 use crate::query::{self, Cond, Order, SortKey, SortValue, UserQuery};
-use crate::secret::{self, Argon2Params, Hasher};
+use crate::secret::{self, Argon2Params, HashLimits, Hasher};
 use crate::state::Transition;
 use crate::store::{Change, IdempotencyRecord, KeyKind, Store, UserRecord, Write};
 use crate::tenant::Principal;
@@ -44,6 +44,8 @@ pub struct Directory {
     hasher: Hasher,
     /// Loaded from the store on first use.
     cursor_key: Arc<tokio::sync::OnceCell<CursorKey>>,
+    /// Wakes this node's waiting feed readers when other nodes commit.
+    remote: RemoteCommits,
     /// Derives webhook signing secrets; loaded from the store on first use.
     webhook_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     principals: Arc<PrincipalCache>,
@@ -202,8 +204,15 @@ impl Directory {
             cursor_key: Arc::default(),
             webhook_key: Arc::default(),
             principals: Arc::default(),
+            remote: RemoteCommits::default(),
             lockout_after: DEFAULT_LOCKOUT_AFTER,
         })
+    }
+
+    /// Bounds the cost of imported password hashes (see [`HashLimits`]).
+    pub fn with_hash_limits(mut self, limits: HashLimits) -> Self {
+        self.hasher = self.hasher.with_limits(limits);
+        self
     }
 
     /// Locks users after `n` consecutive failed password verifications (at least 1).
@@ -264,30 +273,31 @@ impl Directory {
 
     /// The principal's tenant's audit entries, including everything recorded before the call.
     pub async fn audit(&self, p: &Principal, query: AuditQuery) -> Result<Vec<AuditEntry>> {
-        self.audit_of(Some(p.tenant), query).await
+        self.audit_of(Trail::Tenant(p.tenant), query).await
     }
 
-    /// The audit entries of requests that carried no valid token, so no tenant (`system` scope).
-    pub async fn unauthenticated_audit(
+    /// The operator's trails (`system` scope): requests that carried no valid token, or those
+    /// made with a system token; neither belongs to a tenant.
+    pub async fn operator_audit(
         &self,
         p: &Principal,
+        trail: Trail,
         query: AuditQuery,
     ) -> Result<Vec<AuditEntry>> {
         crate::tenants::require_system(p)?;
-        self.audit_of(None, query).await
+        if let Trail::Tenant(_) = trail {
+            return Err(Error::Forbidden);
+        }
+        self.audit_of(trail, query).await
     }
 
-    async fn audit_of(
-        &self,
-        tenant: Option<TenantId>,
-        query: AuditQuery,
-    ) -> Result<Vec<AuditEntry>> {
+    async fn audit_of(&self, trail: Trail, query: AuditQuery) -> Result<Vec<AuditEntry>> {
         if query.after < 0 {
             return Err(Error::invalid("after", "out_of_range", "must not be negative"));
         }
         check_limit(query.limit)?;
         self.audit.flush().await;
-        self.store.audit(tenant, &query).await
+        self.store.audit(trail, &query).await
     }
 
     pub(crate) fn lockout_after(&self) -> u32 {
@@ -358,7 +368,7 @@ impl Directory {
         {
             return Ok(created);
         }
-        let valid = validate::user(input, Mode::Create, now.date())?;
+        let valid = validate::user(input, Mode::Create, now.date(), self.hasher.limits())?;
         let (record, change) = self.new_user(p, valid, now).await?;
         let id = record.user.id;
         let idempotency_record = match &idempotency {
@@ -397,7 +407,9 @@ impl Directory {
         let mut results: Vec<Option<Result<User>>> = Vec::with_capacity(items.len());
         let mut pending = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
-            match item.and_then(|input| validate::user(input, Mode::Create, now.date())) {
+            match item.and_then(|input| {
+                validate::user(input, Mode::Create, now.date(), self.hasher.limits())
+            }) {
                 Ok(valid) => {
                     pending.push((i, valid));
                     results.push(None);
@@ -437,7 +449,7 @@ impl Directory {
 
     /// Checks a create document as `create_user` would, writing nothing.
     pub async fn check_user(&self, p: &Principal, input: UserInput) -> Result<()> {
-        let valid = validate::user(input, Mode::Create, self.now().date())?;
+        let valid = validate::user(input, Mode::Create, self.now().date(), self.hasher.limits())?;
         if let Some(org) = valid.organization_id {
             self.owning_organization(p.tenant, org).await?;
         }
@@ -598,8 +610,11 @@ impl Directory {
         let binding =
             cursor::Binding::new(search.sort, search.order, &filter_text, search.include_deleted);
         let key = self.cursor_key().await?;
-        let after =
-            search.cursor.as_deref().map(|c| cursor::decode(key, &binding, c)).transpose()?;
+        let after = search
+            .cursor
+            .as_deref()
+            .map(|c| cursor::decode(key, p.tenant, &binding, c))
+            .transpose()?;
         let query = UserQuery {
             cond,
             sort: search.sort,
@@ -621,7 +636,7 @@ impl Directory {
         let full = records.len() == usize::try_from(search.limit).unwrap_or(usize::MAX);
         let next_cursor = match records.last() {
             Some(last) if full => {
-                Some(cursor::encode(key, &binding, position(&last.user, search.sort))?)
+                Some(cursor::encode(key, p.tenant, &binding, position(&last.user, search.sort))?)
             }
             _ => None,
         };
@@ -834,7 +849,9 @@ impl Directory {
 
     /// The events `query` selects, oldest first. With a `wait`, an empty answer is held until
     /// an event arrives or the wait is over: a commit on this node answers at once, one made
-    /// by another node within [`FEED_POLL`].
+    /// by another node within [`FEED_POLL`]. Waiting readers read the feed again only when
+    /// something was committed: one watcher a node looks for other nodes' commits for all of
+    /// them ([`RemoteCommits`]).
     pub async fn events(
         &self,
         p: &Principal,
@@ -851,14 +868,25 @@ impl Directory {
         }
         let deadline = tokio::time::Instant::now() + wait;
         // Subscribed before reading, so a commit between the read and the wait is not missed.
-        let mut changes = self.store.feed_changes();
+        let mut local = self.store.feed_changes();
+        let mut remote = (!wait.is_zero()).then(|| self.remote.subscribe(&self.store));
         loop {
             let events = self.store.events(p.tenant, query).await?;
-            let now = tokio::time::Instant::now();
-            if !events.is_empty() || now >= deadline {
+            if !events.is_empty() || tokio::time::Instant::now() >= deadline {
                 return Ok(events);
             }
-            let _ = tokio::time::timeout((deadline - now).min(FEED_POLL), changes.changed()).await;
+            let commit = async {
+                match remote.as_mut() {
+                    Some(remote) => tokio::select! {
+                        _ = local.changed() => {}
+                        _ = remote.changed() => {}
+                    },
+                    None => {
+                        let _ = local.changed().await;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout_at(deadline, commit).await;
         }
     }
 
@@ -878,8 +906,10 @@ impl Directory {
             _ => None,
         };
         input.kind = Some(kind.as_str().to_owned());
-        let valid: ValidUser = match (validate::user(input, Mode::Replace, now.date()), kind_error)
-        {
+        let valid: ValidUser = match (
+            validate::user(input, Mode::Replace, now.date(), self.hasher.limits()),
+            kind_error,
+        ) {
             (Ok(v), None) => v,
             (Ok(_), Some(e)) => return Err(Error::Invalid(vec![e])),
             (Err(Error::Invalid(mut errors)), Some(e)) => {
@@ -1113,3 +1143,58 @@ const PROFILE_FIELDS: &[&str] = &[
     "app_data",
     "machine",
 ];
+
+/// Tells the feed readers waiting on this node that another node committed: one task polls the
+/// feed heads every [`FEED_POLL`] while someone waits, and ticks the channel they wait on when
+/// the heads moved. Waiting readers thus cost the database nothing until there is something to
+/// read, however many wait.
+#[derive(Clone)]
+struct RemoteCommits {
+    ticks: Arc<tokio::sync::watch::Sender<u64>>,
+    started: Arc<std::sync::OnceLock<()>>,
+}
+
+impl Default for RemoteCommits {
+    fn default() -> Self {
+        RemoteCommits {
+            ticks: Arc::new(tokio::sync::watch::Sender::new(0)),
+            started: Arc::default(),
+        }
+    }
+}
+
+impl RemoteCommits {
+    /// A receiver that changes when another node commits; starts the watcher on first use.
+    fn subscribe(&self, store: &Arc<dyn Store>) -> tokio::sync::watch::Receiver<u64> {
+        let receiver = self.ticks.subscribe();
+        self.started.get_or_init(|| {
+            tokio::spawn(watch_remote_commits(Arc::downgrade(&self.ticks), store.clone()));
+        });
+        receiver
+    }
+}
+
+/// The watcher: ends when the directory is gone.
+async fn watch_remote_commits(
+    ticks: std::sync::Weak<tokio::sync::watch::Sender<u64>>,
+    store: Arc<dyn Store>,
+) {
+    let mut last = None;
+    loop {
+        tokio::time::sleep(FEED_POLL).await;
+        let Some(ticks) = ticks.upgrade() else { return };
+        if ticks.receiver_count() == 0 {
+            last = None;
+            continue;
+        }
+        match store.feed_heads().await {
+            // After an idle spell, readers may have read before this first look: they read again.
+            Ok(heads) if last != Some(heads) => {
+                last = Some(heads);
+                ticks.send_modify(|n| *n += 1);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "reading the feed heads failed"),
+        }
+    }
+}

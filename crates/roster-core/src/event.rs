@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::id::{TenantId, TokenId};
 
 /// Who made a change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Actor {
     /// Roster itself (bootstrap, background work).
     System,

@@ -56,7 +56,7 @@ pub mod validate;
 pub mod verification;
 pub mod webhooks;
 
-pub use audit::{AuditEntry, AuditLog, AuditQuery, Outcome};
+pub use audit::{AuditEntry, AuditLog, AuditQuery, Outcome, Trail};
 pub use clock::{Clock, SystemClock};
 pub use directory::{Created, Directory, Found, Lookup, Search, Within};
 pub use error::{Error, FieldError, Result};
@@ -66,7 +66,7 @@ pub use id::{
     RoleId, TenantId, TokenId, UserId, WebhookId,
 };
 pub use input::UserInput;
-pub use secret::Argon2Params;
+pub use secret::{Argon2Params, HashLimits};
 pub use state::Transition;
 pub use store::{Change, Store};
 pub use tenant::{Principal, Scope, Tenant, Token};

@@ -36,11 +36,135 @@ impl Default for Argon2Params {
     }
 }
 
+/// The most an imported password hash may cost to verify. A hash naming more is refused when
+/// it is written (400 naming the field) and, should one be stored already, fails verification
+/// without being computed: one verification must never abort the process (scrypt allocates
+/// `128·r·2^ln` bytes up front) nor hold a hashing thread for minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HashLimits {
+    /// scrypt's memory, `128·r·2^ln` bytes, in MiB.
+    pub scrypt_memory_mib: u64,
+    /// scrypt's `p`.
+    pub scrypt_parallelism: u32,
+    /// argon2's `m`, in KiB.
+    pub argon2_memory_kib: u32,
+    /// argon2's `t`.
+    pub argon2_iterations: u32,
+    /// argon2's `p`.
+    pub argon2_parallelism: u32,
+    /// PBKDF2's `i`.
+    pub pbkdf2_iterations: u32,
+    /// bcrypt's cost (`2^cost` rounds).
+    pub bcrypt_cost: u32,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits {
+            scrypt_memory_mib: 256,
+            scrypt_parallelism: 16,
+            argon2_memory_kib: 256 * 1024,
+            argon2_iterations: 16,
+            argon2_parallelism: 16,
+            pbkdf2_iterations: 10_000_000,
+            bcrypt_cost: 15,
+        }
+    }
+}
+
+impl HashLimits {
+    /// Why `hash` cannot be kept as a password hash: a scheme Roster cannot verify, or a cost
+    /// beyond these bounds. `Ok` for an argon2, scrypt or pbkdf2 PHC string or a bcrypt hash
+    /// within them.
+    pub fn check(&self, hash: &str) -> std::result::Result<(), String> {
+        use argon2::password_hash::PasswordHash;
+        const UNKNOWN: &str = "must be an argon2, scrypt or pbkdf2 PHC string or a bcrypt hash";
+        let beyond = |what: &str, most: u64| format!("{what} must be at most {most}");
+        if hash.len() > 512 {
+            return Err("must be at most 512 characters".to_owned());
+        }
+        if let Some(cost) = bcrypt_cost(hash) {
+            return match cost {
+                c if c < 4 => Err("bcrypt cost must be at least 4".to_owned()),
+                c if c > self.bcrypt_cost => Err(beyond("bcrypt cost", self.bcrypt_cost.into())),
+                _ => Ok(()),
+            };
+        }
+        let parsed = PasswordHash::new(hash).map_err(|_| UNKNOWN.to_owned())?;
+        if parsed.hash.is_none() {
+            return Err(UNKNOWN.to_owned());
+        }
+        let malformed = |scheme: &str| format!("the {scheme} parameters are malformed");
+        match parsed.algorithm.as_str() {
+            "argon2id" | "argon2i" | "argon2d" => {
+                let p = argon2::Params::try_from(&parsed).map_err(|_| malformed("argon2"))?;
+                if p.m_cost() > self.argon2_memory_kib {
+                    return Err(beyond("argon2 m (KiB)", self.argon2_memory_kib.into()));
+                }
+                if p.t_cost() > self.argon2_iterations {
+                    return Err(beyond("argon2 t", self.argon2_iterations.into()));
+                }
+                if p.p_cost() > self.argon2_parallelism {
+                    return Err(beyond("argon2 p", self.argon2_parallelism.into()));
+                }
+            }
+            "scrypt" => {
+                let p = scrypt::Params::try_from(&parsed).map_err(|_| malformed("scrypt"))?;
+                // 128·r·2^ln in u128: ln < 64 and r < 2^32, so it cannot overflow.
+                let bytes = (128 * u128::from(p.r())) << p.log_n();
+                if bytes > u128::from(self.scrypt_memory_mib) << 20 {
+                    return Err(format!(
+                        "scrypt memory (128·r·2^ln bytes) must be at most {} MiB",
+                        self.scrypt_memory_mib
+                    ));
+                }
+                if p.p() > self.scrypt_parallelism {
+                    return Err(beyond("scrypt p", self.scrypt_parallelism.into()));
+                }
+            }
+            "pbkdf2-sha256" | "pbkdf2-sha512" | "pbkdf2" => {
+                let p = pbkdf2::Params::try_from(&parsed).map_err(|_| malformed("pbkdf2"))?;
+                if p.rounds > self.pbkdf2_iterations {
+                    return Err(beyond("pbkdf2 i", self.pbkdf2_iterations.into()));
+                }
+            }
+            _ => return Err(UNKNOWN.to_owned()),
+        }
+        Ok(())
+    }
+
+    /// These limits, raised where needed to cover hashes made at the configured cost.
+    fn covering(mut self, configured: &argon2::Params) -> Self {
+        self.argon2_memory_kib = self.argon2_memory_kib.max(configured.m_cost());
+        self.argon2_iterations = self.argon2_iterations.max(configured.t_cost());
+        self.argon2_parallelism = self.argon2_parallelism.max(configured.p_cost());
+        self
+    }
+}
+
+/// The cost of a bcrypt hash in modular-crypt form (`$2a$|$2b$|$2y$`, a two-digit cost, then 53
+/// characters of salt and hash), or `None` when `hash` is not one.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    let b = hash.as_bytes();
+    let bcrypt = b.len() == 60
+        && hash.starts_with("$2")
+        && matches!(b[2], b'a' | b'b' | b'y')
+        && b[3] == b'$'
+        && b[4].is_ascii_digit()
+        && b[5].is_ascii_digit()
+        && b[6] == b'$'
+        && hash[7..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/');
+    bcrypt.then(|| u32::from(b[4] - b'0') * 10 + u32::from(b[5] - b'0'))
+}
+
 /// Hashes secrets off the async workers, on a pool of one thread per core.
 #[derive(Clone)]
 pub struct Hasher {
     argon2: Arc<argon2::Argon2<'static>>,
     params: argon2::Params,
+    /// What an imported hash may cost (covering the configured cost).
+    limits: HashLimits,
     /// Work for the pool's threads, which end when the last `Hasher` clone is dropped.
     jobs: mpsc::Sender<Job>,
 }
@@ -88,7 +212,19 @@ impl Hasher {
                 })
                 .map_err(Error::internal)?;
         }
-        Ok(Hasher { argon2: Arc::new(argon2), params, jobs })
+        let limits = HashLimits::default().covering(&params);
+        Ok(Hasher { argon2: Arc::new(argon2), params, limits, jobs })
+    }
+
+    /// Bounds imported hashes by `limits` (never below the configured cost).
+    pub fn with_limits(mut self, limits: HashLimits) -> Self {
+        self.limits = limits.covering(&self.params);
+        self
+    }
+
+    /// What an imported hash may cost.
+    pub fn limits(&self) -> &HashLimits {
+        &self.limits
     }
 
     /// Runs `work` on the pool.
@@ -110,8 +246,8 @@ impl Hasher {
             self.hash(password).await?;
             return Ok(Verified::No);
         };
-        let params = self.params.clone();
-        self.run(move || verify_blocking(&params, &hash, &password)).await
+        let (params, limits) = (self.params.clone(), self.limits);
+        self.run(move || verify_blocking(&params, &limits, &hash, &password)).await
     }
 
     /// The PHC string (`$argon2id$v=19$m=…`) of `secret` under a fresh random salt.
@@ -130,9 +266,6 @@ thread_local! {
     /// RSS after 300 verifications from 8 clients).
     static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
-
-/// The most memory an imported argon2 hash may ask for (KiB): more is refused, not allocated.
-const MAX_IMPORTED_MEMORY_KIB: u32 = 256 * 1024;
 
 /// argon2 of `password` into `out`, in this thread's kept memory when `kept` (the configured
 /// cost), else in memory of its own.
@@ -192,9 +325,6 @@ fn argon2_matches(
             None => argon2::Version::default(),
         };
         let params = argon2::Params::try_from(parsed).ok()?;
-        if params.m_cost() > MAX_IMPORTED_MEMORY_KIB {
-            return Some(false);
-        }
         let expected = parsed.hash?;
         let mut salt = [0u8; 64];
         let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
@@ -207,8 +337,18 @@ fn argon2_matches(
     check().unwrap_or(false)
 }
 
-fn verify_blocking(params: &argon2::Params, hash: &str, password: &SecretString) -> Verified {
+/// Whether `password` matches `hash`. A hash beyond `limits` (stored before they applied, or
+/// since tightened) is not computed: it fails like a wrong password.
+fn verify_blocking(
+    params: &argon2::Params,
+    limits: &HashLimits,
+    hash: &str,
+    password: &SecretString,
+) -> Verified {
     use argon2::password_hash::{PasswordHash, PasswordVerifier as _};
+    if limits.check(hash).is_err() {
+        return Verified::No;
+    }
     let password = password.expose_secret().as_bytes();
     if hash.starts_with("$2") {
         return match bcrypt::verify(password, hash) {
@@ -322,6 +462,72 @@ mod tests {
         // An imported hash asking for more memory than allowed is refused, not computed.
         let greedy = "$argon2id$v=19$m=300000,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$zcQvdUqxxsTXJKqRc/tw13NYigc2pSUQ9Tv5UkBvbv4";
         assert_eq!(hasher.verify(Some(greedy.to_owned()), pw()).await.unwrap(), Verified::No);
+    }
+
+    #[test]
+    fn imported_hashes_are_bounded_by_the_limits() {
+        let limits = HashLimits::default();
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let out = "A".repeat(43);
+        let within = [
+            format!("$argon2id$v=19$m=19456,t=2,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=262144,t=16,p=16${salt}${out}"),
+            format!("$scrypt$ln=17,r=8,p=1${salt}${out}"),
+            format!("$scrypt$ln=18,r=8,p=16${salt}${out}"),
+            format!("$pbkdf2-sha256$i=600000,l=32${salt}${out}"),
+            format!("$pbkdf2-sha512$i=10000000${salt}${out}"),
+            "$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(),
+            "$2y$15$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(),
+        ];
+        for hash in &within {
+            assert_eq!(limits.check(hash), Ok(()), "{hash}");
+        }
+        let beyond = [
+            (format!("$scrypt$ln=50,r=8,p=1${salt}${out}"), "scrypt memory"),
+            (format!("$scrypt$ln=19,r=8,p=1${salt}${out}"), "scrypt memory"),
+            (format!("$scrypt$ln=10,r=8,p=17${salt}${out}"), "scrypt p"),
+            (format!("$argon2id$v=19$m=8,t=3000000,p=1${salt}${out}"), "argon2 t"),
+            (format!("$argon2id$v=19$m=262145,t=1,p=1${salt}${out}"), "argon2 m"),
+            (format!("$argon2i$v=19$m=65536,t=1,p=17${salt}${out}"), "argon2 p"),
+            (format!("$pbkdf2-sha256$i=4294967295${salt}${out}"), "pbkdf2 i"),
+            (format!("$pbkdf2$i=10000001${salt}${out}"), "pbkdf2 i"),
+            ("$2b$31$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(), "bcrypt"),
+            ("$2b$16$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(), "bcrypt"),
+            ("$md5$abc".to_owned(), "must be an argon2"),
+            ("plaintext password".to_owned(), "must be an argon2"),
+            ("$2b$12$short".to_owned(), "must be an argon2"),
+            (format!("$argon2id$v=19$m=19456,t=2,p=1${salt}"), "must be an argon2"),
+        ];
+        for (hash, why) in &beyond {
+            let message = limits.check(hash).expect_err(hash);
+            assert!(message.contains(why), "{hash}: {message}");
+        }
+        let tighter = HashLimits { bcrypt_cost: 10, ..limits };
+        assert!(tighter.check(&within[6]).is_err(), "a setting, not a constant");
+    }
+
+    #[tokio::test]
+    async fn a_stored_hash_beyond_the_limits_fails_without_being_computed() {
+        let cheap = Argon2Params { memory_kib: 64, iterations: 1, parallelism: 1 };
+        let hasher = Hasher::new(cheap).unwrap();
+        let pw = || SecretString::from("whatever1");
+        let salt = "c2FsdHNhbHRzYWx0c2FsdA";
+        let out = "A".repeat(43);
+        // Each would abort the process (2^60 bytes) or run for minutes if computed.
+        for hash in [
+            format!("$scrypt$ln=50,r=8,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=8,t=4294967295,p=1${salt}${out}"),
+            format!("$pbkdf2-sha256$i=4294967295${salt}${out}"),
+            "$2b$31$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW".to_owned(),
+        ] {
+            assert_eq!(hasher.verify(Some(hash.clone()), pw()).await.unwrap(), Verified::No);
+        }
+        // The configured cost is always within the limits, however high it is set.
+        let costly = Hasher::new(Argon2Params { memory_kib: 64, iterations: 20, parallelism: 1 })
+            .unwrap()
+            .with_limits(HashLimits { argon2_iterations: 2, ..HashLimits::default() });
+        let own = costly.hash(pw()).await.unwrap();
+        assert_eq!(costly.verify(Some(own), pw()).await.unwrap(), Verified::Yes { rehash: false });
     }
 
     #[test]

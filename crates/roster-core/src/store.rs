@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::applications::{AppMembership, Application};
-use crate::audit::{AuditEntry, AuditQuery};
+use crate::audit::{AuditEntry, AuditQuery, Trail};
 use crate::credentials::Credential;
 use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
@@ -188,6 +188,9 @@ pub trait Store: Send + Sync + 'static {
     async fn events(&self, tenant: TenantId, query: &EventQuery) -> Result<Vec<Event>>;
     /// Changes after every commit made through this store (not through other nodes).
     fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// The sum of every tenant's last feed sequence number: it moves whenever any node
+    /// commits events (one query tells a node whether others committed).
+    async fn feed_heads(&self) -> Result<i64>;
 
     async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<Job>>;
     /// Claims up to `limit` jobs that are queued, or running under a lease that ran out,
@@ -297,9 +300,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends audit entries (their `id`s are assigned here).
     async fn append_audit(&self, entries: &[AuditEntry]) -> Result<()>;
-    /// The audit entries `query` selects, oldest first: the tenant's, or with `None` those of
-    /// requests that carried no valid token.
-    async fn audit(&self, tenant: Option<TenantId>, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+    /// The audit entries of `trail` that `query` selects, oldest first.
+    async fn audit(&self, trail: Trail, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
     /// Deletes audit entries that occurred before `before`; returns how many.
     async fn prune_audit(&self, before: OffsetDateTime) -> Result<u64>;
 }

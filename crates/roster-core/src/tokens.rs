@@ -82,17 +82,21 @@ impl Directory {
         Ok((view, secret))
     }
 
-    /// The tokens of `p`'s tenant, oldest first.
+    /// The tokens of `p`'s tenant that `p` may see, oldest first.
     pub async fn tokens(&self, p: &Principal) -> Result<Vec<Token>> {
-        self.store().tokens(p.tenant).await
+        let tokens = self.store().tokens(p.tenant).await?;
+        Ok(tokens.into_iter().filter(|t| visible(p, t)).collect())
     }
 
     pub async fn token(&self, p: &Principal, id: TokenId) -> Result<Token> {
-        self.store().token(p.tenant, id).await?.ok_or(Error::NotFound { kind: "token" })
+        let token = self.store().token(p.tenant, id).await?;
+        token.filter(|t| visible(p, t)).ok_or(Error::NotFound { kind: "token" })
     }
 
     /// Revokes a token: at once on this node, within the principal cache's lifetime on others.
     pub async fn revoke_token(&self, p: &Principal, id: TokenId) -> Result<()> {
+        // Scopes never change, so the token seen is the token revoked.
+        self.token(p, id).await?;
         if !self.store().revoke_token(p.tenant, id).await? {
             return Err(Error::NotFound { kind: "token" });
         }
@@ -126,4 +130,11 @@ impl Directory {
         };
         Ok((secret, token))
     }
+}
+
+/// Whether `p` may see (and so revoke) `token`: only a token whose every scope `p` holds itself,
+/// and never the deployment's `system` token, which a tenant's admin must not be able to list or
+/// revoke (it would lose the operator the management of tenants).
+fn visible(p: &Principal, token: &Token) -> bool {
+    token.scopes.iter().all(|s| *s != Scope::System && p.allows(*s))
 }

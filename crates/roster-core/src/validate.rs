@@ -12,6 +12,7 @@ use time::macros::format_description;
 use crate::error::{Error, FieldError, Result};
 use crate::id::OrgId;
 use crate::input::{MachineInput, UserInput};
+use crate::secret::HashLimits;
 use crate::user::{
     AccessTokenType, Address, Birth, Contact, ExternalIds, Gender, Machine, PersonName, Profile,
     Salutation, Title, UserKind, UserState,
@@ -100,8 +101,8 @@ pub fn phone(value: &str) -> Option<String> {
     parsed.or_else(|| e164(value).then(|| value.to_owned()))
 }
 
-/// Validates `input`; `today` bounds birth dates.
-pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
+/// Validates `input`; `today` bounds birth dates, `hashes` the cost of an imported password hash.
+pub fn user(input: UserInput, mode: Mode, today: Date, hashes: &HashLimits) -> Result<ValidUser> {
     let mut v = Checker::default();
 
     let kind = match input.kind.as_deref() {
@@ -285,18 +286,16 @@ pub fn user(input: UserInput, mode: Mode, today: Date) -> Result<ValidUser> {
     };
 
     let password = input.password.map(|p| p.filter(|p| password(&mut v, p)));
-    let password_hash = input.password_hash.filter(|h| {
-        let known = imported_hash(h);
-        if !known {
-            v.push(
-                "password_hash",
-                "invalid_format",
-                "must be an argon2, scrypt or pbkdf2 PHC string or a bcrypt hash",
-            );
-        } else if matches!(password, Some(Some(_))) {
-            v.push("password_hash", "conflict", "give a password or its hash, not both");
+    let password_hash = input.password_hash.filter(|h| match hashes.check(h) {
+        Err(message) => {
+            v.push("password_hash", "invalid_format", message);
+            false
         }
-        known
+        Ok(()) if matches!(password, Some(Some(_))) => {
+            v.push("password_hash", "conflict", "give a password or its hash, not both");
+            false
+        }
+        Ok(()) => true,
     });
     let national_id =
         input.national_id.map(|n| n.filter(|n| v.check_text("national_id", n.expose_secret(), 64)));
@@ -493,30 +492,6 @@ fn password(v: &mut Checker, p: &SecretString) -> bool {
     } else {
         true
     }
-}
-
-/// Whether `hash` is a password hash Roster can verify: a PHC string of argon2, scrypt or
-/// pbkdf2, or a bcrypt hash in modular-crypt form.
-pub fn imported_hash(hash: &str) -> bool {
-    use argon2::password_hash::PasswordHash;
-    const PHC: [&str; 7] =
-        ["argon2id", "argon2i", "argon2d", "scrypt", "pbkdf2-sha256", "pbkdf2-sha512", "pbkdf2"];
-    if hash.len() > 512 {
-        return false;
-    }
-    if let Ok(parsed) = PasswordHash::new(hash) {
-        return PHC.contains(&parsed.algorithm.as_str()) && parsed.hash.is_some();
-    }
-    // bcrypt: $2a$|$2b$|$2y$, a two-digit cost, then 53 characters of salt and hash.
-    let b = hash.as_bytes();
-    b.len() == 60
-        && hash.starts_with("$2")
-        && matches!(b[2], b'a' | b'b' | b'y')
-        && b[3] == b'$'
-        && b[4].is_ascii_digit()
-        && b[5].is_ascii_digit()
-        && b[6] == b'$'
-        && hash[7..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'/')
 }
 
 fn depth(value: &Value) -> usize {
@@ -872,7 +847,7 @@ mod tests {
         #[test]
         fn any_document_is_parsed_and_validated_without_panicking(doc in document()) {
             if let Ok(input) = crate::input::parse_document::<UserInput>(doc) {
-                let _ = user(input, Mode::Create, today());
+                let _ = user(input, Mode::Create, today(), &HashLimits::default());
             }
         }
 
@@ -900,7 +875,7 @@ mod tests {
                 version: 1,
             };
             if let Ok(input) = crate::input::merged(&current, &patch) {
-                let _ = user(input, Mode::Replace, today());
+                let _ = user(input, Mode::Replace, today(), &HashLimits::default());
             }
         }
     }
@@ -910,7 +885,7 @@ mod tests {
     }
 
     fn parse(json: serde_json::Value) -> Result<ValidUser> {
-        user(serde_json::from_value(json).unwrap(), Mode::Create, today())
+        user(serde_json::from_value(json).unwrap(), Mode::Create, today(), &HashLimits::default())
     }
 
     fn codes(json: serde_json::Value) -> Vec<(String, &'static str)> {
@@ -980,20 +955,6 @@ mod tests {
                 ("machine".to_owned(), "required")
             ]
         );
-    }
-
-    #[test]
-    fn imported_hashes_are_recognised() {
-        assert!(imported_hash(
-            "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG"
-        ));
-        assert!(imported_hash("$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"));
-        assert!(imported_hash(
-            "$pbkdf2-sha256$i=600000,l=32$c2FsdHNhbHQ$ZHVtbXloYXNoZHVtbXloYXNoZHVtbXloYXNoMTI"
-        ));
-        assert!(!imported_hash("$md5$abc"));
-        assert!(!imported_hash("plaintext password"));
-        assert!(!imported_hash("$2b$12$short"));
     }
 
     #[test]

@@ -363,7 +363,9 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 /// Whether Roster may push to `ip` without `allow_private_targets`: not loopback, private,
-/// link-local (cloud metadata lives there), shared, unspecified, multicast or broadcast.
+/// link-local (cloud metadata lives there), shared, benchmarking, reserved, unspecified,
+/// multicast or broadcast — nor an IPv6 address that carries such an IPv4 address (mapped,
+/// compatible, SIIT, NAT64, 6to4), which a translating network delivers to that IPv4 address.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -376,10 +378,12 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_documentation()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b & 0xfe) == 18)
+                || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
             let first = v6.segments()[0];
@@ -387,8 +391,29 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0)
         }
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for, in the forms that translate to it:
+/// IPv4-mapped `::ffff:0:0/96`, IPv4-compatible `::/96`, SIIT `::ffff:0:0:0/96`, NAT64
+/// `64:ff9b::/96` (RFC 6052) and `64:ff9b:1::/48` (RFC 8215, the last 32 bits), and 6to4
+/// `2002::/16` (RFC 3056, bits 16 to 48).
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let last =
+        std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, ..] | [0, 0, 0, 0, 0xffff, 0, ..] => Some(last),
+        // `::` and `::1` are themselves (unspecified, loopback), not IPv4-compatible addresses.
+        [0, 0, 0, 0, 0, 0, ..] if !v6.is_unspecified() && !v6.is_loopback() => Some(last),
+        [0x64, 0xff9b, 0, 0, 0, 0, ..] | [0x64, 0xff9b, 1, ..] => Some(last),
+        [0x2002, hi, lo, ..] => {
+            Some(std::net::Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8))
+        }
+        _ => None,
     }
 }
 
@@ -414,7 +439,10 @@ fn check_url(raw: &str, allow_private: bool, errors: &mut Vec<FieldError>) -> Op
         Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
         _ => None,
     };
-    let local_name = url.host_str().is_some_and(|h| h == "localhost" || h.ends_with(".localhost"));
+    // `localhost.` is `localhost`: a name with its trailing dot is the same absolute name.
+    let local_name = url.host_str().map(|h| h.trim_end_matches('.')).is_some_and(|h| {
+        h.eq_ignore_ascii_case("localhost") || h.to_ascii_lowercase().ends_with(".localhost")
+    });
     if !allow_private && (local_name || ip.is_some_and(|ip| !is_public(ip))) {
         return bad(
             errors,
@@ -465,10 +493,32 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "224.0.0.1",
+            // The forms of the security probe: compatible, SIIT, NAT64, 6to4, site-local,
+            // benchmarking, reserved.
+            "::127.0.0.1",
+            "::ffff:0:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::",
+            "2002:a9fe:a9fe::1",
+            "fec0::1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "240.0.0.1",
+            "255.255.255.254",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "1.1.1.1"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:2800:220:1:248:1893:25c8:1946",
+            "1.1.1.1",
+            "198.20.0.1",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "::5db8:d822",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

@@ -9,15 +9,16 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use roster_core::{Actor, AuditEntry, Outcome, Principal, TenantId, TokenId};
+use roster_core::{Actor, AuditEntry, Outcome, Principal, Scope, TenantId, TokenId};
 use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 use crate::AppState;
 
-/// Who made the request, once authentication has said so.
+/// Who made the request, once authentication has said so: the tenant whose trail the entry
+/// joins (none for a system token, whose requests are the operator's) and the token.
 #[derive(Clone, Default)]
-pub(crate) struct Caller(Arc<OnceLock<(TenantId, Option<TokenId>)>>);
+pub(crate) struct Caller(Arc<OnceLock<(Option<TenantId>, Option<TokenId>)>>);
 
 impl Caller {
     pub(crate) fn set(&self, principal: &Principal) {
@@ -25,7 +26,8 @@ impl Caller {
             Actor::Token(id) => Some(id),
             Actor::System => None,
         };
-        let _ = self.0.set((principal.tenant, token));
+        let tenant = (!principal.allows(Scope::System)).then_some(principal.tenant);
+        let _ = self.0.set((tenant, token));
     }
 }
 
@@ -59,7 +61,7 @@ pub(crate) async fn record(
     let response = next.run(Request::from_parts(parts, body)).await;
 
     let status = response.status().as_u16();
-    let (tenant_id, token_id) = caller.0.get().map_or((None, None), |(t, k)| (Some(*t), *k));
+    let (tenant_id, token_id) = caller.0.get().copied().unwrap_or_default();
     state
         .directory
         .audit_log()

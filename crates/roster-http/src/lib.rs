@@ -46,6 +46,8 @@ use problem::Problem;
 pub struct AppState {
     pub directory: Directory,
     pub metrics: Arc<Metrics>,
+    /// The node's long-poll slots (event feed readers that wait).
+    long_polls: Arc<limits::LongPolls>,
     /// The OpenAPI document, rendered once.
     openapi: bytes::Bytes,
 }
@@ -61,6 +63,11 @@ pub struct HttpConfig {
     /// Requests the API surfaces serve at once; beyond it they answer 503 with `Retry-After`
     /// at once instead of queueing (`/healthz`, `/readyz` and `/metrics` are not counted).
     pub max_concurrent_requests: usize,
+    /// Feed readers that may long-poll at once on this node, outside `max_concurrent_requests`;
+    /// beyond, 429 with `Retry-After`.
+    pub max_long_polls: usize,
+    /// Long-polls one token may hold at once; beyond, 429 with `Retry-After`.
+    pub max_long_polls_per_token: usize,
 }
 
 impl Default for HttpConfig {
@@ -70,6 +77,8 @@ impl Default for HttpConfig {
             max_bulk_body_bytes: 16 * 1024 * 1024,
             rate_limits: RateLimits::default(),
             max_concurrent_requests: 1024,
+            max_long_polls: 256,
+            max_long_polls_per_token: 4,
         }
     }
 }
@@ -185,6 +194,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, serde_json::Value) {
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(native::audit::list_audit))
         .routes(routes!(native::audit::list_unauthenticated_audit))
+        .routes(routes!(native::audit::list_system_audit))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
@@ -213,26 +223,24 @@ pub fn openapi() -> serde_json::Value {
 pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> Router {
     let (api, doc) = api(config);
     let openapi = doc.to_string();
-    let state = AppState { directory, metrics, openapi: bytes::Bytes::from(openapi) };
+    let long_polls = limits::LongPolls::new(
+        config.max_long_polls,
+        config.max_long_polls_per_token,
+        metrics.long_polls(),
+    );
+    let state = AppState { directory, metrics, long_polls, openapi: bytes::Bytes::from(openapi) };
     let request_id = HeaderName::from_static("x-request-id");
     let limiter = limits::Limiter::new(config.rate_limits);
     // Past the concurrency cap the surfaces shed load at once (one semaphore for all of them);
     // the operations routes stay outside it so that health checks answer under overload.
-    let shed = tower::ServiceBuilder::new()
-        .layer(axum::error_handling::HandleErrorLayer::new(|_: tower::BoxError| async {
-            limits::overloaded()
-        }))
-        .layer(tower::load_shed::LoadShedLayer::new())
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            config.max_concurrent_requests.max(1),
-        ));
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1)));
     let surfaces = Router::new()
         .merge(api)
         .nest("/scim/v2", scim::router(config.max_bulk_body_bytes))
         .nest("/compat/zitadel", compat::zitadel::router())
         .layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
-        .layer(shed);
+        .layer(axum::middleware::from_fn_with_state(permits, limits::cap));
     Router::new()
         .merge(surfaces)
         .merge(ops::router())

@@ -2,21 +2,32 @@
 //! address, each by a token bucket (`governor`). Past a limit the answer is 429 with
 //! `Retry-After`, before any work is done. Reads (searches and RPC reads sent as `POST`
 //! included) are not limited here.
+//!
+//! Load: one semaphore caps the requests the API surfaces serve at once ([`cap`]); past it a
+//! request is answered 503 at once. A feed reader that long-polls gives its permit back while
+//! it waits and holds one of the node's long-poll slots instead ([`LongPolls`]), a few at most
+//! per token: idle waiters of one tenant can then neither starve every tenant's requests nor
+//! take every slot.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use prometheus_client::metrics::gauge::Gauge;
+use roster_core::{Actor, Principal};
 use sha2::{Digest, Sha256};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::problem::Problem;
+use crate::problem::{ApiError, Problem};
 
 /// Requests per second allowed to one token, and to one client address, separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -24,7 +35,8 @@ use crate::problem::Problem;
 pub struct RateLimits {
     /// Creates, updates, deletes and every other non-read request.
     pub writes_per_second: u32,
-    /// `POST /v1/users/{id}/password/verify`.
+    /// Operations that check a password or a verification code (`…/password/verify`, a
+    /// dialect's password change with the current password, code verifications).
     pub verifications_per_second: u32,
 }
 
@@ -68,6 +80,117 @@ pub(crate) fn overloaded() -> Response {
     Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).into_response()
 }
 
+/// A request's permit of the concurrency cap, which a handler may give back early.
+#[derive(Clone)]
+pub(crate) struct Slot(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Slot {
+    /// Gives the permit back: the rest of the request does not count against the cap.
+    pub(crate) fn release(&self) {
+        if let Ok(mut permit) = self.0.lock() {
+            permit.take();
+        }
+    }
+}
+
+/// The request's slot; a request that came in past [`cap`] (none does on the served app) has
+/// none to give back.
+impl<S: Send + Sync> FromRequestParts<S> for Slot {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Slot>().cloned().unwrap_or_else(|| Slot(Arc::default())))
+    }
+}
+
+/// The middleware of the concurrency cap: a permit per request in flight, or 503 at once.
+pub(crate) async fn cap(
+    State(permits): State<Arc<Semaphore>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Ok(permit) = permits.try_acquire_owned() else { return overloaded() };
+    let slot = Slot(Arc::new(std::sync::Mutex::new(Some(permit))));
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    slot.release();
+    response
+}
+
+/// The node's long-poll slots: `max` in all, `per_token` for one token.
+pub(crate) struct LongPolls {
+    slots: Arc<Semaphore>,
+    per_token: usize,
+    held: std::sync::Mutex<HashMap<Actor, usize>>,
+    /// Long-polls holding a slot now (`roster_long_polls` in `/metrics`).
+    waiting: Gauge,
+}
+
+/// A long-poll slot, given back when dropped.
+pub(crate) struct LongPoll {
+    polls: Arc<LongPolls>,
+    actor: Actor,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl LongPolls {
+    pub(crate) fn new(max: usize, per_token: usize, waiting: Gauge) -> Arc<LongPolls> {
+        Arc::new(LongPolls {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+            per_token: per_token.max(1),
+            held: std::sync::Mutex::default(),
+            waiting,
+        })
+    }
+
+    /// A slot for `p` to wait in, exchanged for the request's `slot` of the concurrency cap;
+    /// 429 (with `Retry-After`) when the token or the node has no slot free.
+    pub(crate) fn enter(
+        self: &Arc<Self>,
+        p: &Principal,
+        slot: &Slot,
+    ) -> Result<LongPoll, ApiError> {
+        let busy = |detail: &str| {
+            ApiError::from(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-long-polls",
+                detail,
+            ))
+        };
+        let mut held = self.held.lock().map_err(|_| busy("long-polls are unavailable"))?;
+        let count = held.entry(p.actor).or_default();
+        if *count >= self.per_token {
+            return Err(busy(&format!(
+                "this token already long-polls {} times at once; retry after the time in Retry-After",
+                self.per_token
+            )));
+        }
+        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+            return Err(busy(
+                "every long-poll slot of this node is taken; retry after the time in Retry-After",
+            ));
+        };
+        *count += 1;
+        self.waiting.inc();
+        slot.release();
+        Ok(LongPoll { polls: self.clone(), actor: p.actor, _slot: permit })
+    }
+}
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        self.polls.waiting.dec();
+        if let Ok(mut held) = self.polls.held.lock()
+            && let Some(count) = held.get_mut(&self.actor)
+        {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.actor);
+            }
+        }
+    }
+}
+
 /// Whether a request only reads: `GET`, `HEAD`, `OPTIONS`, and the searches and RPC reads that
 /// travel as `POST` (`…/search`, SCIM's `…/.search`, a Connect `Get…` or `List…` method, the
 /// ZITADEL gateway's user listing).
@@ -84,19 +207,13 @@ fn is_read(method: &Method, path: &str) -> bool {
             || path == "/compat/zitadel/v2/users")
 }
 
-/// The middleware: answers 429 when the request's token or address is over its limit.
+/// The middleware: answers 429 when a write's token or address is over its limit, and leaves
+/// the request a [`Budget`] for the verifications its operation may make.
 pub(crate) async fn limit(
     State(limiter): State<Arc<Limiter>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let buckets = if request.uri().path().ends_with("/password/verify") {
-        &limiter.verifications
-    } else if is_read(request.method(), request.uri().path()) {
-        return next.run(request).await;
-    } else {
-        &limiter.writes
-    };
     let mut keys = Vec::with_capacity(2);
     if let Some(token) = request.headers().get(AUTHORIZATION) {
         keys.push(Key::Token(Sha256::digest(token.as_bytes()).into()));
@@ -104,26 +221,69 @@ pub(crate) async fn limit(
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         keys.push(Key::Address(peer.ip()));
     }
-    for key in &keys {
+    if !is_read(request.method(), request.uri().path())
+        && let Err(seconds) = spend(&limiter.writes, &keys)
+    {
+        return too_many(seconds);
+    }
+    request.extensions_mut().insert(Budget { limiter, keys: keys.into() });
+    next.run(request).await
+}
+
+/// Takes one request from each key's bucket; `Err` with the seconds until all have room.
+fn spend(buckets: &DefaultKeyedRateLimiter<Key>, keys: &[Key]) -> Result<(), u64> {
+    for key in keys {
         if let Err(not_until) = buckets.check_key(key) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "too many requests: retry after the time in Retry-After",
-            )
-            .into_response();
-            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-                response.headers_mut().insert(RETRY_AFTER, value);
-            }
-            return response;
+            return Err((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
         }
     }
     if buckets.len() > MAX_KEYS {
         buckets.retain_recent();
     }
-    next.run(request).await
+    Ok(())
+}
+
+fn too_many(seconds: u64) -> Response {
+    let mut response = ApiError::from(rate_limited()).into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
+}
+
+fn rate_limited() -> Problem {
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate-limited",
+        "too many requests: retry after the time in Retry-After",
+    )
+}
+
+/// What this request may still spend: the buckets of its token and client address. An
+/// operation that checks a secret (a password, a verification code) spends a verification
+/// before it does the hashing work, whichever surface and route it came by.
+#[derive(Clone)]
+pub(crate) struct Budget {
+    limiter: Arc<Limiter>,
+    keys: Arc<[Key]>,
+}
+
+impl Budget {
+    /// One password or code verification; 429 (with `Retry-After`) past the limit.
+    pub(crate) fn verification(&self) -> Result<(), ApiError> {
+        spend(&self.limiter.verifications, &self.keys).map_err(|_| ApiError::from(rate_limited()))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Budget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Budget>().cloned().ok_or_else(|| {
+            ApiError::from(roster_core::Error::internal("the rate limiter is not installed"))
+        })
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     pool_size: Gauge,
     pool_idle: Gauge,
+    long_polls: Gauge,
 }
 
 impl Metrics {
@@ -56,7 +57,14 @@ impl Metrics {
             "Idle database connections",
             pool_idle.clone(),
         );
-        Arc::new(Metrics { registry, requests, latency, pool_size, pool_idle })
+        let long_polls = Gauge::default();
+        registry.register("long_polls", "Feed readers waiting in a long-poll", long_polls.clone());
+        Arc::new(Metrics { registry, requests, latency, pool_size, pool_idle, long_polls })
+    }
+
+    /// The gauge of long-polls waiting, which the long-poll slots keep.
+    pub(crate) fn long_polls(&self) -> Gauge {
+        self.long_polls.clone()
     }
 
     /// The OpenMetrics text, with the pool gauges read now.

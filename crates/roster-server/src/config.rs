@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use roster_core::Argon2Params;
+use roster_core::{Argon2Params, HashLimits};
 use roster_http::RateLimits;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
@@ -37,6 +37,8 @@ pub struct Config {
     pub max_bulk_body_bytes: usize,
     /// Password hashing cost.
     pub argon2: Argon2Params,
+    /// The most an imported password hash may cost to verify.
+    pub password_hash_limits: HashLimits,
     /// Consecutive failed password verifications that lock a user.
     pub password_lockout_after: u32,
     /// Writes and password verifications per second, per token and per client address.
@@ -44,6 +46,11 @@ pub struct Config {
     /// Requests served at once; beyond it the API answers 503 with `Retry-After` rather than
     /// queueing (health checks are not counted).
     pub max_concurrent_requests: usize,
+    /// Feed readers that may long-poll (`/v1/events?wait=`) at once, outside
+    /// `max_concurrent_requests`; beyond, 429 with `Retry-After`.
+    pub max_long_polls: usize,
+    /// Long-polls one token may hold at once; beyond, 429 with `Retry-After`.
+    pub max_long_polls_per_token: usize,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     pub shutdown_grace_seconds: u64,
     /// How long audit entries are kept.
@@ -77,11 +84,15 @@ impl Default for OrganizationConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Lets webhooks target loopback, private and link-local addresses.
     pub allow_private_targets: bool,
+    /// An egress proxy (`http://proxy:3128`) deliveries go through. Unset, deliveries connect
+    /// directly: `HTTP_PROXY` and its siblings in the environment are ignored, since a proxy
+    /// resolves names itself, out of reach of the private-address guard.
+    pub proxy: Option<SecretString>,
     /// How long a failing delivery is retried before it is marked failed.
     pub retry_hours: u64,
     /// How long one delivery attempt may take.
@@ -90,7 +101,12 @@ pub struct WebhookConfig {
 
 impl Default for WebhookConfig {
     fn default() -> Self {
-        WebhookConfig { allow_private_targets: false, retry_hours: 24, timeout_seconds: 10 }
+        WebhookConfig {
+            allow_private_targets: false,
+            proxy: None,
+            retry_hours: 24,
+            timeout_seconds: 10,
+        }
     }
 }
 
@@ -126,9 +142,12 @@ const KEYS: &[&str] = &[
     "max_body_bytes",
     "max_bulk_body_bytes",
     "argon2",
+    "password_hash_limits",
     "password_lockout_after",
     "rate_limits",
     "max_concurrent_requests",
+    "max_long_polls",
+    "max_long_polls_per_token",
     "shutdown_grace_seconds",
     "audit_retention_days",
     "invitation_ttl_hours",
@@ -158,9 +177,12 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             max_bulk_body_bytes: 16 * 1024 * 1024,
             argon2: Argon2Params::default(),
+            password_hash_limits: HashLimits::default(),
             password_lockout_after: roster_core::directory::DEFAULT_LOCKOUT_AFTER,
             rate_limits: RateLimits::default(),
             max_concurrent_requests: 1024,
+            max_long_polls: 256,
+            max_long_polls_per_token: 4,
             shutdown_grace_seconds: 30,
             audit_retention_days: 90,
             invitation_ttl_hours: 168,
@@ -198,6 +220,7 @@ impl Config {
             &mut config.bootstrap_token,
             &mut config.system_token,
             &mut config.nats.url,
+            &mut config.webhooks.proxy,
         ] {
             if secret.as_ref().is_some_and(|s| s.expose_secret().trim().is_empty()) {
                 *secret = None;

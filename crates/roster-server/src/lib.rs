@@ -33,6 +33,7 @@ pub struct Server {
     directory: Directory,
     grace: Duration,
     nats: config::NatsConfig,
+    webhook_proxy: Option<secrecy::SecretString>,
 }
 
 /// Opens the database (applying migrations) and bootstraps an empty one.
@@ -47,6 +48,7 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
         roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
     tracing::info!(database = ?database, "data store open");
     let directory = Directory::new(store, clock, config.argon2)?
+        .with_hash_limits(config.password_hash_limits)
         .with_lockout_after(config.password_lockout_after)
         .with_audit_retention(Duration::from_secs(u64::from(config.audit_retention_days) * 86_400))
         .with_invitation_ttl(Duration::from_secs(config.invitation_ttl_hours.saturating_mul(3600)))
@@ -98,6 +100,8 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             max_bulk_body_bytes: config.max_bulk_body_bytes,
             rate_limits: config.rate_limits,
             max_concurrent_requests: config.max_concurrent_requests,
+            max_long_polls: config.max_long_polls,
+            max_long_polls_per_token: config.max_long_polls_per_token,
         },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -109,6 +113,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
         directory,
         grace: Duration::from_secs(config.shutdown_grace_seconds),
         nats: config.nats.clone(),
+        webhook_proxy: config.webhooks.proxy.clone(),
     })
 }
 
@@ -135,7 +140,8 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let deliveries = delivery::spawn(self.directory.clone()).map_err(std::io::Error::other)?;
+        let deliveries = delivery::spawn(self.directory.clone(), self.webhook_proxy.as_ref())
+            .map_err(std::io::Error::other)?;
         let jobs = tokio::spawn(self.directory.clone().run_jobs());
         let (stopping, mut stopped) = tokio::sync::watch::channel(false);
         let relay = relay::spawn(self.directory.clone(), &self.nats, stopped.clone())

@@ -47,6 +47,7 @@ impl std::ops::AddAssign for ImportSummary {
     }
 }
 
+#[derive(Debug, Default)]
 pub struct ImportOptions {
     pub format: Option<Format>,
     /// Validate everything, write nothing.

@@ -5,7 +5,7 @@
 
 use async_trait::async_trait;
 use roster_core::applications::{AppMembership, Application};
-use roster_core::audit::{AuditEntry, AuditQuery, Outcome};
+use roster_core::audit::{AuditEntry, AuditQuery, Outcome, Trail};
 use roster_core::credentials::{Credential, CredentialStatus};
 use roster_core::invitations::{Invitation, InvitationState, InvitationsOf};
 use roster_core::mandates::{Delegation, DelegationsOf, GrantState, Mandate, MandatesOf, Party};
@@ -52,6 +52,13 @@ impl Store for This {
             let idle = r.num_idle() + w.num_idle();
             PoolStats { size: r.size() + w.size(), idle: u32::try_from(idle).unwrap_or(u32::MAX) }
         }
+    }
+
+    async fn feed_heads(&self) -> Result<i64> {
+        sqlx::query_scalar("select cast(coalesce(sum(seq), 0) as bigint) from tenants")
+            .fetch_one(self.reader())
+            .await
+            .map_err(db_error)
     }
 
     async fn has_tenants(&self) -> Result<bool> {
@@ -1101,14 +1108,15 @@ impl Store for This {
         Ok(())
     }
 
-    async fn audit(&self, tenant: Option<TenantId>, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    async fn audit(&self, trail: Trail, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let mut q = QueryBuilder::<Db>::new(
             "select id, tenant_id, occurred_at, token_id, operation, resource_id, request_id, \
              outcome, status, duration_us, client_ip from audit_log where ",
         );
-        match tenant {
-            Some(t) => q.push("tenant_id = ").push_bind(*t.as_uuid()),
-            None => q.push("tenant_id is null"),
+        match trail {
+            Trail::Tenant(t) => q.push("tenant_id = ").push_bind(*t.as_uuid()),
+            Trail::Unauthenticated => q.push("tenant_id is null and token_id is null"),
+            Trail::System => q.push("tenant_id is null and token_id is not null"),
         };
         q.push(" and id > ").push_bind(query.after);
         if let Some(since) = query.since {

@@ -272,7 +272,15 @@ impl Peer {
 impl TestApp {
     /// Starts another node on this app's database, with the same clock.
     pub async fn spawn_peer(&self) -> Peer {
-        let server = roster_server::build_with_clock(&self.config, self.clock.clone())
+        self.spawn_peer_with(|_| {}).await
+    }
+
+    /// [`spawn_peer`](TestApp::spawn_peer) with a configuration `adjust` changes, as when the
+    /// nodes of a deployment are configured differently.
+    pub async fn spawn_peer_with(&self, adjust: impl FnOnce(&mut Config)) -> Peer {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let server = roster_server::build_with_clock(&config, self.clock.clone())
             .await
             .expect("start a peer");
         let base = format!("http://{}", server.local_addr());

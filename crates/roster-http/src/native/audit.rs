@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use roster_core::{AuditEntry, AuditQuery, Outcome, TokenId};
+use roster_core::{AuditEntry, AuditQuery, Outcome, TokenId, Trail};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -94,7 +94,8 @@ pub(crate) async fn list_audit(
 /// Read the audit trail of requests without a valid token.
 ///
 /// Requests that presented no token, an unknown one, a revoked or an expired one belong to no
-/// tenant: they are listed here, for the operator of the deployment.
+/// tenant: they are listed here, for the operator of the deployment (`GET /v1/audit/system`
+/// lists the requests of system tokens).
 #[utoipa::path(
     get, path = "/v1/audit/unauthenticated", tag = "audit",
     params(AuditParams),
@@ -113,5 +114,32 @@ pub(crate) async fn list_unauthenticated_audit(
 ) -> Result<Json<AuditPage>, ApiError> {
     let query = params.query();
     let after = query.after;
-    Ok(page(after, state.directory.unauthenticated_audit(&auth.principal, query).await?))
+    let entries = state.directory.operator_audit(&auth.principal, Trail::Unauthenticated, query);
+    Ok(page(after, entries.await?))
+}
+
+/// Read the audit trail of system tokens.
+///
+/// Requests made with a system token (tenant management) belong to no tenant: they are listed
+/// here, for the operator of the deployment, and never in a tenant's trail.
+#[utoipa::path(
+    get, path = "/v1/audit/system", tag = "audit",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "Entries after `after`", body = AuditPage),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["system"]))
+)]
+pub(crate) async fn list_system_audit(
+    State(state): State<AppState>,
+    auth: Auth<System>,
+    ApiQuery(params): ApiQuery<AuditParams>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let query = params.query();
+    let after = query.after;
+    let entries = state.directory.operator_audit(&auth.principal, Trail::System, query);
+    Ok(page(after, entries.await?))
 }

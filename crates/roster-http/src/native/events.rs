@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::auth::{Auth, UsersRead};
 use crate::extract::{ApiQuery, from_str};
+use crate::limits::Slot;
 use crate::problem::{ApiError, Problem};
 
 #[derive(Deserialize, IntoParams)]
@@ -106,15 +107,20 @@ pub(crate) struct FeedMeta {
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The token, or the node, has no long-poll slot free", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
 )]
 pub(crate) async fn list_events(
     State(state): State<AppState>,
     auth: Auth<UsersRead>,
+    slot: Slot,
     ApiQuery(params): ApiQuery<FeedParams>,
 ) -> Result<Json<EventPage>, ApiError> {
     let (query, wait) = params.query()?;
+    // A long-poll waits in a slot of its own, outside the cap on requests in flight.
+    let _waiting =
+        if wait.is_zero() { None } else { Some(state.long_polls.enter(&auth.principal, &slot)?) };
     let data = state.directory.events(&auth.principal, &query, wait).await?;
     let next_after = data.last().map_or(query.after, |e| e.seq);
     Ok(Json(EventPage { data, meta: FeedMeta { next_after } }))

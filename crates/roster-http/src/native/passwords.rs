@@ -16,6 +16,7 @@ use super::users::{user_id, user_response};
 use crate::AppState;
 use crate::auth::{Auth, UsersWrite};
 use crate::extract::{IfMatch, JsonBody, etag};
+use crate::limits::Budget;
 use crate::problem::{ApiError, Problem};
 
 /// The body of `POST /v1/users/{id}/password`.
@@ -84,15 +85,18 @@ pub(crate) async fn set_password(
         (status = 401, description = "No valid token, or the password was not accepted", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many verifications by this token or client address", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
 pub(crate) async fn verify_password(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
+    budget: Budget,
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
+    budget.verification()?;
     let id = user_id(&id)?;
     let body: VerifyPassword = parse_document(body.value)?;
     let user = state.directory.verify_password(&auth.principal, id, body.password).await?;

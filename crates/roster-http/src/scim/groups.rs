@@ -170,7 +170,7 @@ fn members_from_scim(value: &Value) -> ScimResult<Vec<MemberRef>> {
 /// The core members the references name; a reference to nothing is a 400 naming it.
 async fn resolve(state: &AppState, p: &Principal, refs: Vec<MemberRef>) -> ScimResult<Vec<Member>> {
     let mut members = Vec::with_capacity(refs.len());
-    for r in refs {
+    for (i, r) in refs.into_iter().enumerate() {
         let user = || Member::User(UserId::from_uuid(r.id));
         let group = || Member::Group(GroupId::from_uuid(r.id));
         let member = match r.kind {
@@ -178,7 +178,18 @@ async fn resolve(state: &AppState, p: &Principal, refs: Vec<MemberRef>) -> ScimR
             Some(_) => group(),
             None => match state.directory.user(p, UserId::from_uuid(r.id), false).await {
                 Ok(_) => user(),
-                Err(Error::NotFound { .. }) => group(),
+                Err(Error::NotFound { .. }) => {
+                    match state.directory.group(p, GroupId::from_uuid(r.id)).await {
+                        Ok(_) => group(),
+                        Err(Error::NotFound { .. }) => {
+                            return Err(ScimError::bad(
+                                "invalidValue",
+                                format!("members[{i}]: {} is neither a user nor a group", r.id),
+                            ));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Err(e) => return Err(e.into()),
             },
         };

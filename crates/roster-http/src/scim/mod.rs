@@ -28,6 +28,7 @@ use roster_core::{Error, FieldError};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::{Auth, UsersRead};
 use crate::problem::ApiError;
 
 pub(crate) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -79,8 +80,12 @@ pub(crate) fn router(max_bulk_body_bytes: usize) -> Router<AppState> {
         })
 }
 
-/// `POST /.search` over every resource type at once, which RFC 7644 §3.4.3 leaves optional.
-async fn search_everything() -> ScimError {
+/// `POST /.search` over every resource type at once, which RFC 7644 §3.4.3 leaves optional:
+/// 501, to an authenticated client only (like every other route).
+async fn search_everything(auth: Result<Auth<UsersRead>, ApiError>) -> ScimError {
+    if let Err(refused) = auth {
+        return refused.into();
+    }
     ScimError::new(
         StatusCode::NOT_IMPLEMENTED,
         None,

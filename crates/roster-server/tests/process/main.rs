@@ -8,4 +8,5 @@ mod crash;
 mod faults;
 mod node;
 mod overload;
+mod proxy;
 mod shutdown;

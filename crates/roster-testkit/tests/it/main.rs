@@ -11,5 +11,6 @@ mod native;
 mod ops;
 mod overload;
 mod scim;
+mod security;
 mod tidy;
 mod transfer;

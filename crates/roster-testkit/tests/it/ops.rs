@@ -146,6 +146,7 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/users/{id}/mandates",
         "GET /v1/organizations/{id}/mandates",
         "GET /v1/users/{id}/delegations",
+        "GET /v1/audit/system",
     ];
     expected.sort();
     assert_eq!(operations, expected);

@@ -18,8 +18,9 @@ use super::wire::{
 
 /// A core field path in ZITADEL's words, for error messages.
 pub(crate) fn field_name(field: &str) -> String {
-    const NAMES: [(&str, &str); 10] = [
+    const NAMES: [(&str, &str); 11] = [
         ("id", "userId"),
+        ("password_hash", "hashedPassword.hash"),
         ("username", "username"),
         ("name.given", "profile.givenName"),
         ("name.family", "profile.familyName"),

@@ -31,6 +31,7 @@ use self::map::NewPassword;
 use self::wire::parse;
 use crate::AppState;
 use crate::auth::{Auth, UsersRead};
+use crate::limits::Budget;
 use crate::problem::ApiError;
 
 const SERVICE: &str = "zitadel.user.v2.UserService";
@@ -72,10 +73,12 @@ pub(crate) fn router() -> Router<AppState> {
     let rest = |method: &'static str, status: StatusCode| -> MethodRouter<AppState> {
         let handler = move |State(state): State<AppState>,
                             auth: std::result::Result<Auth<UsersRead>, ApiError>,
+                            budget: Budget,
                             params: Option<Path<Vec<(String, String)>>>,
                             body: Bytes| async move {
             let params = params.map(|Path(p)| p).unwrap_or_default();
-            serve(&state, auth, Transport::Rest, method, status, params, &body).await
+            let call = Call { state: &state, budget: &budget, transport: Transport::Rest, method };
+            serve(call, auth, status, params, &body).await
         };
         axum::routing::any(handler)
     };
@@ -126,22 +129,34 @@ pub(crate) fn router() -> Router<AppState> {
 async fn connect(
     State(state): State<AppState>,
     auth: std::result::Result<Auth<UsersRead>, ApiError>,
+    budget: Budget,
     Path(method): Path<String>,
     body: Bytes,
 ) -> Response {
-    serve(&state, auth, Transport::Connect, &method, StatusCode::OK, Vec::new(), &body).await
+    let call =
+        Call { state: &state, budget: &budget, transport: Transport::Connect, method: &method };
+    serve(call, auth, StatusCode::OK, Vec::new(), &body).await
+}
+
+/// One RPC as it arrived: what serving it may use.
+#[derive(Clone, Copy)]
+struct Call<'a> {
+    state: &'a AppState,
+    /// Spent by the RPCs that check a password or a verification code.
+    budget: &'a Budget,
+    transport: Transport,
+    method: &'a str,
 }
 
 /// Runs one RPC for either transport: path parameters join the body's fields.
 async fn serve(
-    state: &AppState,
+    call: Call<'_>,
     auth: std::result::Result<Auth<UsersRead>, ApiError>,
-    transport: Transport,
-    method: &str,
     status: StatusCode,
     params: Vec<(String, String)>,
     body: &[u8],
 ) -> Response {
+    let Call { state, budget, transport, method } = call;
     let outcome = async {
         let auth = auth?;
         let mut message = if body.iter().all(u8::is_ascii_whitespace) {
@@ -162,7 +177,7 @@ async fn serve(
         for (name, value) in params {
             fields.insert(name, Value::String(value));
         }
-        call(state, &auth.principal, method, message).await
+        rpc(state, budget, &auth.principal, method, message).await
     };
     match outcome.await {
         Ok(body) => (status, axum::Json(body)).into_response(),
@@ -179,7 +194,13 @@ fn writes(p: &Principal) -> Result<()> {
     }
 }
 
-async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Result<Value> {
+async fn rpc(
+    state: &AppState,
+    budget: &Budget,
+    p: &Principal,
+    method: &str,
+    body: Value,
+) -> Result<Value> {
     let d = &state.directory;
     match method {
         "GetUserByID" => {
@@ -283,6 +304,7 @@ async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Res
         }
         "VerifyEmail" | "VerifyPhone" => {
             let r: wire::VerifyCodeRequest = parse(body)?;
+            budget.verification()?;
             let purpose = if method == "VerifyPhone" { Purpose::Phone } else { Purpose::Email };
             let code = SecretString::from(r.verification_code);
             let user = d.verify_code(p, user_id(&r.user_id)?, purpose, code).await?;
@@ -297,7 +319,7 @@ async fn call(state: &AppState, p: &Principal, method: &str, body: Value) -> Res
             let user = d.merge_user(p, id, None, json!({ "phones": [] })).await?;
             Ok(json!({ "details": map::details(&user) }))
         }
-        "SetPassword" => set_password(state, p, parse(body)?).await,
+        "SetPassword" => set_password(state, budget, p, parse(body)?).await,
         "SetUserMetadata" => {
             let r: wire::SetUserMetadataRequest = parse(body)?;
             let patch = json!({ "attributes": map::metadata_attributes(&r.metadata)? });
@@ -571,6 +593,7 @@ async fn lifecycle(state: &AppState, p: &Principal, body: Value, t: Transition) 
 
 async fn set_password(
     state: &AppState,
+    budget: &Budget,
     p: &Principal,
     r: wire::SetPasswordRequest,
 ) -> Result<Value> {
@@ -579,6 +602,9 @@ async fn set_password(
         return Err(ZitadelError::invalid("newPassword is required"));
     };
     wire::oneof("SetPassword", &[r.current_password.is_some(), r.verification_code.is_some()])?;
+    if r.current_password.is_some() || r.verification_code.is_some() {
+        budget.verification()?;
+    }
     let secret = SecretString::from(new.password);
     if let Some(code) = r.verification_code {
         let code = SecretString::from(code);

@@ -448,3 +448,77 @@ async fn an_attempt_that_times_out_is_retried() {
     let list = deliveries_when(&app, &hook, |l| l[0]["status"] == "succeeded").await;
     assert_eq!(list[0]["attempts"], 2);
 }
+
+/// Security probe, finding 5: the address forms that carry a private IPv4 address, the ranges
+/// that are not public, and `localhost` with its trailing dot are refused, naming `url`.
+#[tokio::test]
+async fn r26_5_translated_reserved_and_dotted_local_targets_are_refused() {
+    let app = TestApp::spawn().await;
+    for url in [
+        "http://[::127.0.0.1]/",
+        "http://[::ffff:0:127.0.0.1]/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[64:ff9b::a9fe:a9fe]/latest",
+        "http://[64:ff9b:1::a00:1]/",
+        "http://[2002:7f00:1::]/",
+        "http://[fec0::1]/",
+        "http://198.18.0.1/",
+        "http://240.0.0.1/",
+        "http://localhost./",
+        "http://foo.localhost./",
+        "http://LOCALHOST/",
+    ] {
+        let body = json!({ "url": url, "event_types": ["*"] });
+        let response = app.post("/v1/webhooks").json(&body).send().await.unwrap();
+        let problem = expect_status(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(
+            (&problem["errors"][0]["field"], &problem["errors"][0]["code"]),
+            (&json!("url"), &json!("private_target")),
+            "{url}: {problem}"
+        );
+    }
+    let listed = expect_status(app.get("/v1/webhooks").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(listed["data"], json!([]), "nothing was registered");
+}
+
+/// Security probe, finding 6: a target the node cannot reach is recorded as "target refused
+/// or unreachable", whatever the reason (refused connection, unresolvable name, private
+/// address), so a delivery's record tells nothing about the internal network; the reason is
+/// in the server's log.
+#[tokio::test]
+async fn r26_6_an_unreachable_target_is_recorded_without_the_reason() {
+    let app = private_app().await;
+    let closed = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    let hook = register(&app, &format!("http://{closed}/hook"), json!(["user.created"])).await;
+    app.create_user(user("ada")).await;
+    let list = deliveries_when(&app, &hook, recorded(1, app.directory.now())).await;
+    assert_eq!(
+        (&list[0]["last_error"], &list[0]["last_status_code"]),
+        (&json!("target refused or unreachable"), &Value::Null),
+        "{list:#?}"
+    );
+}
+
+/// Security probe, finding 4: with `webhooks.proxy`, deliveries go through that proxy (and
+/// only through it: the environment's proxy variables are ignored, see the process tests).
+#[tokio::test]
+async fn r26_4_deliveries_go_through_the_configured_proxy() {
+    let mut proxy = Receiver::start(&[]).await;
+    let base = proxy.url.trim_end_matches("/hook").to_owned();
+    let app = TestApp::spawn_with(|config| {
+        config.webhooks.allow_private_targets = true;
+        config.webhooks.proxy = Some(base.into());
+    })
+    .await;
+    // The name is the proxy's to resolve: the node never looks it up.
+    let hook = register(&app, "http://hooks.example.invalid/hook", json!(["user.created"])).await;
+    let ada = app.create_user(user("ada")).await;
+    let received = proxy.next().await;
+    assert_eq!(received.header("host"), "hooks.example.invalid");
+    assert_eq!(received.json()["resource"]["id"], ada["id"]);
+    let list = deliveries_when(&app, &hook, |l| l[0]["status"] == "succeeded").await;
+    assert_eq!(list[0]["attempts"], 1);
+}
