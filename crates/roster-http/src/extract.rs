@@ -40,15 +40,97 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .into());
         }
         let bytes = read_body(req, state).await?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "malformed-json",
-                format!("the body is not valid JSON (line {}, column {})", e.line(), e.column()),
-            )
+        let value = parse_json(&bytes).map_err(|e| {
+            Problem::new(StatusCode::BAD_REQUEST, "malformed-json", json_error("the body", &e))
         })?;
         roster_core::input::reject_nul(&value)?;
         Ok(JsonBody { value, sha256: Sha256::digest(&bytes).into() })
+    }
+}
+
+/// Parses a JSON document, refusing an object that names a member twice: parsers disagree on
+/// which of the two counts (serde_json keeps the last, others the first), so a proxy or an
+/// audit log could see one value and the handler act on the other.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<Strict>(bytes).map(|Strict(value)| value)
+}
+
+/// What is wrong with a JSON document, for a message about `what` ("the body").
+pub(crate) fn json_error(what: &str, e: &serde_json::Error) -> String {
+    if e.is_data() {
+        // A duplicate member: the message names it and says where.
+        format!("{what} is not acceptable JSON: {e}")
+    } else {
+        format!("{what} is not valid JSON (line {}, column {})", e.line(), e.column())
+    }
+}
+
+/// A JSON value read without letting a member be named twice.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the member `{name}` is given twice"
+                )));
+            }
+            let Strict(value) = map.next_value()?;
+            members.insert(name, value);
+        }
+        Ok(Value::Object(members))
     }
 }
 
@@ -116,24 +198,79 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let Some(value) = parts.headers.get(IF_MATCH) else { return Ok(IfMatch(None)) };
-        let value = value.to_str().unwrap_or("").trim();
+        let malformed = || {
+            ApiError::from(Problem::invalid(
+                "If-Match",
+                "invalid_format",
+                "must be `*` or entity tags as ETag gives them, e.g. \"3\"",
+            ))
+        };
+        let value = value.to_str().map_err(|_| malformed())?.trim_matches([' ', '\t']);
         if value == "*" {
             return Ok(IfMatch(None));
         }
-        value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .and_then(|v| v.parse::<i64>().ok())
-            .map(|v| IfMatch(Some(v)))
-            .ok_or_else(|| {
-                Problem::invalid(
-                    "If-Match",
-                    "invalid_format",
-                    "must be one entity tag from an ETag, e.g. \"3\"",
-                )
-                .into()
-            })
+        let versions = if_match_versions(value).ok_or_else(malformed)?;
+        match versions.as_slice() {
+            // Well-formed, but no tag can match an ETag strongly (RFC 9110 §13.1.1): a 412
+            // once the resource is read, as version 0, which no resource has.
+            [] => Ok(IfMatch(Some(0))),
+            [version, rest @ ..] if rest.iter().all(|v| v == version) => {
+                Ok(IfMatch(Some(*version)))
+            }
+            _ => Err(Problem::invalid(
+                "If-Match",
+                "ambiguous",
+                "names several versions; only one can be current: send the ETag you read",
+            )
+            .into()),
+        }
     }
+}
+
+/// The versions a well-formed `If-Match` list of entity tags names (RFC 9110 §8.8.3: `W/`
+/// and a quoted run of visible characters but `"`, comma-separated), or `None` when it is
+/// not one. A weak tag, or one that is not how Roster writes a version (`"3"`), names none.
+fn if_match_versions(list: &str) -> Option<Vec<i64>> {
+    let mut versions = Vec::new();
+    for element in split_entity_tags(list)? {
+        let (weak, tag) = match element.strip_prefix("W/") {
+            Some(tag) => (true, tag),
+            None => (false, element),
+        };
+        let opaque = tag.strip_prefix('"')?.strip_suffix('"')?;
+        if !opaque.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b)) {
+            return None;
+        }
+        if let Ok(version) = opaque.parse::<i64>()
+            && !weak
+            && version.to_string() == opaque
+        {
+            versions.push(version);
+        }
+    }
+    Some(versions)
+}
+
+/// The elements of a comma-separated list of entity tags; commas inside quotes belong to the
+/// tag. `None` for an empty element or an unclosed quote.
+fn split_entity_tags(list: &str) -> Option<Vec<&str>> {
+    let mut elements = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in list.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                elements.push(list[start..i].trim_matches([' ', '\t']));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return None;
+    }
+    elements.push(list[start..].trim_matches([' ', '\t']));
+    (!elements.iter().any(|e| e.is_empty())).then_some(elements)
 }
 
 /// The `Idempotency-Key` header of a create.
@@ -178,4 +315,37 @@ where
     s.parse()
         .map(Some)
         .map_err(|_| serde::de::Error::custom(format!("`{s}` is not a valid value here")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_named_twice_is_refused_at_any_depth() {
+        for body in [
+            r#"{"username":"a","username":"b"}"#,
+            r#"{"name":{"given":"a","given":"a"}}"#,
+            r#"[{"x":1},{"y":1,"y":2}]"#,
+        ] {
+            let e = parse_json(body.as_bytes()).expect_err(body);
+            assert!(json_error("the body", &e).contains("is given twice"), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn everything_else_reads_as_serde_json_reads_it() {
+        for body in [
+            r#"{"a":1,"b":-2,"c":1.5,"d":18446744073709551615,"e":null,"f":[true,false,"x"],"g":{}}"#,
+            r#"[]"#,
+            r#""text""#,
+            r#"{"A":1,"a":2}"#,
+            "1e300",
+        ] {
+            let expected: Value = serde_json::from_slice(body.as_bytes()).unwrap();
+            assert_eq!(parse_json(body.as_bytes()).unwrap(), expected, "{body}");
+        }
+        let e = parse_json(b"{\"a\":").unwrap_err();
+        assert_eq!(json_error("the body", &e), "the body is not valid JSON (line 1, column 5)");
+    }
 }

@@ -288,6 +288,7 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
                 .on_request(())
                 .on_failure(()),
         )
+        .layer(axum::middleware::from_fn(limits::head_size))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");

@@ -80,6 +80,23 @@ pub(crate) fn overloaded() -> Response {
     Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).into_response()
 }
 
+/// The largest request head served: the target and the header lines, in bytes.
+pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// The middleware that answers 431 to a request whose head is larger than [`MAX_HEAD_BYTES`]
+/// (RFC 6585 §5), before anything reads it.
+pub(crate) async fn head_size(request: Request, next: Next) -> Response {
+    let target = request.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let headers: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if target + headers > MAX_HEAD_BYTES {
+        let detail = format!("the request's target and headers exceed {MAX_HEAD_BYTES} bytes");
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        return Problem::new(status, "request-header-fields-too-large", detail).into_response();
+    }
+    next.run(request).await
+}
+
 /// A request's permit of the concurrency cap, which a handler may give back early.
 #[derive(Clone)]
 pub(crate) struct Slot(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);

@@ -68,12 +68,16 @@ impl From<Error> for Problem {
                 current_state: Some(from.to_string()),
                 ..Problem::new(StatusCode::CONFLICT, "invalid-transition", e.to_string())
             },
-            Error::Stale { current, .. } => Problem {
+            Error::Stale { expected, current } => Problem {
                 current_version: Some(current),
                 ..Problem::new(
                     StatusCode::PRECONDITION_FAILED,
                     "precondition-failed",
-                    e.to_string(),
+                    if expected < 1 {
+                        "If-Match names no version of the resource".to_owned()
+                    } else {
+                        e.to_string()
+                    },
                 )
             },
             Error::IdempotencyMismatch => {

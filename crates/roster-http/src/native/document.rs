@@ -4,12 +4,16 @@
 //! - Request documents are read by [`roster_core::input::parse_document`], which refuses
 //!   unknown fields: every object schema a request body reaches says `additionalProperties:
 //!   false`. (Objects without declared properties — `custom_data`, `attributes` — stay free.)
-//! - `If-Match` takes one entity tag of a version, or `*` ([`crate::extract::IfMatch`]).
+//! - `If-Match` takes `*` or a list of entity tags (RFC 9110 §13.1.1,
+//!   [`crate::extract::IfMatch`]): a tag that is not the current ETag, weak ones included, is a
+//!   412. A list naming two different versions is a 400, which the pattern cannot say: only one
+//!   can be current.
 
 use serde_json::Value;
 
-/// `*`, or one entity tag holding a version, e.g. `"3"`.
-const IF_MATCH: &str = r#"^[ \t]*(\*|"[+-]?[0-9]{1,18}")[ \t]*$"#;
+/// `*`, or a comma-separated list of entity tags (`"3"`, `W/"3"`).
+const IF_MATCH: &str =
+    r#"^[ \t]*(\*|(W/)?"[\x21\x23-\x7e]*"([ \t]*,[ \t]*(W/)?"[\x21\x23-\x7e]*")*)[ \t]*$"#;
 
 /// Applies the rules above to the document.
 pub(crate) fn apply(doc: &mut Value) {
@@ -142,7 +146,9 @@ mod tests {
             "null",
             "\"a\"",
             "W/\"3\"",
-            "\"1\", \"2\"",
+            "\"1\", \"1\"",
+            "\"1\",,\"2\"",
+            "\"a,b\", W/\"c\"",
             "\"\"",
             "\"123456789012345678\"",
             "**",

@@ -162,13 +162,8 @@ async fn serve(
         let mut message = if body.iter().all(u8::is_ascii_whitespace) {
             Value::Object(Map::new())
         } else {
-            serde_json::from_slice(body).map_err(|e| {
-                ZitadelError::invalid(format!(
-                    "the body is not JSON: line {}, column {}",
-                    e.line(),
-                    e.column()
-                ))
-            })?
+            crate::extract::parse_json(body)
+                .map_err(|e| ZitadelError::invalid(crate::extract::json_error("the body", &e)))?
         };
         roster_core::input::reject_nul(&message)?;
         let Some(fields) = message.as_object_mut() else {

@@ -103,17 +103,23 @@ async fn if_match_lets_exactly_one_of_two_writers_win() {
     statuses.sort();
     assert_eq!(statuses, [StatusCode::OK, StatusCode::PRECONDITION_FAILED]);
 
-    for bad in ["1", "W/\"1\"", "\"x\""] {
-        let response = app
-            .put(&format!("/v1/users/{id}"))
-            .header("if-match", bad)
-            .json(&user("again"))
-            .send()
-            .await
-            .unwrap();
-        let problem = expect_status(response, StatusCode::BAD_REQUEST).await;
+    // RFC 9110 §13.1.1: a well-formed tag that does not match strongly is a 412 (a weak tag
+    // never does); only a malformed header is a 400.
+    let put = |tag: &'static str| {
+        app.put(&format!("/v1/users/{id}")).header("if-match", tag).json(&user("again")).send()
+    };
+    for stale in ["\"bogus\"", "W/\"2\"", "\"02\"", "\"1\"", "\"x\", W/\"2\""] {
+        let problem =
+            expect_status(put(stale).await.unwrap(), StatusCode::PRECONDITION_FAILED).await;
+        assert_eq!(problem["current_version"], 2, "{stale}: {problem}");
+    }
+    for bad in ["1", "\"1", "\"1\",,\"2\"", "\"1\", \"2\""] {
+        let problem = expect_status(put(bad).await.unwrap(), StatusCode::BAD_REQUEST).await;
         assert_eq!(problem["errors"][0]["field"], "If-Match", "{bad}");
     }
+    let listed =
+        expect_status(put("\"9\", \"2\", \"2\"").await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert_eq!(listed["errors"][0]["code"], "ambiguous");
     let any = app
         .put(&format!("/v1/users/{id}"))
         .header("if-match", "*")

@@ -239,3 +239,36 @@ async fn the_nul_character_is_refused_everywhere() {
         .unwrap();
     assert_eq!(scim.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A member named twice in one object is refused on every surface, naming it: parsers
+/// disagree on which of the two counts, so a proxy or an audit log could see one value and the
+/// handler act on the other.
+#[tokio::test]
+async fn a_member_named_twice_is_refused_on_every_surface() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        ("/v1/users", "application/json", r#"{"username":"a","username":"b"}"#),
+        ("/v1/users", "application/json", r#"{"username":"a","name":{"given":"x","given":"y"}}"#),
+        (
+            "/scim/v2/Users",
+            "application/scim+json",
+            r#"{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"a","userName":"b"}"#,
+        ),
+        (
+            "/compat/zitadel/v2/users/human",
+            "application/json",
+            r#"{"username":"a","username":"b","profile":{"givenName":"A","familyName":"B"},"email":{"email":"a@example.org"}}"#,
+        ),
+    ];
+    for (path, media, body) in cases {
+        let response =
+            app.post(path).header("content-type", media).body(body).send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {text}");
+        assert!(text.contains("is given twice"), "{path}: {text}");
+    }
+    let count =
+        expect_status(app.get("/v1/users/count").send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(count["total_count"], 0, "nothing was created");
+}
