@@ -1,7 +1,10 @@
 //! Bearer-token authentication and the scope each route needs.
 //!
 //! A handler states its scope in its signature: `Auth<UsersRead>`, `Auth<UsersWrite>` or
-//! `Auth<DirectoryAdmin>`, `Auth<TenantAdmin>` or `Auth<System>`.
+//! `Auth<DirectoryAdmin>`, `Auth<TenantAdmin>` or `Auth<System>`; a surface other than the
+//! native one names itself too (`Auth<UsersRead, Scim>`), and a refusal comes in its shape.
+//! Whatever the surface, the tenant goes into the request's span and the caller into its audit
+//! slot here, once.
 
 use std::marker::PhantomData;
 
@@ -12,7 +15,7 @@ use roster_core::{Error, Principal, Scope};
 
 use crate::AppState;
 use crate::audit::Caller;
-use crate::problem::ApiError;
+use crate::surface::{Native, Rejection, Surface};
 
 /// A scope a route requires.
 pub trait RequiredScope: Send + Sync + 'static {
@@ -41,33 +44,34 @@ impl RequiredScope for System {
     const SCOPE: Scope = Scope::System;
 }
 
-/// The authenticated principal of a request, holding scope `S`.
-pub struct Auth<S> {
+/// The authenticated principal of a request, holding scope `S`, for surface `X`.
+pub struct Auth<S, X = Native> {
     pub principal: Principal,
-    _scope: PhantomData<S>,
+    _scope: PhantomData<(S, X)>,
 }
 
-impl<S: RequiredScope> FromRequestParts<AppState> for Auth<S> {
-    type Rejection = ApiError;
+impl<S: RequiredScope, X: Surface> FromRequestParts<AppState> for Auth<S, X> {
+    type Rejection = X::Error;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let refuse = |e: Error| X::Error::from(Rejection::Core(e));
         let token = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
-            .ok_or(Error::Unauthenticated)?;
-        let principal = state.directory.authenticate(token).await?;
+            .ok_or_else(|| refuse(Error::Unauthenticated))?;
+        let principal = state.directory.authenticate(token).await.map_err(refuse)?;
         tracing::Span::current().record("tenant_id", tracing::field::display(principal.tenant));
         if let Some(caller) = parts.extensions.get::<Caller>() {
             caller.set(&principal);
         }
         if !principal.allows(S::SCOPE) {
-            return Err(Error::Forbidden.into());
+            return Err(refuse(Error::Forbidden));
         }
         Ok(Auth { principal, _scope: PhantomData })
     }

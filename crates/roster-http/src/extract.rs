@@ -1,6 +1,8 @@
 //! Request extractors that answer bad input with a problem naming what is wrong: JSON bodies
 //! (content type, size, syntax), query strings, path ids and the conditional-request headers.
 
+use std::marker::PhantomData;
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
@@ -11,11 +13,14 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::problem::{ApiError, Problem};
+use crate::surface::{Native, Rejection, Surface};
 
-/// A JSON request body, parsed to a `Value`, with the SHA-256 of its bytes.
-pub struct JsonBody {
+/// A JSON request body, parsed to a `Value`, with the SHA-256 of its bytes; refused in the
+/// shape of surface `X`.
+pub struct JsonBody<X = Native> {
     pub value: Value,
     pub sha256: [u8; 32],
+    _surface: PhantomData<X>,
 }
 
 /// Media types a JSON body may be sent as: `application/json` and any `application/*+json`
@@ -27,24 +32,19 @@ fn is_json(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
-    type Rejection = ApiError;
+impl<S: Send + Sync, X: Surface> FromRequest<S> for JsonBody<X> {
+    type Rejection = X::Error;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "the body must be JSON: Content-Type: application/json",
-            )
-            .into());
+            let expected = "JSON: Content-Type: application/json";
+            return Err(Rejection::UnsupportedMediaType(expected).into());
         }
         let bytes = read_body(req, state).await?;
-        let value = parse_json(&bytes).map_err(|e| {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed-json", json_error("the body", &e))
-        })?;
-        roster_core::input::reject_nul(&value)?;
-        Ok(JsonBody { value, sha256: Sha256::digest(&bytes).into() })
+        let value =
+            parse_json(&bytes).map_err(|e| Rejection::Malformed(json_error("the body", &e)))?;
+        roster_core::input::reject_nul(&value).map_err(Rejection::Core)?;
+        Ok(JsonBody { value, sha256: Sha256::digest(&bytes).into(), _surface: PhantomData })
     }
 }
 
@@ -135,17 +135,12 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 }
 
 /// The body, within the route's size limit (a 413 beyond it).
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Rejection> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload-too-large",
-                "the body exceeds the size limit",
-            )
-            .into()
+            Rejection::TooLarge
         } else {
-            Problem::bad_request(format!("the body could not be read: {rejection}")).into()
+            Rejection::Malformed(format!("the body could not be read: {rejection}"))
         }
     })
 }

@@ -3,7 +3,11 @@
 //! - [`native`]: the `/v1` REST API, described by the OpenAPI document at `/openapi.json`.
 //! - [`ops`]: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, `/docs`.
 //! - [`problem`]: the RFC 9457 error body, and the one mapping from directory errors to statuses.
-//! - [`extract`] and [`auth`]: request parsing that answers bad input with a named 4xx.
+//! - [`extract`] and [`auth`]: request parsing that answers bad input with a named 4xx, in the
+//!   shape of the surface that asks ([`surface`]: the typed refusal every surface renders).
+//! - `scim`: SCIM 2.0 at `/scim/v2`; `compat`: the vendor dialects (`/compat/<vendor>`).
+//! - [`limits`]: rate limits, the concurrency cap and long-poll slots; `audit`: the audit
+//!   trail's middleware; [`metrics`]: Prometheus metrics.
 //!
 //! Surfaces translate only: this crate has no database dependency and no business rule.
 
@@ -36,6 +40,7 @@ pub mod native;
 pub mod ops;
 pub mod problem;
 mod scim;
+pub mod surface;
 
 pub use limits::RateLimits;
 pub use metrics::Metrics;
@@ -244,14 +249,8 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
     Router::new()
         .merge(surfaces)
         .merge(ops::router())
-        .fallback(|| async { Problem::new(StatusCode::NOT_FOUND, "not-found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "the route does not allow this method",
-            )
-        })
+        .fallback(|| async { surface::Refusal::NoRoute })
+        .method_not_allowed_fallback(|| async { surface::Refusal::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(SetResponseHeaderLayer::if_not_present(
@@ -289,6 +288,7 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
                 .on_failure(()),
         )
         .layer(axum::middleware::from_fn(limits::head_size))
+        .layer(axum::middleware::from_fn(surface::shape))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock as _, DefaultClock};
@@ -27,7 +27,8 @@ use roster_core::{Actor, Principal};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::problem::{ApiError, Problem};
+use crate::problem::ApiError;
+use crate::surface::{Refusal, Rejection};
 
 /// Requests per second allowed to one token, and to one client address, separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -74,12 +75,6 @@ impl Limiter {
     }
 }
 
-/// The answer past the concurrency cap: 503 (with `Retry-After`, as every 503).
-pub(crate) fn overloaded() -> Response {
-    let detail = "the server is at its limit of concurrent requests, retry later";
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", detail).into_response()
-}
-
 /// The largest request head served: the target and the header lines, in bytes.
 pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
 
@@ -90,9 +85,7 @@ pub(crate) async fn head_size(request: Request, next: Next) -> Response {
     let headers: usize =
         request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if target + headers > MAX_HEAD_BYTES {
-        let detail = format!("the request's target and headers exceed {MAX_HEAD_BYTES} bytes");
-        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        return Problem::new(status, "request-header-fields-too-large", detail).into_response();
+        return Refusal::HeadTooLarge.into_response();
     }
     next.run(request).await
 }
@@ -126,7 +119,9 @@ pub(crate) async fn cap(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Ok(permit) = permits.try_acquire_owned() else { return overloaded() };
+    let Ok(permit) = permits.try_acquire_owned() else {
+        return Refusal::Overloaded.into_response();
+    };
     let slot = Slot(Arc::new(std::sync::Mutex::new(Some(permit))));
     request.extensions_mut().insert(slot.clone());
     let response = next.run(request).await;
@@ -166,26 +161,15 @@ impl LongPolls {
         self: &Arc<Self>,
         p: &Principal,
         slot: &Slot,
-    ) -> Result<LongPoll, ApiError> {
-        let busy = |detail: &str| {
-            ApiError::from(Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-long-polls",
-                detail,
-            ))
-        };
-        let mut held = self.held.lock().map_err(|_| busy("long-polls are unavailable"))?;
+    ) -> Result<LongPoll, Rejection> {
+        let taken = |per_token| Rejection::Refused(Refusal::LongPollsTaken { per_token });
+        let mut held = self.held.lock().map_err(|_| taken(false))?;
         let count = held.entry(p.actor).or_default();
         if *count >= self.per_token {
-            return Err(busy(&format!(
-                "this token already long-polls {} times at once; retry after the time in Retry-After",
-                self.per_token
-            )));
+            return Err(taken(true));
         }
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            return Err(busy(
-                "every long-poll slot of this node is taken; retry after the time in Retry-After",
-            ));
+            return Err(taken(false));
         };
         *count += 1;
         self.waiting.inc();
@@ -262,19 +246,11 @@ fn spend(buckets: &DefaultKeyedRateLimiter<Key>, keys: &[Key]) -> Result<(), u64
 }
 
 fn too_many(seconds: u64) -> Response {
-    let mut response = ApiError::from(rate_limited()).into_response();
+    let mut response = Refusal::RateLimited.into_response();
     if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
         response.headers_mut().insert(RETRY_AFTER, value);
     }
     response
-}
-
-fn rate_limited() -> Problem {
-    Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate-limited",
-        "too many requests: retry after the time in Retry-After",
-    )
 }
 
 /// What this request may still spend: the buckets of its token and client address. An
@@ -288,8 +264,9 @@ pub(crate) struct Budget {
 
 impl Budget {
     /// One password or code verification; 429 (with `Retry-After`) past the limit.
-    pub(crate) fn verification(&self) -> Result<(), ApiError> {
-        spend(&self.limiter.verifications, &self.keys).map_err(|_| ApiError::from(rate_limited()))
+    pub(crate) fn verification(&self) -> Result<(), Rejection> {
+        spend(&self.limiter.verifications, &self.keys)
+            .map_err(|_| Rejection::Refused(Refusal::RateLimited))
     }
 }
 

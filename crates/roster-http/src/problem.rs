@@ -7,6 +7,8 @@ use roster_core::{Error, FieldError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::surface::Rejection;
+
 /// `application/problem+json`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
@@ -144,6 +146,30 @@ pub struct ApiError(pub Box<Problem>);
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         ApiError(Box::new(Problem::from(e)))
+    }
+}
+
+/// A shared extractor's or layer's refusal, in the native shape.
+impl From<Rejection> for ApiError {
+    fn from(rejection: Rejection) -> Self {
+        let problem = match rejection {
+            Rejection::Core(e) => Problem::from(e),
+            Rejection::UnsupportedMediaType(expected) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                format!("the body must be {expected}"),
+            ),
+            Rejection::TooLarge => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                "the body exceeds the size limit",
+            ),
+            Rejection::Malformed(detail) => {
+                Problem::new(StatusCode::BAD_REQUEST, "malformed-json", detail)
+            }
+            Rejection::Refused(r) => Problem::new(r.status(), r.code(), r.message()),
+        };
+        ApiError(Box::new(problem))
     }
 }
 

@@ -16,22 +16,21 @@ use serde_json::{Map, Value, json};
 use tower::ServiceExt as _;
 use tower_http::request_id::RequestId;
 
+use super::Scim;
 use super::discovery::MAX_BULK_OPERATIONS;
 use super::{
     BULK_REQUEST_SCHEMA, BULK_RESPONSE_SCHEMA, ScimBody, ScimError, ScimResult, get_ci, scim_json,
 };
 use crate::AppState;
 use crate::auth::{Auth, UsersWrite};
-use crate::problem::ApiError;
 
 pub(crate) async fn bulk(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    _auth: Auth<UsersWrite, Scim>,
     headers: HeaderMap,
     extensions: Extensions,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    auth?;
     super::require_schema(&body, BULK_REQUEST_SCHEMA)?;
     let object = body.as_object().cloned().unwrap_or_default();
     let Some(Value::Array(operations)) = get_ci(&object, "Operations") else {

@@ -16,6 +16,7 @@ use roster_core::{Error, GroupId, Principal, UserId};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 
+use super::Scim;
 use super::list::{ListRequest, Projection};
 use super::patch::{self, Schema};
 use super::{
@@ -24,7 +25,6 @@ use super::{
 };
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::problem::ApiError;
 
 const CORE_ATTRIBUTES: [&str; 6] =
     ["id", "externalId", "meta", "schemas", "displayName", "members"];
@@ -222,28 +222,27 @@ async fn document(state: &AppState, p: &Principal, group: &Group, base: &str) ->
 /// `GET /Groups`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersRead>, ApiError>,
+    auth: Auth<UsersRead, Scim>,
     base: BaseUrl,
     RawQuery(query): RawQuery,
 ) -> ScimResult {
     let request = ListRequest::from_query(query.as_deref())?;
-    run_list(&state, &auth?, &base, request).await
+    run_list(&state, &auth, &base, request).await
 }
 
 /// `POST /Groups/.search`.
 pub(crate) async fn search(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersRead>, ApiError>,
+    auth: Auth<UsersRead, Scim>,
     base: BaseUrl,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     run_list(&state, &auth, &base, ListRequest::from_search(&body)?).await
 }
 
 async fn run_list(
     state: &AppState,
-    auth: &Auth<UsersRead>,
+    auth: &Auth<UsersRead, Scim>,
     base: &BaseUrl,
     request: ListRequest,
 ) -> ScimResult {
@@ -313,11 +312,10 @@ fn display_name(filter: &Filter) -> ScimResult<String> {
 /// `POST /Groups`.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     let p = &auth.principal;
     require_schema(&body, GROUP_SCHEMA)?;
     let doc = from_scim(&body)?;
@@ -337,12 +335,11 @@ fn strip_nulls(fields: &mut Value) {
 /// `GET /Groups/{id}`.
 pub(crate) async fn get(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersRead>, ApiError>,
+    auth: Auth<UsersRead, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ScimResult {
-    let auth = auth?;
     let projection = Projection::from_query(query.as_deref())?;
     let group = state.directory.group(&auth.principal, group_id(&id)?).await.map_err(err)?;
     let doc = document(&state, &auth.principal, &group, &base.0).await?;
@@ -352,13 +349,12 @@ pub(crate) async fn get(
 /// `PUT /Groups/{id}`.
 pub(crate) async fn replace(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     let p = &auth.principal;
     let id = group_id(&id)?;
     require_schema(&body, GROUP_SCHEMA)?;
@@ -377,13 +373,12 @@ pub(crate) async fn replace(
 /// `If-Match`, a group changed meanwhile is read again and the operations applied again.
 pub(crate) async fn modify(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     let p = &auth.principal;
     let id = group_id(&id)?;
     let mut attempts = 0;
@@ -412,11 +407,10 @@ pub(crate) async fn modify(
 /// `DELETE /Groups/{id}`.
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
 ) -> ScimResult {
-    let auth = auth?;
     state.directory.delete_group(&auth.principal, group_id(&id)?, version).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::{Auth, UsersRead};
-use crate::problem::ApiError;
+use crate::surface::{Rejection, Surface};
 
 pub(crate) const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub(crate) const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -82,10 +82,7 @@ pub(crate) fn router(max_bulk_body_bytes: usize) -> Router<AppState> {
 
 /// `POST /.search` over every resource type at once, which RFC 7644 §3.4.3 leaves optional:
 /// 501, to an authenticated client only (like every other route).
-async fn search_everything(auth: Result<Auth<UsersRead>, ApiError>) -> ScimError {
-    if let Err(refused) = auth {
-        return refused.into();
-    }
+async fn search_everything(_auth: Auth<UsersRead, Scim>) -> ScimError {
     ScimError::new(
         StatusCode::NOT_IMPLEMENTED,
         None,
@@ -201,21 +198,33 @@ impl From<Error> for ScimError {
     }
 }
 
-/// The native extractors' rejections (authentication, body, headers) keep their status and
-/// detail.
-impl From<ApiError> for ScimError {
-    fn from(ApiError(problem): ApiError) -> Self {
-        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let scim_type = match problem.kind.rsplit(':').next() {
-            Some("malformed-json") => Some("invalidSyntax"),
-            Some("validation") => Some("invalidValue"),
-            _ => None,
-        };
-        let detail = match problem.errors.first() {
-            Some(e) if problem.errors.len() == 1 => format!("{}: {}", e.field, e.message),
-            _ => problem.detail,
-        };
-        ScimError::new(status, scim_type, detail)
+/// SCIM as a surface: shared extractors refuse in its error shape.
+pub(crate) struct Scim;
+
+impl Surface for Scim {
+    type Error = ScimError;
+}
+
+/// A shared extractor's or layer's refusal as RFC 7644 §3.12 has it.
+impl From<Rejection> for ScimError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Core(e) => ScimError::from(e),
+            Rejection::UnsupportedMediaType(_) => ScimError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                None,
+                "the body must be JSON: Content-Type: application/scim+json",
+            ),
+            Rejection::TooLarge => ScimError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                "the body exceeds the size limit",
+            ),
+            Rejection::Malformed(detail) => ScimError::bad("invalidSyntax", detail),
+            Rejection::Refused(refusal) => {
+                ScimError::new(refusal.status(), None, refusal.message())
+            }
+        }
     }
 }
 
@@ -321,7 +330,7 @@ impl<S: Send + Sync> axum::extract::FromRequest<S> for ScimBody {
     type Rejection = ScimError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ScimError> {
-        let body = crate::extract::JsonBody::from_request(req, state).await?;
+        let body = crate::extract::JsonBody::<Scim>::from_request(req, state).await?;
         Ok(ScimBody(body.value))
     }
 }

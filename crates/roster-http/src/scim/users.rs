@@ -23,6 +23,7 @@ use roster_core::{Error, FieldError, Search, Transition, UserId, UserInput};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 
+use super::Scim;
 use super::list::{ListRequest, Projection};
 use super::patch::{self, Schema};
 use super::{
@@ -31,7 +32,6 @@ use super::{
 };
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::problem::ApiError;
 
 /// The Enterprise extension's attributes, each kept as the user attribute of the same name.
 pub(crate) const ENTERPRISE_ATTRIBUTES: [&str; 6] =
@@ -509,28 +509,27 @@ fn user_id(id: &str) -> ScimResult<UserId> {
 /// `GET /Users`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersRead>, ApiError>,
+    auth: Auth<UsersRead, Scim>,
     base: BaseUrl,
     RawQuery(query): RawQuery,
 ) -> ScimResult {
     let request = ListRequest::from_query(query.as_deref())?;
-    run_list(&state, &auth?, &base, request).await
+    run_list(&state, &auth, &base, request).await
 }
 
 /// `POST /Users/.search`.
 pub(crate) async fn search(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersRead>, ApiError>,
+    auth: Auth<UsersRead, Scim>,
     base: BaseUrl,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     run_list(&state, &auth, &base, ListRequest::from_search(&body)?).await
 }
 
 async fn run_list(
     state: &AppState,
-    auth: &Auth<UsersRead>,
+    auth: &Auth<UsersRead, Scim>,
     base: &BaseUrl,
     request: ListRequest,
 ) -> ScimResult {
@@ -716,11 +715,10 @@ fn address_field(sub: &str) -> Option<&'static str> {
 /// `POST /Users`.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     require_schema(&body, USER_SCHEMA)?;
     let (mut input, active) = from_scim(&body).map_err(err)?;
     if let Some(active) = active {
@@ -733,12 +731,11 @@ pub(crate) async fn create(
 /// `GET /Users/{id}`.
 pub(crate) async fn get(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersRead>, ApiError>,
+    auth: Auth<UsersRead, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ScimResult {
-    let auth = auth?;
     let projection = Projection::from_query(query.as_deref())?;
     let user = state.directory.user(&auth.principal, user_id(&id)?, false).await.map_err(err)?;
     Ok(resource(StatusCode::OK, &projection.apply(to_scim(&user, &base.0), USER_SCHEMA)))
@@ -772,13 +769,12 @@ fn replacing(current: &User, document: &Value) -> Result<UserInput, Error> {
 /// `PUT /Users/{id}`.
 pub(crate) async fn replace(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     let id = user_id(&id)?;
     require_schema(&body, USER_SCHEMA)?;
     let (_, active) = from_scim(&body).map_err(err)?;
@@ -794,13 +790,12 @@ pub(crate) async fn replace(
 /// `PATCH /Users/{id}`.
 pub(crate) async fn modify(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
-    let auth = auth?;
     let id = user_id(&id)?;
     let current = state.directory.user(&auth.principal, id, false).await.map_err(err)?;
     // Applied once here so that a bad operation is answered in SCIM's terms, then again to
@@ -827,11 +822,10 @@ pub(crate) async fn modify(
 /// `DELETE /Users/{id}`: the user becomes a tombstone, and is not found from then on.
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    auth: Result<Auth<UsersWrite>, ApiError>,
+    auth: Auth<UsersWrite, Scim>,
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
 ) -> ScimResult {
-    let auth = auth?;
     let id = user_id(&id)?;
     state
         .directory

@@ -12,5 +12,6 @@ mod ops;
 mod overload;
 mod scim;
 mod security;
+mod surfaces;
 mod tidy;
 mod transfer;

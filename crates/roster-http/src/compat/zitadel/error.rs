@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use roster_core::Error;
 use serde_json::json;
 
-use crate::problem::ApiError;
+use crate::surface::{Refusal, Rejection, Surface};
 
 /// The gRPC status codes ZITADEL answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,17 +115,45 @@ impl From<Error> for ZitadelError {
     }
 }
 
-/// The shared extractors' rejections (authentication, body) keep their meaning.
-impl From<ApiError> for ZitadelError {
-    fn from(ApiError(problem): ApiError) -> Self {
-        let code = match problem.status {
-            401 => Code::Unauthenticated,
-            403 => Code::PermissionDenied,
-            429 => Code::ResourceExhausted,
-            503 => Code::Unavailable,
-            s if s >= 500 => Code::Internal,
-            _ => Code::InvalidArgument,
-        };
-        ZitadelError::new(code, problem.detail)
+/// ZITADEL as a surface: shared extractors refuse in its error shape.
+pub(crate) struct Zitadel;
+
+impl Surface for Zitadel {
+    type Error = ZitadelError;
+}
+
+/// A shared extractor's or layer's refusal as a gRPC status.
+impl From<Rejection> for ZitadelError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Core(e) => ZitadelError::from(e),
+            Rejection::UnsupportedMediaType(expected) => {
+                ZitadelError::invalid(format!("the body must be {expected}"))
+            }
+            Rejection::TooLarge => {
+                ZitadelError::new(Code::ResourceExhausted, "the body is too large")
+            }
+            Rejection::Malformed(detail) => ZitadelError::invalid(detail),
+            Rejection::Refused(refusal) => {
+                let code = match refusal {
+                    Refusal::RateLimited | Refusal::LongPollsTaken { .. } => {
+                        Code::ResourceExhausted
+                    }
+                    Refusal::Overloaded => Code::Unavailable,
+                    Refusal::HeadTooLarge => Code::InvalidArgument,
+                    Refusal::NoRoute => Code::NotFound,
+                    Refusal::MethodNotAllowed => Code::Unimplemented,
+                };
+                ZitadelError::new(code, refusal.message())
+            }
+        }
+    }
+}
+
+/// Outside a call (an extractor's refusal), ZITADEL answers in the Connect shape; a call
+/// renders its errors for its transport ([`ZitadelError::render`]).
+impl IntoResponse for ZitadelError {
+    fn into_response(self) -> Response {
+        self.render(Transport::Connect)
     }
 }

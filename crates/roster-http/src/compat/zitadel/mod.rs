@@ -26,15 +26,24 @@ use roster_core::{Principal, Scope, Search, Transition, UserId, UserInput};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
 
-use self::error::{Code, Result, Transport, ZitadelError};
+use self::error::{Code, Result};
+pub(crate) use self::error::{Transport, Zitadel, ZitadelError};
 use self::map::NewPassword;
 use self::wire::parse;
 use crate::AppState;
 use crate::auth::{Auth, UsersRead};
 use crate::limits::Budget;
-use crate::problem::ApiError;
 
 const SERVICE: &str = "zitadel.user.v2.UserService";
+
+/// The transport of a request to `path` (below `/compat/zitadel`), for errors answered before
+/// the dialect runs.
+pub(crate) fn transport(path: &str) -> Transport {
+    match path.strip_prefix('/').and_then(|p| p.strip_prefix(SERVICE)) {
+        Some(method) if method.starts_with('/') => Transport::Connect,
+        _ => Transport::Rest,
+    }
+}
 
 /// RPCs of the service Roster does not serve; they answer `unimplemented`.
 const UNIMPLEMENTED: [&str; 28] = [
@@ -72,7 +81,7 @@ const UNIMPLEMENTED: [&str; 28] = [
 pub(crate) fn router() -> Router<AppState> {
     let rest = |method: &'static str, status: StatusCode| -> MethodRouter<AppState> {
         let handler = move |State(state): State<AppState>,
-                            auth: std::result::Result<Auth<UsersRead>, ApiError>,
+                            auth: std::result::Result<Auth<UsersRead, Zitadel>, ZitadelError>,
                             budget: Budget,
                             params: Option<Path<Vec<(String, String)>>>,
                             body: Bytes| async move {
@@ -128,7 +137,7 @@ pub(crate) fn router() -> Router<AppState> {
 /// `POST /zitadel.user.v2.UserService/<Method>`: the request message is the body.
 async fn connect(
     State(state): State<AppState>,
-    auth: std::result::Result<Auth<UsersRead>, ApiError>,
+    auth: std::result::Result<Auth<UsersRead, Zitadel>, ZitadelError>,
     budget: Budget,
     Path(method): Path<String>,
     body: Bytes,
@@ -151,7 +160,7 @@ struct Call<'a> {
 /// Runs one RPC for either transport: path parameters join the body's fields.
 async fn serve(
     call: Call<'_>,
-    auth: std::result::Result<Auth<UsersRead>, ApiError>,
+    auth: std::result::Result<Auth<UsersRead, Zitadel>, ZitadelError>,
     status: StatusCode,
     params: Vec<(String, String)>,
     body: &[u8],

@@ -124,12 +124,10 @@ async fn oversized_or_too_many_headers_are_refused() {
     }
     assert_eq!(many.send().await.unwrap().status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     // The head is capped at 16 KiB, far below what the HTTP parser buffers: a 200 KB header
-    // is refused with a problem, on every surface, and nothing reads it.
-    for path in ["/v1/users", "/scim/v2/Users", "/compat/zitadel/v2/users"] {
-        let response = app.get(path).header("x-big", "a".repeat(200_000)).send().await.unwrap();
-        let problem = problem(response, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await;
-        assert!(problem["detail"].as_str().unwrap().contains("16384 bytes"), "{path}: {problem}");
-    }
+    // is refused with a problem, and nothing reads it (other surfaces: `surfaces.rs`).
+    let response = app.get("/v1/users").header("x-big", "a".repeat(200_000)).send().await.unwrap();
+    let problem = problem(response, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await;
+    assert!(problem["detail"].as_str().unwrap().contains("16384 bytes"), "{problem}");
     let within = app.get("/v1/users").header("x-big", "a".repeat(15_000));
     expect_status(within.send().await.unwrap(), StatusCode::OK).await;
     expect_status(app.get("/v1/users").send().await.unwrap(), StatusCode::OK).await;
