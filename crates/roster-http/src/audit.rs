@@ -14,6 +14,7 @@ use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::surface::Operation;
 
 /// Who made the request, once authentication has said so: the tenant whose trail the entry
 /// joins (none for a system token, whose requests are the operator's) and the token.
@@ -38,8 +39,9 @@ pub(crate) async fn record(
 ) -> Response {
     let started = Instant::now();
     let occurred_at = state.directory.now();
+    let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
-    let operation = format!("{} {route}", request.method());
+    let mut operation = format!("{method} {route}");
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -59,6 +61,16 @@ pub(crate) async fn record(
     parts.extensions.insert(caller.clone());
 
     let response = next.run(Request::from_parts(parts, body)).await;
+    // An RPC surface names the operation it served and the resource it was about.
+    let resource_id = match response.extensions().get::<Operation>() {
+        Some(served) => {
+            if let Some(route) = &served.route {
+                operation = format!("{method} {route}");
+            }
+            served.resource.or(resource_id)
+        }
+        None => resource_id,
+    };
 
     let status = response.status().as_u16();
     let (tenant_id, token_id) = caller.0.get().copied().unwrap_or_default();

@@ -192,20 +192,15 @@ impl Drop for LongPoll {
     }
 }
 
-/// Whether a request only reads: `GET`, `HEAD`, `OPTIONS`, and the searches and RPC reads that
-/// travel as `POST` (`…/search`, SCIM's `…/.search`, a Connect `Get…` or `List…` method, the
-/// ZITADEL gateway's user listing).
+/// Whether a request only reads: `GET`, `HEAD`, `OPTIONS`, and the searches that travel as
+/// `POST` (`…/search`, SCIM's `…/.search`). A surface whose reads and writes share a method
+/// (an RPC dialect) charges its writes itself ([`Budget::write`]).
 fn is_read(method: &Method, path: &str) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
     let last = path.rsplit('/').next().unwrap_or("");
-    let connect_read =
-        path.contains("Service/") && (last.starts_with("Get") || last.starts_with("List"));
-    *method == Method::POST
-        && (matches!(last, "search" | ".search" | "_search")
-            || connect_read
-            || path == "/compat/zitadel/v2/users")
+    *method == Method::POST && matches!(last, "search" | ".search")
 }
 
 /// The middleware: answers 429 when a write's token or address is over its limit, and leaves
@@ -222,7 +217,9 @@ pub(crate) async fn limit(
     if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
         keys.push(Key::Address(peer.ip()));
     }
-    if !is_read(request.method(), request.uri().path())
+    let path = request.uri().path();
+    if !is_read(request.method(), path)
+        && !crate::surface::charges_own_writes(path)
         && let Err(seconds) = spend(&limiter.writes, &keys)
     {
         return too_many(seconds);
@@ -263,6 +260,12 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
+    /// One write, for a surface that tells its writes from its reads itself; 429 past the limit.
+    pub(crate) fn write(&self) -> Result<(), Rejection> {
+        spend(&self.limiter.writes, &self.keys)
+            .map_err(|_| Rejection::Refused(Refusal::RateLimited))
+    }
+
     /// One password or code verification; 429 (with `Retry-After`) past the limit.
     pub(crate) fn verification(&self) -> Result<(), Rejection> {
         spend(&self.limiter.verifications, &self.keys)
@@ -285,23 +288,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_sent_as_post_are_reads() {
-        for path in [
-            "/v1/users/search",
-            "/scim/v2/Users/.search",
-            "/compat/zitadel/zitadel.user.v2.UserService/GetUserByID",
-            "/compat/zitadel/zitadel.user.v2.UserService/ListUsers",
-            "/compat/zitadel/v2/users",
-        ] {
+    fn searches_sent_as_post_are_reads() {
+        for path in ["/v1/users/search", "/scim/v2/Users/.search", "/scim/v2/Groups/.search"] {
             assert!(is_read(&Method::POST, path), "{path}");
         }
-        for path in [
-            "/v1/users",
-            "/scim/v2/Users",
-            "/scim/v2/Bulk",
-            "/compat/zitadel/zitadel.user.v2.UserService/LockUser",
-            "/compat/zitadel/v2/users/new",
-        ] {
+        for path in ["/v1/users", "/scim/v2/Users", "/scim/v2/Bulk", "/v1/users/x/password"] {
             assert!(!is_read(&Method::POST, path), "{path}");
         }
         assert!(is_read(&Method::GET, "/v1/users"));

@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::AppState;
+use crate::surface::Operation;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -80,13 +81,17 @@ impl Metrics {
 }
 
 /// Middleware counting and timing every request under its route template (never the raw path,
-/// which may hold an e-mail address or phone number).
+/// which may hold an e-mail address or phone number), or the operation an RPC surface served.
 pub(crate) async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route =
+    let template =
         request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let response = next.run(request).await;
+    let route = match response.extensions().get::<Operation>().and_then(|o| o.route.clone()) {
+        Some(route) => route,
+        None => template,
+    };
     let metrics = &state.metrics;
     let status = response.status().as_u16();
     metrics

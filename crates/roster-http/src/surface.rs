@@ -105,6 +105,23 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// What a surface that serves several operations on one route (an RPC dialect) says about the
+/// operation it served, in the response's extensions: the audit trail and the metrics name it
+/// by `route` instead of the route template, and the audit records the `resource`.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// The route with the operation filled in (`/compat/zitadel/…UserService/GetUserByID`).
+    pub route: Option<String>,
+    /// The resource the operation is about.
+    pub resource: Option<uuid::Uuid>,
+}
+
+/// Whether the surface owning `path` charges its writes to the rate limits itself, knowing its
+/// operations (an RPC dialect's reads travel as `POST` too).
+pub(crate) fn charges_own_writes(path: &str) -> bool {
+    matches!(owner(path), Owner::Zitadel(_))
+}
+
 /// A surface: the error type its handlers answer with, which every [`Rejection`] becomes.
 /// Shared extractors are generic over it (`Auth<UsersRead, Scim>`), so they refuse straight
 /// into the surface's shape.

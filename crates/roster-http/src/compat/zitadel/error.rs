@@ -2,7 +2,8 @@
 //! call — Connect `{code: "not_found", message}` or the REST gateway's `{code: 5, message,
 //! details}` — with the same HTTP status either way.
 
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roster_core::Error;
 use serde_json::json;
@@ -75,7 +76,11 @@ impl ZitadelError {
             Transport::Connect => json!({ "code": name, "message": self.message }),
             Transport::Rest => json!({ "code": number, "message": self.message, "details": [] }),
         };
-        (status, axum::Json(body)).into_response()
+        let mut response = (status, axum::Json(body)).into_response();
+        if matches!(self.code, Code::ResourceExhausted | Code::Unavailable) {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

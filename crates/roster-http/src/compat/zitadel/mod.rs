@@ -10,6 +10,7 @@
 
 mod error;
 mod map;
+mod rpc;
 pub(crate) mod wire;
 
 use axum::Router;
@@ -29,10 +30,11 @@ use serde_json::{Map, Value, json};
 use self::error::{Code, Result};
 pub(crate) use self::error::{Transport, Zitadel, ZitadelError};
 use self::map::NewPassword;
-use self::wire::parse;
+use self::rpc::Rpc;
 use crate::AppState;
 use crate::auth::{Auth, UsersRead};
 use crate::limits::Budget;
+use crate::surface::Operation;
 
 const SERVICE: &str = "zitadel.user.v2.UserService";
 
@@ -166,6 +168,8 @@ async fn serve(
     body: &[u8],
 ) -> Response {
     let Call { state, budget, transport, method } = call;
+    // What the audit trail and the metrics name the call by, once it is parsed.
+    let mut operation = None;
     let outcome = async {
         let auth = auth?;
         let mut message = if body.iter().all(u8::is_ascii_whitespace) {
@@ -181,178 +185,29 @@ async fn serve(
         for (name, value) in params {
             fields.insert(name, Value::String(value));
         }
-        rpc(state, budget, &auth.principal, method, message).await
+        let rpc = Rpc::parse(method, message)?;
+        operation = Some(Operation {
+            route: (transport == Transport::Connect)
+                .then(|| format!("/compat/zitadel/{SERVICE}/{}", rpc.name())),
+            resource: rpc.user().and_then(|id| id.parse().ok()),
+        });
+        if !auth.principal.allows(rpc.scope()) {
+            let message = format!("the token lacks the {} scope", rpc.scope().as_str());
+            return Err(ZitadelError::new(Code::PermissionDenied, message));
+        }
+        if rpc.scope() != Scope::UsersRead {
+            budget.write()?;
+        }
+        rpc.apply(state, budget, &auth.principal).await
     };
-    match outcome.await {
+    let mut response = match outcome.await {
         Ok(body) => (status, axum::Json(body)).into_response(),
         Err(e) => e.render(transport),
+    };
+    if let Some(operation) = operation {
+        response.extensions_mut().insert(operation);
     }
-}
-
-/// Write RPCs need `users:write`.
-fn writes(p: &Principal) -> Result<()> {
-    if p.allows(Scope::UsersWrite) {
-        Ok(())
-    } else {
-        Err(ZitadelError::new(Code::PermissionDenied, "the token lacks the users:write scope"))
-    }
-}
-
-async fn rpc(
-    state: &AppState,
-    budget: &Budget,
-    p: &Principal,
-    method: &str,
-    body: Value,
-) -> Result<Value> {
-    let d = &state.directory;
-    match method {
-        "GetUserByID" => {
-            let user =
-                d.user(p, user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?, false).await?;
-            return Ok(json!({ "details": map::details(&user), "user": map::user(&user) }));
-        }
-        "ListUsers" => return list_users(state, p, parse(body)?).await,
-        "ListUserMetadata" => {
-            let request: wire::ListUserMetadataRequest = parse(body)?;
-            if request.pagination.is_some() || !request.filters.is_empty() {
-                return Err(ZitadelError::new(
-                    Code::Unimplemented,
-                    "ListUserMetadata: pagination and filters are not supported; every key is returned",
-                ));
-            }
-            let user = d.user(p, user_id(&request.user_id)?, false).await?;
-            let metadata = map::metadata(&user);
-            let total = metadata.len().to_string();
-            return Ok(json!({ "pagination": { "totalResult": total }, "metadata": metadata }));
-        }
-        m if UNIMPLEMENTED.contains(&m) => {
-            return Err(ZitadelError::new(
-                Code::Unimplemented,
-                format!("{SERVICE}/{m} is not supported by Roster"),
-            ));
-        }
-        _ => {}
-    }
-    writes(p)?;
-    match method {
-        "CreateUser" => create_user(state, p, parse(body)?).await,
-        "AddHumanUser" => add_human_user(state, p, parse(body)?).await,
-        "UpdateUser" => {
-            let r: wire::UpdateUserRequest = parse(body)?;
-            wire::oneof("user", &[r.human.is_some(), r.machine.is_some()])?;
-            let id = user_id(&r.user_id)?;
-            let user =
-                update(state, p, id, r.username, r.human.as_ref(), r.machine.as_ref()).await?;
-            let body = json!({ "changeDate": map::details(&user)["changeDate"] });
-            codes(state, p, id, r.human.as_ref(), body).await
-        }
-        "UpdateHumanUser" => {
-            let r: wire::UpdateHumanUserRequest = parse(body)?;
-            let human = wire::Human {
-                profile: r.profile,
-                email: r.email,
-                phone: r.phone,
-                password: r.password,
-                metadata: None,
-            };
-            let id = user_id(&r.user_id)?;
-            let user = update(state, p, id, r.username, Some(&human), None).await?;
-            codes(state, p, id, Some(&human), json!({ "details": map::details(&user) })).await
-        }
-        "DeactivateUser" => lifecycle(state, p, body, Transition::Deactivate).await,
-        "ReactivateUser" => lifecycle(state, p, body, Transition::Activate).await,
-        "LockUser" => lifecycle(state, p, body, Transition::Lock).await,
-        "UnlockUser" => lifecycle(state, p, body, Transition::Unlock).await,
-        "DeleteUser" => lifecycle(state, p, body, Transition::Delete).await,
-        "SetEmail" => {
-            let (id, rest) = wire::split_user_id(body)?;
-            let (id, set) = (user_id(&id)?, parse::<wire::SetEmail>(rest)?);
-            let patch = json!({ "emails": map::email_contact(&set)? });
-            let user = d.merge_user(p, id, None, patch).await?;
-            let code = code_if(state, p, id, Purpose::Email, set.return_code.is_some()).await?;
-            Ok(with_code(json!({ "details": map::details(&user) }), "verificationCode", code))
-        }
-        "SetPhone" => {
-            let (id, rest) = wire::split_user_id(body)?;
-            let (id, set) = (user_id(&id)?, parse::<wire::SetPhone>(rest)?);
-            let patch = json!({ "phones": map::phone_contact(&set)? });
-            let user = d.merge_user(p, id, None, patch).await?;
-            let code = code_if(state, p, id, Purpose::Phone, set.return_code.is_some()).await?;
-            Ok(with_code(json!({ "details": map::details(&user) }), "verificationCode", code))
-        }
-        "ResendEmailCode" | "SendEmailCode" | "ResendPhoneCode" => {
-            let r: wire::ResendCodeRequest = parse(body)?;
-            let purpose = if method == "ResendPhoneCode" { Purpose::Phone } else { Purpose::Email };
-            map::verification("code", r.send_code.is_some(), r.return_code.is_some(), None)?;
-            let id = user_id(&r.user_id)?;
-            let code = d.issue_verification_code(p, id, purpose).await?;
-            let user = d.user(p, id, false).await?;
-            let body = json!({ "details": map::details(&user) });
-            Ok(with_code(body, "verificationCode", r.return_code.map(|_| code)))
-        }
-        "PasswordReset" => {
-            let r: wire::PasswordResetRequest = parse(body)?;
-            wire::oneof("medium", &[r.send_link.is_some(), r.return_code.is_some()])?;
-            if r.send_link.is_some() {
-                return Err(ZitadelError::new(
-                    Code::FailedPrecondition,
-                    "sendLink: Roster sends no messages; use returnCode",
-                ));
-            }
-            let id = user_id(&r.user_id)?;
-            let code = d.issue_verification_code(p, id, Purpose::Password).await?;
-            let user = d.user(p, id, false).await?;
-            let body = json!({ "details": map::details(&user) });
-            Ok(with_code(body, "verificationCode", r.return_code.map(|_| code)))
-        }
-        "VerifyEmail" | "VerifyPhone" => {
-            let r: wire::VerifyCodeRequest = parse(body)?;
-            budget.verification()?;
-            let purpose = if method == "VerifyPhone" { Purpose::Phone } else { Purpose::Email };
-            let code = SecretString::from(r.verification_code);
-            let user = d.verify_code(p, user_id(&r.user_id)?, purpose, code).await?;
-            Ok(json!({ "details": map::details(&user) }))
-        }
-        "RemovePhone" => {
-            let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
-            let current = d.user(p, id, false).await?;
-            if current.profile.phones.is_empty() {
-                return Err(ZitadelError::new(Code::NotFound, "Phone not found"));
-            }
-            let user = d.merge_user(p, id, None, json!({ "phones": [] })).await?;
-            Ok(json!({ "details": map::details(&user) }))
-        }
-        "SetPassword" => set_password(state, budget, p, parse(body)?).await,
-        "SetUserMetadata" => {
-            let r: wire::SetUserMetadataRequest = parse(body)?;
-            let patch = json!({ "attributes": map::metadata_attributes(&r.metadata)? });
-            let user = d.merge_user(p, user_id(&r.user_id)?, None, patch).await?;
-            Ok(json!({ "setDate": map::details(&user)["changeDate"] }))
-        }
-        "DeleteUserMetadata" => {
-            let r: wire::DeleteUserMetadataRequest = parse(body)?;
-            let keys: Map<String, Value> = r.keys.into_iter().map(|k| (k, Value::Null)).collect();
-            let user =
-                d.merge_user(p, user_id(&r.user_id)?, None, json!({ "attributes": keys })).await?;
-            Ok(json!({ "deletionDate": map::details(&user)["changeDate"] }))
-        }
-        "AddSecret" => {
-            let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
-            machine_only(&d.user(p, id, false).await?)?;
-            let (user, secret) = d.add_secret(p, id, None).await?;
-            Ok(
-                json!({ "clientSecret": secret.expose_secret(), "creationDate": map::details(&user)["changeDate"] }),
-            )
-        }
-        "RemoveSecret" => {
-            let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
-            machine_only(&d.user(p, id, false).await?)?;
-            let user = d.remove_secret(p, id, None).await?;
-            Ok(json!({ "deletionDate": map::details(&user)["changeDate"] }))
-        }
-        m => Err(ZitadelError::new(Code::Unimplemented, format!("{SERVICE}/{m} does not exist"))),
-    }
+    response
 }
 
 /// A code for `purpose` when the request asked for one to be returned.
@@ -578,8 +433,8 @@ async fn update(
 }
 
 /// Deactivate, reactivate, lock, unlock or delete, with ZITADEL's preconditions.
-async fn lifecycle(state: &AppState, p: &Principal, body: Value, t: Transition) -> Result<Value> {
-    let id = user_id(&parse::<wire::UserIdRequest>(body)?.user_id)?;
+async fn lifecycle(state: &AppState, p: &Principal, id: &str, t: Transition) -> Result<Value> {
+    let id = user_id(id)?;
     let current = state.directory.user(p, id, false).await?;
     let refused = match (t, current.state) {
         (Transition::Deactivate, UserState::Inactive) => Some("User is already deactivated"),

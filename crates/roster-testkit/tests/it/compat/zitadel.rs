@@ -559,3 +559,68 @@ async fn a_password_reset_code_sets_a_new_password_once() {
     let both = json!({ "userId": id, "newPassword": { "password": "x2345678" }, "verificationCode": code, "currentPassword": "a new password 2" });
     fails(&app, "SetPassword", both, StatusCode::BAD_REQUEST, "invalid_argument").await;
 }
+
+/// Every RPC is one typed operation: the audit trail and the metrics name it (not the shared
+/// Connect route), the audit records the user it was about, and its scope is its own.
+#[tokio::test]
+async fn each_rpc_is_audited_and_counted_by_name_with_its_user() {
+    let app = TestApp::spawn().await;
+    let id = create(&app, ada()).await;
+    ok(&app, "GetUserByID", json!({ "userId": id })).await;
+    ok(&app, "DeactivateUser", json!({ "userId": id })).await;
+    let (status, _) = rest(&app, Method::POST, &format!("/v2/users/{id}/reactivate"), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let page = app.get("/v1/audit?limit=1000").send().await.unwrap();
+    let entries = expect_status(page, StatusCode::OK).await["data"].as_array().unwrap().clone();
+    for (operation, about) in [
+        (format!("POST {SERVICE}/GetUserByID"), Some(&id)),
+        (format!("POST {SERVICE}/DeactivateUser"), Some(&id)),
+        ("POST /compat/zitadel/v2/users/{userId}/reactivate".to_owned(), Some(&id)),
+        (format!("POST {SERVICE}/CreateUser"), None),
+    ] {
+        let entry = entries
+            .iter()
+            .find(|e| e["operation"] == operation.as_str())
+            .unwrap_or_else(|| panic!("no `{operation}` in {entries:#?}"));
+        assert_eq!(entry["resource_id"].as_str(), about.map(String::as_str), "{operation}");
+    }
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(&format!("route=\"{SERVICE}/GetUserByID\"")), "{metrics}");
+
+    // A read-only token reads, and is refused every write, whichever RPC.
+    let issued = app.post("/v1/tokens").json(&json!({ "name": "r", "scopes": ["users:read"] }));
+    let reader = expect_status(issued.send().await.unwrap(), StatusCode::CREATED).await;
+    let reader = reader["token"].as_str().unwrap();
+    let (status, _) = connect_as(&app, reader, "GetUserByID", json!({ "userId": id })).await;
+    assert_eq!(status, StatusCode::OK);
+    for method in ["LockUser", "RemovePhone", "AddSecret", "SetUserMetadata"] {
+        let (status, body) = connect_as(&app, reader, method, json!({ "userId": id })).await;
+        assert_eq!((status, &body["code"]), (StatusCode::FORBIDDEN, &json!("permission_denied")));
+    }
+}
+
+/// Reads sent as `POST` are not writes to the rate limits; writes are, whatever the transport.
+#[tokio::test]
+async fn rpc_reads_are_not_rate_limited_as_writes() {
+    // Two writes a second: the decoy's creation and this test's, then reads only.
+    let limits = roster_http::RateLimits { writes_per_second: 2, verifications_per_second: 50 };
+    let app = TestApp::spawn_with(|c| c.rate_limits = limits).await;
+    let id = create(&app, ada()).await;
+    for _ in 0..20 {
+        ok(&app, "GetUserByID", json!({ "userId": id })).await;
+        ok(&app, "ListUsers", json!({})).await;
+    }
+    let writes = (0..5).map(|_| {
+        connect(
+            &app,
+            "SetUserMetadata",
+            json!({ "userId": id, "metadata": [{ "key": "k", "value": "dg==" }] }),
+        )
+    });
+    let answers = futures::future::join_all(writes).await;
+    let limited = answers.iter().filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert!(limited >= 3, "{answers:?}");
+    let (_, body) = answers.iter().find(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS).unwrap();
+    assert_eq!(body["code"], "resource_exhausted");
+}
