@@ -1,5 +1,6 @@
 """Drives Roster's ZITADEL dialect with ZITADEL's official Python SDK (`zitadel-client`): create
-a human (its e-mail code returned and verified) and a machine user (a secret added), get, list
+a human with a numeric id of the caller's choosing, as ZITADEL's own ids are (its e-mail code
+returned and verified; the id kept for every later call) and a machine user (a secret added), get, list
 with queries, update, lock and unlock, deactivate and reactivate, metadata, delete, and the
 `ApiError` for the deleted user.
 
@@ -55,9 +56,11 @@ def main() -> int:
     z = zc.Zitadel.with_access_token(base_url, token)
     users = z.users
     suffix = uuid.uuid4().hex[:8]
+    chosen = str(10**17 + uuid.uuid4().int % (9 * 10**17))
 
     human = users.create_user(
         UserServiceCreateUserRequest(
+            user_id=chosen,
             username=f"minnie-{suffix}",
             human=UserServiceHuman(
                 profile=UserServiceProfile(given_name="Minnie", family_name="Mouse", display_name="Minnie Mouse"),
@@ -66,8 +69,9 @@ def main() -> int:
             ),
         )
     )
-    step("CreateUser (human), the e-mail code returned", human)
+    step("CreateUser (human) with a numeric userId, the e-mail code returned", human)
     uid = human.id
+    check(uid == chosen, f"the chosen id is the user's id: {uid} != {chosen}")
     check(human.email_code and len(human.email_code) == 6, f"an e-mail code: {human}")
     users.verify_email(UserServiceVerifyEmailRequest(user_id=uid, verification_code=human.email_code))
     step("VerifyEmail with the returned code", None)

@@ -189,6 +189,11 @@ pub enum Lookup<'a> {
     Email(&'a str),
     Phone(&'a str),
     ExternalId(&'a str),
+    /// The user's id in another system.
+    Alias {
+        namespace: &'a str,
+        value: &'a str,
+    },
 }
 
 impl Directory {
@@ -559,6 +564,9 @@ impl Directory {
             Lookup::Email(e) => (KeyKind::Email, validate::email_key(e)),
             Lookup::Phone(ph) => (KeyKind::Phone, validate::phone(ph).ok_or(NOT_FOUND)?),
             Lookup::ExternalId(x) => (KeyKind::ExternalUserId, x.to_owned()),
+            Lookup::Alias { namespace, value } => {
+                (KeyKind::Alias, index::alias_key(namespace, value))
+            }
         };
         let record = self.store.user_by_key(p.tenant, kind, &value).await?.ok_or(NOT_FOUND)?;
         Ok(record.user)
@@ -1138,6 +1146,7 @@ const PROFILE_FIELDS: &[&str] = &[
     "address",
     "postal_address",
     "external_ids",
+    "aliases",
     "attributes",
     "claims",
     "app_data",
@@ -1196,5 +1205,20 @@ async fn watch_remote_commits(
             Ok(_) => {}
             Err(e) => tracing::debug!(error = %e, "reading the feed heads failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A change to any field of the profile is seen (and so written and announced).
+    #[test]
+    fn profile_fields_name_every_field_of_the_profile() {
+        let profile = serde_json::to_value(super::Profile::default()).unwrap_or_default();
+        let mut fields: Vec<&str> =
+            profile.as_object().into_iter().flatten().map(|(k, _)| k.as_str()).collect();
+        let mut named = super::PROFILE_FIELDS.to_vec();
+        fields.sort_unstable();
+        named.sort_unstable();
+        assert_eq!(fields, named);
     }
 }

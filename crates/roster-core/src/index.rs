@@ -142,5 +142,17 @@ pub fn keys(user: &User) -> Vec<UserKey> {
             field: "external_ids.external_user_id".to_owned(),
         });
     }
+    for (namespace, value) in &user.profile.aliases {
+        keys.push(UserKey {
+            kind: KeyKind::Alias,
+            value: alias_key(namespace, value),
+            field: format!("aliases.{namespace}"),
+        });
+    }
     keys
+}
+
+/// The unique key of an alias: a namespace holds no `:`, so the pair is unambiguous.
+pub fn alias_key(namespace: &str, value: &str) -> String {
+    format!("{namespace}:{value}")
 }

@@ -57,6 +57,9 @@ pub struct UserInput {
     #[schema(value_type = Option<String>, format = Password, min_length = 8)]
     pub password: Option<Option<SecretString>>,
     pub external_ids: Option<ExternalIds>,
+    /// The user's ids in other systems by namespace (1 to 32 of `a-z`, `0-9`, `_`, `-`, starting
+    /// with a letter); each unique in the tenant and namespace.
+    pub aliases: Option<BTreeMap<String, String>>,
     pub attributes: Option<BTreeMap<String, Vec<String>>>,
     #[schema(value_type = Option<Object>)]
     pub claims: Option<Value>,

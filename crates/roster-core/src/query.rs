@@ -268,6 +268,7 @@ fn target(path: &AttrPath, within: Option<&str>) -> Result<Target> {
             | ["emails" | "phones", "value" | "primary" | "verified"]
             | ["external_ids", "external_user_id" | "external_account_id"]
             | ["machine", "name" | "description" | "access_token_type"]
+            | ["aliases", _]
             | ["attributes" | "claims" | "app_data", ..]
     );
     if !known {

@@ -330,11 +330,18 @@ pub enum KeyKind {
     Email,
     Phone,
     ExternalUserId,
+    /// `<namespace>:<value>` of an alias.
+    Alias,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 4] =
-        [KeyKind::Username, KeyKind::Email, KeyKind::Phone, KeyKind::ExternalUserId];
+    pub const ALL: [KeyKind; 5] = [
+        KeyKind::Username,
+        KeyKind::Email,
+        KeyKind::Phone,
+        KeyKind::ExternalUserId,
+        KeyKind::Alias,
+    ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -342,6 +349,7 @@ impl KeyKind {
             KeyKind::Email => "email",
             KeyKind::Phone => "phone",
             KeyKind::ExternalUserId => "external_user_id",
+            KeyKind::Alias => "alias",
         }
     }
 }

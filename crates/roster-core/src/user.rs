@@ -140,6 +140,11 @@ pub struct Profile {
     pub postal_address: Option<Address>,
     #[serde(default)]
     pub external_ids: ExternalIds,
+    /// The user's ids in other systems, by namespace (`zitadel`: the id a ZITADEL client chose):
+    /// each unique in the tenant and namespace, found in one lookup. A dialect that lets
+    /// callers choose ids answers with its namespace's alias.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
     /// Multi-valued string attributes.
     #[serde(default)]
     pub attributes: BTreeMap<String, Vec<String>>,

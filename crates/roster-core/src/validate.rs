@@ -261,6 +261,7 @@ pub fn user(input: UserInput, mode: Mode, today: Date, hashes: &HashLimits) -> R
             .map(|a| address(&mut v, "postal_address", a))
             .filter(|a| !a.is_empty()),
         external_ids: input.external_ids.map(|e| external_ids(&mut v, e)).unwrap_or_default(),
+        aliases: aliases(&mut v, input.aliases.unwrap_or_default()),
         attributes: attributes(&mut v, input.attributes.unwrap_or_default()),
         claims: input.claims.and_then(|c| {
             if !c.is_object() {
@@ -421,6 +422,38 @@ fn external_ids(v: &mut Checker, e: ExternalIds) -> ExternalIds {
             MAX_TEXT,
         ),
     }
+}
+
+/// Most aliases a user holds.
+pub const MAX_ALIASES: usize = 20;
+
+/// Aliases: a namespace names a system (`zitadel`), the value is that system's id, kept as
+/// given (ids compare exactly).
+fn aliases(v: &mut Checker, aliases: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    if aliases.len() > MAX_ALIASES {
+        v.push("aliases", "too_many", format!("at most {MAX_ALIASES} aliases"));
+        return BTreeMap::new();
+    }
+    aliases
+        .into_iter()
+        .filter(|(namespace, value)| {
+            let field = format!("aliases.{namespace}");
+            let named = namespace.len() <= 32
+                && namespace.starts_with(|c: char| c.is_ascii_lowercase())
+                && namespace.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !named {
+                v.push(
+                    &field,
+                    "invalid_format",
+                    "a namespace has 1 to 32 of a-z, 0-9, _ and -, starting with a letter",
+                );
+                return false;
+            }
+            v.check_text(&field, value, MAX_TEXT)
+        })
+        .collect()
 }
 
 fn attributes(

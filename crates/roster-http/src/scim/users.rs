@@ -748,6 +748,7 @@ fn replacing(current: &User, document: &Value) -> Result<UserInput, Error> {
     input.kind = Some(current.kind.as_str().to_owned());
     input.app_data = Some(p.app_data.clone());
     input.claims = p.claims.clone();
+    input.aliases = Some(p.aliases.clone());
     input.machine = p.machine.clone().map(|m| roster_core::input::MachineInput {
         name: Some(m.name),
         description: m.description,

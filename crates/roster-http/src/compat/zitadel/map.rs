@@ -18,8 +18,9 @@ use super::wire::{
 
 /// A core field path in ZITADEL's words, for error messages.
 pub(crate) fn field_name(field: &str) -> String {
-    const NAMES: [(&str, &str); 11] = [
+    const NAMES: [(&str, &str); 12] = [
         ("id", "userId"),
+        ("aliases.zitadel", "userId"),
         ("password_hash", "hashedPassword.hash"),
         ("username", "username"),
         ("name.given", "profile.givenName"),
@@ -43,6 +44,15 @@ pub(crate) fn field_name(field: &str) -> String {
 
 fn time(t: OffsetDateTime) -> Value {
     t.format(&Rfc3339).map_or(Value::Null, Value::String)
+}
+
+/// The namespace of the ids ZITADEL clients choose (`CreateUser`'s `userId`) that are not
+/// Roster's UUIDs: kept as the user's alias, and the user's id in this dialect.
+pub(crate) const ALIASES: &str = "zitadel";
+
+/// The user's id in this dialect: the id its client chose, else Roster's.
+pub(crate) fn id(user: &User) -> String {
+    user.profile.aliases.get(ALIASES).cloned().unwrap_or_else(|| user.id.to_string())
 }
 
 /// `details` of a user: its version as the sequence, its dates and owning organization.
@@ -79,7 +89,7 @@ pub(crate) fn user(user: &User) -> Value {
     let p = &user.profile;
     let username = user.username.clone().unwrap_or_default();
     let mut out = json!({
-        "userId": user.id.to_string(),
+        "userId": id(user),
         "details": details(user),
         "state": state_name(user.state),
         "username": username,
@@ -379,8 +389,11 @@ fn query(q: &SearchQuery) -> Result<Filter> {
             eq(&["organization_id"], &o.organization_id)
         }
     } else if let Some(ids) = &q.in_user_ids_query {
-        let valid = ids.user_ids.iter().filter(|id| uuid::Uuid::parse_str(id).is_ok());
-        any_of(valid.map(|id| eq(&["id"], id)))
+        // Roster's ids, or the ids clients chose (aliases).
+        any_of(ids.user_ids.iter().map(|id| match uuid::Uuid::parse_str(id) {
+            Ok(_) => eq(&["id"], id),
+            Err(_) => eq(&["aliases", ALIASES], id),
+        }))
     } else if let Some(emails) = &q.in_user_emails_query {
         any_of(emails.user_emails.iter().map(|e| eq(&["emails", "value"], e)))
     } else if let Some(and) = &q.and_query {

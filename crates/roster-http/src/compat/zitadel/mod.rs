@@ -23,7 +23,7 @@ use roster_core::input::parse_document;
 use roster_core::query::Order;
 use roster_core::user::{User, UserKind, UserState};
 use roster_core::verification::Purpose;
-use roster_core::{Principal, Scope, Search, Transition, UserId, UserInput};
+use roster_core::{Lookup, Principal, Scope, Search, Transition, UserId, UserInput};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{Map, Value, json};
 
@@ -247,9 +247,20 @@ async fn codes(
     Ok(with_code(body, "phoneCode", code_if(state, p, id, Purpose::Phone, phone).await?))
 }
 
-/// A user id from a request: ids Roster did not issue name no user.
-fn user_id(id: &str) -> Result<UserId> {
-    id.parse().map_err(|_| ZitadelError::new(Code::NotFound, "User could not be found"))
+/// The user a request names: by Roster's id, or by the id its client chose at creation (an
+/// alias); anything else names no user.
+async fn user_id(state: &AppState, p: &Principal, id: &str) -> Result<UserId> {
+    if let Ok(id) = id.parse() {
+        return Ok(id);
+    }
+    let alias = Lookup::Alias { namespace: map::ALIASES, value: id };
+    match state.directory.find_user(p, alias).await {
+        Ok(user) => Ok(user.id),
+        Err(roster_core::Error::NotFound { .. }) => {
+            Err(ZitadelError::new(Code::NotFound, "User could not be found"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn machine_only(user: &User) -> Result<()> {
@@ -261,14 +272,18 @@ fn machine_only(user: &User) -> Result<()> {
     }
 }
 
-/// A caller-chosen `userId`: kept as the user's id on every surface, so it must be a UUID.
-fn chosen_id(id: Option<&str>) -> Result<Option<UserId>> {
-    id.map(|id| {
-        id.parse().map_err(|_| {
-            ZitadelError::invalid(format!("userId: Roster's ids are UUIDs, and `{id}` is not one"))
-        })
-    })
-    .transpose()
+/// A caller-chosen `userId`: a UUID is kept as the user's id on every surface; any other id
+/// (ZITADEL's are numeric, and clients choose their own) as the user's alias in this dialect's
+/// namespace, which answers with it everywhere.
+fn chosen_id(id: Option<&str>, doc: &mut Map<String, Value>) -> Option<UserId> {
+    let id = id?;
+    match id.parse() {
+        Ok(uuid) => Some(uuid),
+        Err(_) => {
+            doc.insert("aliases".into(), json!({ map::ALIASES: id }));
+            None
+        }
+    }
 }
 
 /// Creates a user from a native create document and its password.
@@ -293,8 +308,8 @@ async fn create_with(
 
 async fn create_user(state: &AppState, p: &Principal, r: wire::CreateUserRequest) -> Result<Value> {
     wire::oneof("user", &[r.human.is_some(), r.machine.is_some()])?;
-    let id = chosen_id(r.user_id.as_deref())?;
     let mut doc = Map::new();
+    let id = chosen_id(r.user_id.as_deref(), &mut doc);
     if let Some(org) = &r.organization_id {
         doc.insert("organization_id".into(), json!(org));
     }
@@ -318,8 +333,7 @@ async fn create_user(state: &AppState, p: &Principal, r: wire::CreateUserRequest
         _ => return Err(ZitadelError::invalid("user: set human or machine")),
     };
     let user = create_with(state, p, id, doc, password).await?;
-    let body =
-        json!({ "id": user.id.to_string(), "creationDate": map::details(&user)["creationDate"] });
+    let body = json!({ "id": map::id(&user), "creationDate": map::details(&user)["creationDate"] });
     codes(state, p, user.id, r.human.as_ref(), body).await
 }
 
@@ -329,7 +343,6 @@ async fn add_human_user(
     r: wire::AddHumanUserRequest,
 ) -> Result<Value> {
     wire::oneof("password", &[r.password.is_some(), r.hashed_password.is_some()])?;
-    let id = chosen_id(r.user_id.as_deref())?;
     if !r.idp_links.is_empty() {
         return Err(ZitadelError::new(Code::Unimplemented, "idpLinks are not supported by Roster"));
     }
@@ -337,6 +350,7 @@ async fn add_human_user(
         return Err(ZitadelError::invalid("profile and email are required"));
     };
     let mut doc = Map::new();
+    let id = chosen_id(r.user_id.as_deref(), &mut doc);
     doc.insert("kind".into(), json!("human"));
     doc.insert("username".into(), json!(r.username.clone().unwrap_or_else(|| email.email.clone())));
     match r.organization {
@@ -364,7 +378,7 @@ async fn add_human_user(
     };
     let password = map::human_doc(&human, &mut doc)?;
     let user = create_with(state, p, id, doc, password).await?;
-    let body = json!({ "userId": user.id.to_string(), "details": map::details(&user) });
+    let body = json!({ "userId": map::id(&user), "details": map::details(&user) });
     codes(state, p, user.id, Some(&human), body).await
 }
 
@@ -434,7 +448,7 @@ async fn update(
 
 /// Deactivate, reactivate, lock, unlock or delete, with ZITADEL's preconditions.
 async fn lifecycle(state: &AppState, p: &Principal, id: &str, t: Transition) -> Result<Value> {
-    let id = user_id(id)?;
+    let id = user_id(state, p, id).await?;
     let current = state.directory.user(p, id, false).await?;
     let refused = match (t, current.state) {
         (Transition::Deactivate, UserState::Inactive) => Some("User is already deactivated"),
@@ -456,7 +470,7 @@ async fn set_password(
     p: &Principal,
     r: wire::SetPasswordRequest,
 ) -> Result<Value> {
-    let id = user_id(&r.user_id)?;
+    let id = user_id(state, p, &r.user_id).await?;
     let Some(new) = r.new_password else {
         return Err(ZitadelError::invalid("newPassword is required"));
     };

@@ -208,7 +208,7 @@ impl Rpc {
         let d = &state.directory;
         match self {
             Rpc::GetUserById(r) => {
-                let user = d.user(p, user_id(&r.user_id)?, false).await?;
+                let user = d.user(p, user_id(state, p, &r.user_id).await?, false).await?;
                 Ok(json!({ "details": map::details(&user), "user": map::user(&user) }))
             }
             Rpc::ListUsers(r) => list_users(state, p, r).await,
@@ -219,7 +219,7 @@ impl Rpc {
                         "ListUserMetadata: pagination and filters are not supported; every key is returned",
                     ));
                 }
-                let user = d.user(p, user_id(&r.user_id)?, false).await?;
+                let user = d.user(p, user_id(state, p, &r.user_id).await?, false).await?;
                 let metadata = map::metadata(&user);
                 let total = metadata.len().to_string();
                 Ok(json!({ "pagination": { "totalResult": total }, "metadata": metadata }))
@@ -228,7 +228,7 @@ impl Rpc {
             Rpc::AddHumanUser(r) => add_human_user(state, p, *r).await,
             Rpc::UpdateUser(r) => {
                 wire::oneof("user", &[r.human.is_some(), r.machine.is_some()])?;
-                let id = user_id(&r.user_id)?;
+                let id = user_id(state, p, &r.user_id).await?;
                 let user =
                     update(state, p, id, r.username, r.human.as_ref(), r.machine.as_ref()).await?;
                 let body = json!({ "changeDate": map::details(&user)["changeDate"] });
@@ -242,7 +242,7 @@ impl Rpc {
                     password: r.password,
                     metadata: None,
                 };
-                let id = user_id(&r.user_id)?;
+                let id = user_id(state, p, &r.user_id).await?;
                 let user = update(state, p, id, r.username, Some(&human), None).await?;
                 codes(state, p, id, Some(&human), json!({ "details": map::details(&user) })).await
             }
@@ -252,21 +252,21 @@ impl Rpc {
             Rpc::UnlockUser(r) => lifecycle(state, p, &r.user_id, Transition::Unlock).await,
             Rpc::DeleteUser(r) => lifecycle(state, p, &r.user_id, Transition::Delete).await,
             Rpc::SetEmail(id, set) => {
-                let id = user_id(&id)?;
+                let id = user_id(state, p, &id).await?;
                 let patch = json!({ "emails": map::email_contact(&set)? });
                 let user = d.merge_user(p, id, None, patch).await?;
                 let code = code_if(state, p, id, Purpose::Email, set.return_code.is_some()).await?;
                 Ok(with_code(json!({ "details": map::details(&user) }), "verificationCode", code))
             }
             Rpc::SetPhone(id, set) => {
-                let id = user_id(&id)?;
+                let id = user_id(state, p, &id).await?;
                 let patch = json!({ "phones": map::phone_contact(&set)? });
                 let user = d.merge_user(p, id, None, patch).await?;
                 let code = code_if(state, p, id, Purpose::Phone, set.return_code.is_some()).await?;
                 Ok(with_code(json!({ "details": map::details(&user) }), "verificationCode", code))
             }
             Rpc::RemovePhone(r) => {
-                let id = user_id(&r.user_id)?;
+                let id = user_id(state, p, &r.user_id).await?;
                 if d.user(p, id, false).await?.profile.phones.is_empty() {
                     return Err(ZitadelError::new(Code::NotFound, "Phone not found"));
                 }
@@ -287,7 +287,7 @@ impl Rpc {
                         "sendLink: Roster sends no messages; use returnCode",
                     ));
                 }
-                let id = user_id(&r.user_id)?;
+                let id = user_id(state, p, &r.user_id).await?;
                 let code = d.issue_verification_code(p, id, Purpose::Password).await?;
                 let user = d.user(p, id, false).await?;
                 let body = json!({ "details": map::details(&user) });
@@ -296,25 +296,27 @@ impl Rpc {
             Rpc::SetPassword(r) => set_password(state, budget, p, r).await,
             Rpc::SetUserMetadata(r) => {
                 let patch = json!({ "attributes": map::metadata_attributes(&r.metadata)? });
-                let user = d.merge_user(p, user_id(&r.user_id)?, None, patch).await?;
+                let user =
+                    d.merge_user(p, user_id(state, p, &r.user_id).await?, None, patch).await?;
                 Ok(json!({ "setDate": map::details(&user)["changeDate"] }))
             }
             Rpc::DeleteUserMetadata(r) => {
                 let keys: Map<String, Value> =
                     r.keys.into_iter().map(|k| (k, Value::Null)).collect();
                 let patch = json!({ "attributes": keys });
-                let user = d.merge_user(p, user_id(&r.user_id)?, None, patch).await?;
+                let user =
+                    d.merge_user(p, user_id(state, p, &r.user_id).await?, None, patch).await?;
                 Ok(json!({ "deletionDate": map::details(&user)["changeDate"] }))
             }
             Rpc::AddSecret(r) => {
-                let id = user_id(&r.user_id)?;
+                let id = user_id(state, p, &r.user_id).await?;
                 machine_only(&d.user(p, id, false).await?)?;
                 let (user, secret) = d.add_secret(p, id, None).await?;
                 let created = &map::details(&user)["changeDate"];
                 Ok(json!({ "clientSecret": secret.expose_secret(), "creationDate": created }))
             }
             Rpc::RemoveSecret(r) => {
-                let id = user_id(&r.user_id)?;
+                let id = user_id(state, p, &r.user_id).await?;
                 machine_only(&d.user(p, id, false).await?)?;
                 let user = d.remove_secret(p, id, None).await?;
                 Ok(json!({ "deletionDate": map::details(&user)["changeDate"] }))
@@ -335,7 +337,7 @@ async fn resend(
     purpose: Purpose,
 ) -> Result<Value> {
     map::verification("code", r.send_code.is_some(), r.return_code.is_some(), None)?;
-    let id = user_id(&r.user_id)?;
+    let id = user_id(state, p, &r.user_id).await?;
     let code = state.directory.issue_verification_code(p, id, purpose).await?;
     let user = state.directory.user(p, id, false).await?;
     let body = json!({ "details": map::details(&user) });
@@ -352,6 +354,7 @@ async fn verify(
 ) -> Result<Value> {
     budget.verification()?;
     let code = SecretString::from(r.verification_code);
-    let user = state.directory.verify_code(p, user_id(&r.user_id)?, purpose, code).await?;
+    let user =
+        state.directory.verify_code(p, user_id(state, p, &r.user_id).await?, purpose, code).await?;
     Ok(json!({ "details": map::details(&user) }))
 }

@@ -500,8 +500,6 @@ async fn a_caller_chosen_user_id_is_the_id_on_every_surface() {
     again["username"] = json!("other");
     let message = fails(&app, "CreateUser", again, StatusCode::CONFLICT, "already_exists").await;
     assert!(message.contains("userId"), "{message}");
-    let numeric = json!({ "userId": "259242039378444291", "username": "n", "human": {} });
-    fails(&app, "CreateUser", numeric, StatusCode::BAD_REQUEST, "invalid_argument").await;
     // The same id in another tenant is another user.
     let (status, body) = connect_as(
         &app,
@@ -623,4 +621,49 @@ async fn rpc_reads_are_not_rate_limited_as_writes() {
     assert!(limited >= 3, "{answers:?}");
     let (_, body) = answers.iter().find(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS).unwrap();
     assert_eq!(body["code"], "resource_exhausted");
+}
+
+/// An application migrating off ZITADEL keeps ZITADEL's ids (numeric) or its own: a `userId`
+/// that is not a UUID becomes the user's alias, the user's id in every later RPC, REST path and
+/// list filter of the dialect, unique per tenant, and gone with the user.
+#[tokio::test]
+async fn foreign_user_ids_are_kept_as_aliases_across_the_dialect() {
+    let app = TestApp::spawn().await;
+    for chosen in ["163840776835432705", "own-7f3a"] {
+        let body = json!({ "userId": chosen, "username": format!("u{chosen}"), "human": { "profile": { "givenName": "K", "familyName": "T" }, "email": { "email": format!("{chosen}@example.org") } } });
+        assert_eq!(ok(&app, "CreateUser", body.clone()).await["id"], chosen);
+        let got = ok(&app, "GetUserByID", json!({ "userId": chosen })).await;
+        assert_eq!(got["user"]["userId"], chosen);
+        let (status, rest_got) =
+            rest(&app, Method::GET, &format!("/v2/users/{chosen}"), None).await;
+        assert_eq!((status, &rest_got["user"]["userId"]), (StatusCode::OK, &json!(chosen)));
+        let (status, _) = rest(&app, Method::POST, &format!("/v2/users/{chosen}/lock"), None).await;
+        assert_eq!(status, StatusCode::OK);
+        let query = json!({ "queries": [{ "inUserIdsQuery": { "userIds": [chosen] } }] });
+        let listed = ok(&app, "ListUsers", query).await;
+        assert_eq!(listed["details"]["totalResult"], "1", "{listed}");
+        assert_eq!(listed["result"][0]["userId"], chosen);
+        assert_eq!(listed["result"][0]["state"], "USER_STATE_LOCKED");
+
+        // Natively the user has its Roster id and shows the alias.
+        let filter = format!("aliases.zitadel eq \"{chosen}\"");
+        let page = app.get("/v1/users").query(&[("filter", filter.as_str())]).send().await.unwrap();
+        let page = expect_status(page, StatusCode::OK).await;
+        assert_eq!(page["data"][0]["aliases"]["zitadel"], chosen, "{page}");
+        assert_ne!(page["data"][0]["id"], chosen);
+
+        let mut again = body.clone();
+        again["username"] = json!(format!("other{chosen}"));
+        again["human"]["email"]["email"] = json!(format!("other{chosen}@example.org"));
+        let message =
+            fails(&app, "CreateUser", again.clone(), StatusCode::CONFLICT, "already_exists").await;
+        assert!(message.contains("userId"), "{message}");
+        let (status, _) = connect_as(&app, &app.decoy_token, "CreateUser", again.clone()).await;
+        assert_eq!(status, StatusCode::OK, "another tenant's ids are its own");
+
+        ok(&app, "DeleteUser", json!({ "userId": chosen })).await;
+        fails(&app, "GetUserByID", json!({ "userId": chosen }), StatusCode::NOT_FOUND, "not_found")
+            .await;
+        assert_eq!(ok(&app, "CreateUser", again).await["id"], chosen, "erased with its user");
+    }
 }

@@ -86,3 +86,48 @@ async fn other_tenants_are_invisible() {
     .await;
     assert!(app.events().await.iter().all(|e| e["resource"]["id"] != decoy["id"]));
 }
+
+/// Aliases are a user's ids in other systems: validated, unique per tenant and namespace (a
+/// 409 naming the alias), searchable, and replaced or removed like any field.
+#[tokio::test]
+async fn aliases_are_unique_per_namespace_and_searchable() {
+    let app = TestApp::spawn().await;
+    let ada =
+        app.create_user(json!({ "username": "ada", "aliases": { "crm": "C-1", "hr": "7" } })).await;
+    assert_eq!(ada["aliases"], json!({ "crm": "C-1", "hr": "7" }));
+    // The same value in another namespace, or in another tenant, is another alias.
+    app.create_user(json!({ "username": "bob", "aliases": { "erp": "C-1" } })).await;
+    let decoy = app.request_as(&app.decoy_token, reqwest::Method::POST, "/v1/users");
+    let decoy = decoy.json(&json!({ "username": "d2", "aliases": { "crm": "C-1" } }));
+    expect_status(decoy.send().await.unwrap(), StatusCode::CREATED).await;
+
+    let taken =
+        app.post("/v1/users").json(&json!({ "username": "eve", "aliases": { "crm": "C-1" } }));
+    let problem = expect_status(taken.send().await.unwrap(), StatusCode::CONFLICT).await;
+    assert_eq!(problem["errors"][0]["field"], "aliases.crm", "{problem}");
+    for (aliases, field) in [
+        (json!({ "CRM": "x" }), "aliases.CRM"),
+        (json!({ "a:b": "x" }), "aliases.a:b"),
+        (json!({ "crm": "" }), "aliases.crm"),
+        (json!({ "crm": 7 }), "aliases.crm"),
+    ] {
+        let bad = app.post("/v1/users").json(&json!({ "username": "eve", "aliases": aliases }));
+        let problem = expect_status(bad.send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+
+    let found = app.get("/v1/users").query(&[("filter", r#"aliases.crm eq "C-1""#)]).send();
+    let found = expect_status(found.await.unwrap(), StatusCode::OK).await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 1);
+    assert_eq!(found["data"][0]["id"], ada["id"]);
+
+    let id = ada["id"].as_str().unwrap();
+    let patch = app
+        .patch(&format!("/v1/users/{id}"))
+        .header("content-type", "application/merge-patch+json")
+        .body(json!({ "aliases": { "crm": null } }).to_string());
+    let patched = expect_status(patch.send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(patched["aliases"], json!({ "hr": "7" }));
+    // Freed, the alias can be another user's.
+    app.create_user(json!({ "username": "eve", "aliases": { "crm": "C-1" } })).await;
+}
