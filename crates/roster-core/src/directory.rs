@@ -48,6 +48,8 @@ pub struct Directory {
     remote: RemoteCommits,
     /// Derives webhook signing secrets; loaded from the store on first use.
     webhook_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
+    /// Signs access tokens (derived from the deployment's cursor key).
+    access_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     principals: Arc<PrincipalCache>,
     /// Consecutive failed password verifications that lock a user.
     lockout_after: u32,
@@ -208,6 +210,7 @@ impl Directory {
             hasher: Hasher::new(argon2)?,
             cursor_key: Arc::default(),
             webhook_key: Arc::default(),
+            access_key: Arc::default(),
             principals: Arc::default(),
             remote: RemoteCommits::default(),
             lockout_after: DEFAULT_LOCKOUT_AFTER,
@@ -337,7 +340,11 @@ impl Directory {
         if let Some(principal) = self.principals.get(&hash, now) {
             return Ok(principal);
         }
-        let principal = self.store.principal(&hash, now).await?.ok_or(Error::Unauthenticated)?;
+        let principal = match token.strip_prefix(crate::tokens::ACCESS_TOKEN_PREFIX) {
+            Some(access) => self.access_principal(access, now).await?,
+            None => self.store.principal(&hash, now).await?,
+        };
+        let principal = principal.ok_or(Error::Unauthenticated)?;
         // Recorded when the token is looked up, so at most once per cache lifetime. A failure
         // to record it does not fail the request.
         if let Actor::Token(id) = principal.actor
@@ -676,6 +683,20 @@ impl Directory {
             .get_or_try_init(|| async {
                 let key = self.store.setting("webhook_key").await?;
                 key.ok_or_else(|| Error::internal("the webhook key is missing"))
+            })
+            .await?;
+        Ok(key)
+    }
+
+    /// The key access tokens are signed with: HMAC-SHA256 under the deployment's cursor key of
+    /// a label, the same on every node.
+    pub(crate) async fn access_key(&self) -> Result<&[u8]> {
+        let key = self
+            .access_key
+            .get_or_try_init(|| async {
+                let key = self.store.setting("cursor_key").await?;
+                let key = key.ok_or_else(|| Error::internal("the cursor key is missing"))?;
+                Ok::<_, Error>(secret::derive(&key, b"roster access token key v1").to_vec())
             })
             .await?;
         Ok(key)

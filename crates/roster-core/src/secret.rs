@@ -397,6 +397,19 @@ fn new_secret(prefix: &str) -> Result<(SecretString, [u8; 32])> {
     Ok((SecretString::from(secret), hash))
 }
 
+/// A key for one purpose (`label`) derived from a deployment key: HMAC-SHA256 of the label.
+pub fn derive(key: &[u8], label: &[u8]) -> [u8; 32] {
+    use hmac::Mac as _;
+    match <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(label);
+            mac.finalize().into_bytes().into()
+        }
+        // HMAC takes keys of any length; this arm cannot run.
+        Err(_) => Sha256::digest(key).into(),
+    }
+}
+
 pub fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }

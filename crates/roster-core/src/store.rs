@@ -53,6 +53,14 @@ pub trait Store: Send + Sync + 'static {
         secret_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<Option<Principal>>;
+    /// The principal of the tenant's unexpired token `id` (an OAuth client, for its access
+    /// tokens).
+    async fn principal_of_token(
+        &self,
+        tenant: TenantId,
+        id: TokenId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Principal>>;
 
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>>;
 

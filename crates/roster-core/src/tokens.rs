@@ -1,6 +1,7 @@
 //! API tokens of a tenant: issued with a name, scopes and an optional expiry, shown once, stored
 //! as a SHA-256 digest, listed without their secret, revoked by id.
 
+use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -137,4 +138,154 @@ impl Directory {
 /// revoke (it would lose the operator the management of tenants).
 fn visible(p: &Principal, token: &Token) -> bool {
     token.scopes.iter().all(|s| *s != Scope::System && p.allows(*s))
+}
+
+/// Access tokens start with this: told from API tokens at a glance, and by secret scanners.
+pub const ACCESS_TOKEN_PREFIX: &str = "rat_";
+/// How long an access token lives (never past its client token).
+pub const ACCESS_TOKEN_TTL: time::Duration = time::Duration::hours(1);
+
+/// An access token issued by the client-credentials grant (RFC 6749 §4.4).
+pub struct AccessToken {
+    /// `rat_…`: shown to the client once, verified by its signature, stored nowhere.
+    pub token: SecretString,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+    /// The scopes it carries: the client's, or those the request narrowed them to.
+    pub scopes: Vec<Scope>,
+}
+
+/// What an access token says, signed: the tenant, the client token, the scopes and the expiry.
+#[derive(serde::Serialize, Deserialize)]
+struct Claims {
+    #[serde(rename = "t")]
+    tenant: uuid::Uuid,
+    #[serde(rename = "c")]
+    client: uuid::Uuid,
+    #[serde(rename = "s")]
+    scopes: String,
+    /// Unix seconds.
+    #[serde(rename = "e")]
+    expires: i64,
+}
+
+impl Directory {
+    /// The OAuth2 client-credentials grant: an API token is the client (`client_id` its id,
+    /// `client_secret` its secret), and the access token it gets acts with the client's scopes,
+    /// or those `scope` (space-separated) narrows them to, for an hour at most. A wrong client is
+    /// `Unauthenticated`; a scope the client does not hold is invalid on `scope`.
+    pub async fn grant_client_credentials(
+        &self,
+        client_id: &str,
+        client_secret: &SecretString,
+        scope: Option<&str>,
+    ) -> Result<(Principal, AccessToken)> {
+        let secret = client_secret.expose_secret();
+        // A client authenticates with its own secret, never with an access token.
+        if secret.starts_with(ACCESS_TOKEN_PREFIX) {
+            return Err(Error::Unauthenticated);
+        }
+        let client = self.authenticate(secret).await?;
+        match client.actor {
+            crate::Actor::Token(id) if client_id.parse::<TokenId>() == Ok(id) => {}
+            _ => return Err(Error::Unauthenticated),
+        }
+        let scopes = match scope.map(str::split_whitespace) {
+            None => client.scopes.clone(),
+            Some(asked) => {
+                let mut scopes = Vec::new();
+                for name in asked {
+                    match Scope::parse(name) {
+                        Some(s) if client.allows(s) => scopes.push(s),
+                        _ => {
+                            return Err(Error::invalid(
+                                "scope",
+                                "not_held",
+                                format!("`{name}` is not a scope this client holds"),
+                            ));
+                        }
+                    }
+                }
+                scopes.sort();
+                scopes.dedup();
+                if scopes.is_empty() { client.scopes.clone() } else { scopes }
+            }
+        };
+        let now = self.now();
+        let expires =
+            client.expires_at.map_or(now + ACCESS_TOKEN_TTL, |e| e.min(now + ACCESS_TOKEN_TTL));
+        let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+        let claims = Claims {
+            tenant: *client.tenant.as_uuid(),
+            client: *match client.actor {
+                crate::Actor::Token(id) => id,
+                crate::Actor::System => return Err(Error::Unauthenticated),
+            }
+            .as_uuid(),
+            scopes: names.join(" "),
+            expires: expires.unix_timestamp(),
+        };
+        let payload = serde_json::to_vec(&claims).map_err(Error::internal)?;
+        let mac = sign(self.access_key().await?, &payload)?;
+        let token = format!("{ACCESS_TOKEN_PREFIX}{}.{}", B64.encode(&payload), B64.encode(mac));
+        let access = AccessToken {
+            token: SecretString::from(token),
+            expires_in: (expires - now).whole_seconds().max(0),
+            scopes,
+        };
+        Ok((client, access))
+    }
+
+    /// The principal an access token (without its prefix) stands for: its client's, with the
+    /// token's scopes and expiry, while both are valid and the client exists.
+    pub(crate) async fn access_principal(
+        &self,
+        access: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Principal>> {
+        let Some((payload, mac)) = access.split_once('.') else { return Ok(None) };
+        let (Ok(payload), Ok(mac)) = (B64.decode(payload), B64.decode(mac)) else {
+            return Ok(None);
+        };
+        if !verify(self.access_key().await?, &payload, &mac)? {
+            return Ok(None);
+        }
+        let Ok(claims) = serde_json::from_slice::<Claims>(&payload) else { return Ok(None) };
+        let Ok(expires) = OffsetDateTime::from_unix_timestamp(claims.expires) else {
+            return Ok(None);
+        };
+        if expires <= now {
+            return Ok(None);
+        }
+        let tenant = crate::TenantId::from_uuid(claims.tenant);
+        let client = TokenId::from_uuid(claims.client);
+        let Some(mut principal) = self.store().principal_of_token(tenant, client, now).await?
+        else {
+            return Ok(None);
+        };
+        // The scopes granted, as far as the client still holds them.
+        let granted = claims.scopes.split(' ').filter_map(Scope::parse);
+        principal.scopes = granted.filter(|s| principal.allows(*s)).collect();
+        principal.expires_at = Some(principal.expires_at.map_or(expires, |e| e.min(expires)));
+        Ok(Some(principal))
+    }
+}
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+fn sign(key: &[u8], payload: &[u8]) -> Result<[u8; 32]> {
+    use hmac::Mac as _;
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).map_err(Error::internal)?;
+    mac.update(payload);
+    Ok(mac.finalize().into_bytes().into())
+}
+
+/// Whether `mac` signs `payload`, compared in constant time.
+fn verify(key: &[u8], payload: &[u8], mac: &[u8]) -> Result<bool> {
+    use hmac::Mac as _;
+    let mut check =
+        <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key).map_err(Error::internal)?;
+    check.update(payload);
+    Ok(check.verify_slice(mac).is_ok())
 }

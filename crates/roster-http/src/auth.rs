@@ -4,7 +4,8 @@
 //! `Auth<DirectoryAdmin>`, `Auth<TenantAdmin>` or `Auth<System>`; a surface other than the
 //! native one names itself too (`Auth<UsersRead, Scim>`), and a refusal comes in its shape.
 //! Whatever the surface, the tenant goes into the request's span and the caller into its audit
-//! slot here, once.
+//! slot here, once. The credentials are a bearer token (an API token, or an access token of the
+//! client-credentials grant, [`crate::oauth`]) or HTTP Basic with a token as the password.
 
 use std::marker::PhantomData;
 
@@ -12,6 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use roster_core::{Error, Principal, Scope};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::AppState;
 use crate::audit::Caller;
@@ -58,14 +60,18 @@ impl<S: RequiredScope, X: Surface> FromRequestParts<AppState> for Auth<S, X> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let refuse = |e: Error| X::Error::from(Rejection::Core(e));
-        let token = parts
+        let bearer = parts
             .headers
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
+            .map(|t| SecretString::from(t.trim().to_owned()));
+        // HTTP Basic: any user name, an API token (or access token) as the password.
+        let token = bearer
+            .or_else(|| crate::oauth::basic(&parts.headers).map(|(_, password)| password))
             .ok_or_else(|| refuse(Error::Unauthenticated))?;
-        let principal = state.directory.authenticate(token).await.map_err(refuse)?;
+        let principal =
+            state.directory.authenticate(token.expose_secret()).await.map_err(refuse)?;
         tracing::Span::current().record("tenant_id", tracing::field::display(principal.tenant));
         if let Some(caller) = parts.extensions.get::<Caller>() {
             caller.set(&principal);

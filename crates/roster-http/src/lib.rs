@@ -37,6 +37,7 @@ pub mod extract;
 pub mod limits;
 pub mod metrics;
 pub mod native;
+mod oauth;
 pub mod ops;
 pub mod problem;
 mod scim;
@@ -241,6 +242,7 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_requests.max(1)));
     let surfaces = Router::new()
         .merge(api)
+        .route("/auth/token", axum::routing::post(oauth::token))
         .nest("/scim/v2", scim::router(config.max_bulk_body_bytes))
         .nest("/compat/zitadel", compat::zitadel::router())
         .layer(axum::middleware::from_fn_with_state(limiter, limits::limit))

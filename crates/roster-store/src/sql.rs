@@ -193,25 +193,34 @@ impl Store for This {
     }
 
     async fn principal(&self, secret_hash: &[u8; 32], now: OffsetDateTime) -> Result<Option<Principal>> {
-        let row = sqlx::query(
-            "select t.tenant_id, t.id, t.scopes, t.expires_at, n.root_organization_id \
-             from tokens t join tenants n on n.id = t.tenant_id \
-             where t.secret_hash = $1 and (t.expires_at is null or t.expires_at > $2)",
-        )
+        let row = sqlx::query(&format!(
+            "{PRINCIPAL_SELECT} where t.secret_hash = $1 and (t.expires_at is null or t.expires_at > $2)"
+        ))
         .bind(&secret_hash[..])
         .bind(micros(now))
         .fetch_optional(self.reader())
         .await
         .map_err(db_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let scopes: String = row.try_get("scopes").map_err(db_error)?;
-        Ok(Some(Principal {
-            tenant: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
-            actor: roster_core::Actor::Token(TokenId::from_uuid(row.try_get("id").map_err(db_error)?)),
-            root_organization: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
-            scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
-            expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db_error)?.map(from_micros),
-        }))
+        row.as_ref().map(principal_view).transpose()
+    }
+
+    async fn principal_of_token(
+        &self,
+        tenant: TenantId,
+        id: TokenId,
+        now: OffsetDateTime,
+    ) -> Result<Option<Principal>> {
+        let row = sqlx::query(&format!(
+            "{PRINCIPAL_SELECT} where t.tenant_id = $1 and t.id = $2 \
+             and (t.expires_at is null or t.expires_at > $3)"
+        ))
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(micros(now))
+        .fetch_optional(self.reader())
+        .await
+        .map_err(db_error)?;
+        row.as_ref().map(principal_view).transpose()
     }
 
     async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
@@ -1141,6 +1150,21 @@ impl Store for This {
             .map_err(db_error)?;
         Ok(done.rows_affected())
     }
+}
+
+/// A token with its tenant's root organization, as a principal.
+const PRINCIPAL_SELECT: &str = "select t.tenant_id, t.id, t.scopes, t.expires_at, n.root_organization_id \
+     from tokens t join tenants n on n.id = t.tenant_id";
+
+fn principal_view(row: &DbRow) -> Result<Principal> {
+    let scopes: String = row.try_get("scopes").map_err(db_error)?;
+    Ok(Principal {
+        tenant: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
+        actor: roster_core::Actor::Token(TokenId::from_uuid(row.try_get("id").map_err(db_error)?)),
+        root_organization: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
+        scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db_error)?.map(from_micros),
+    })
 }
 
 const JOB_COLUMNS: &str =

@@ -8,6 +8,7 @@
 mod authz;
 mod compat;
 mod native;
+mod oauth;
 mod ops;
 mod overload;
 mod scim;

@@ -1,0 +1,170 @@
+//! The OAuth2 client-credentials grant (RFC 6749 §4.4), the one token endpoint every surface
+//! mounts where its platform has it (`/auth/token` for the investment platform's helper,
+//! which keeps only scheme and host). An API token is the client: `client_id` is its id,
+//! `client_secret` its secret, in the form body or in HTTP Basic (§2.3.1). The access token acts
+//! with the client's scopes, or fewer when `scope` narrows them, on every surface.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::Engine as _;
+use roster_core::Error;
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::json;
+
+use crate::AppState;
+use crate::audit::Caller;
+
+/// A refused token request, as RFC 6749 §5.2 shapes it.
+struct Refused {
+    status: StatusCode,
+    error: &'static str,
+    description: String,
+    /// The client authenticated with HTTP Basic: a 401 challenges for it.
+    basic: bool,
+}
+
+impl Refused {
+    fn new(error: &'static str, description: impl Into<String>) -> Refused {
+        Refused {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description: description.into(),
+            basic: false,
+        }
+    }
+
+    fn client(basic: bool) -> Refused {
+        let description = "the client id and secret are not a valid API token's".to_owned();
+        Refused { status: StatusCode::UNAUTHORIZED, error: "invalid_client", description, basic }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": self.error, "error_description": self.description });
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.basic { "Basic realm=\"roster\"" } else { "Bearer" };
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+        }
+        response
+    }
+}
+
+/// `POST …/token`: `grant_type=client_credentials`, the client's credentials, an optional
+/// `scope`; answers `{access_token, token_type, expires_in, scope}`.
+pub(crate) async fn token(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match grant(&state, caller.map(|Extension(c)| c), &headers, &body).await {
+        Ok(response) => response,
+        Err(refused) => refused.into_response(),
+    }
+}
+
+async fn grant(
+    state: &AppState,
+    caller: Option<Caller>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Refused> {
+    let form_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !form_type {
+        return Err(Refused::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let mut form = std::collections::BTreeMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        if form.insert(name.clone().into_owned(), value.into_owned()).is_some() {
+            return Err(Refused::new("invalid_request", format!("`{name}` is given twice")));
+        }
+    }
+    match form.get("grant_type").map(String::as_str) {
+        Some("client_credentials") => {}
+        Some(_) => {
+            return Err(Refused::new(
+                "unsupported_grant_type",
+                "only grant_type=client_credentials is supported",
+            ));
+        }
+        None => return Err(Refused::new("invalid_request", "grant_type is required")),
+    }
+    let basic = basic_credentials(headers);
+    let is_basic = basic.is_some();
+    let body_secret = form.remove("client_secret");
+    let (id, secret) = match (basic, form.get("client_id"), body_secret) {
+        (Some(_), _, Some(_)) => {
+            return Err(Refused::new(
+                "invalid_request",
+                "send the client's credentials once: in Basic or in the body",
+            ));
+        }
+        (Some(credentials), _, None) => credentials,
+        (None, Some(id), Some(secret)) => (id.clone(), SecretString::from(secret)),
+        (None, ..) => return Err(Refused::client(false)),
+    };
+    let scope = form.get("scope").map(String::as_str);
+    let d = &state.directory;
+    let (client, access) = match d.grant_client_credentials(&id, &secret, scope).await {
+        Ok(granted) => granted,
+        Err(Error::Unauthenticated) => return Err(Refused::client(is_basic)),
+        Err(Error::Invalid(errors)) => {
+            let about_scope = errors.iter().any(|e| e.field == "scope");
+            let text: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+            let error = if about_scope { "invalid_scope" } else { "invalid_request" };
+            return Err(Refused::new(error, text.join("; ")));
+        }
+        Err(e) => return Ok(crate::problem::ApiError::from(e).into_response()),
+    };
+    if let Some(caller) = caller {
+        caller.set(&client);
+    }
+    let scopes: Vec<&str> = access.scopes.iter().map(|s| s.as_str()).collect();
+    let body = json!({
+        "access_token": access.token.expose_secret(),
+        "token_type": "Bearer",
+        "expires_in": access.expires_in,
+        "scope": scopes.join(" "),
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// The client's id and secret from HTTP Basic, each form-urlencoded as RFC 6749 §2.3.1 says.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, SecretString)> {
+    let (user, password) = basic(headers)?;
+    let decode = |s: &str| {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned())
+    };
+    Some((decode(&user)?, SecretString::from(decode(password.expose_secret())?)))
+}
+
+/// The user name and password of an `Authorization: Basic` header.
+pub(crate) fn basic(headers: &HeaderMap) -> Option<(String, SecretString)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), SecretString::from(password.to_owned())))
+}
