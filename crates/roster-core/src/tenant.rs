@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::event::Actor;
-use crate::id::{OrgId, TenantId, TokenId};
+use crate::id::{ApplicationId, OrgId, TenantId, TokenId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Tenant {
@@ -70,6 +70,9 @@ pub struct Token {
     /// When the token last authenticated a request (to within the principal cache's lifetime).
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
+    /// The application the token acts for ("the requesting application" of dialects that have
+    /// one), inherited by its access tokens.
+    pub application_id: Option<ApplicationId>,
 }
 
 /// A token as stored: only the SHA-256 of its secret is kept.
@@ -81,6 +84,7 @@ pub struct NewToken {
     pub scopes: Vec<Scope>,
     pub created_at: OffsetDateTime,
     pub expires_at: Option<OffsetDateTime>,
+    pub application_id: Option<ApplicationId>,
 }
 
 /// The tenant and permissions a request acts with, resolved from its bearer token.
@@ -94,6 +98,8 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// When the token stops working, if ever.
     pub expires_at: Option<OffsetDateTime>,
+    /// The application the token is bound to, if any.
+    pub application: Option<ApplicationId>,
 }
 
 impl Principal {
@@ -106,6 +112,7 @@ impl Principal {
             actor: Actor::System,
             scopes: vec![Scope::TenantAdmin, Scope::System],
             expires_at: None,
+            application: None,
         }
     }
 

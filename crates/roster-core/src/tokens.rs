@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::directory::Directory;
 use crate::error::{Error, FieldError, Result};
-use crate::id::TokenId;
+use crate::id::{ApplicationId, TokenId};
 use crate::secret;
 use crate::tenant::{NewToken, Principal, Scope, Token};
 
@@ -28,6 +28,11 @@ pub struct TokenInput {
     /// When the token stops working; never, when absent.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// An application of the tenant the token acts for: "the requesting application" of the
+    /// dialects that have one, inherited by the token's access tokens.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub application_id: Option<ApplicationId>,
 }
 
 impl Directory {
@@ -64,13 +69,19 @@ impl Directory {
         if input.expires_at.is_some_and(|at| at <= now) {
             errors.push(FieldError::new("expires_at", "out_of_range", "must be in the future"));
         }
+        if let Some(app) = input.application_id
+            && self.store().application(p.tenant, app).await?.is_none()
+        {
+            errors.push(FieldError::new("application_id", "not_found", "no such application"));
+        }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
         let mut scopes = input.scopes;
         scopes.sort();
         scopes.dedup();
-        let (secret, token) = self.new_token(name, scopes, input.expires_at, None)?;
+        let (secret, mut token) = self.new_token(name, scopes, input.expires_at, None)?;
+        token.application_id = input.application_id;
         self.store().create_token(p.tenant, &token).await?;
         let view = Token {
             id: token.id,
@@ -79,6 +90,7 @@ impl Directory {
             created_at: token.created_at,
             expires_at: token.expires_at,
             last_used_at: None,
+            application_id: token.application_id,
         };
         Ok((view, secret))
     }
@@ -128,6 +140,7 @@ impl Directory {
             scopes,
             created_at: now,
             expires_at,
+            application_id: None,
         };
         Ok((secret, token))
     }

@@ -1153,7 +1153,7 @@ impl Store for This {
 }
 
 /// A token with its tenant's root organization, as a principal.
-const PRINCIPAL_SELECT: &str = "select t.tenant_id, t.id, t.scopes, t.expires_at, n.root_organization_id \
+const PRINCIPAL_SELECT: &str = "select t.tenant_id, t.id, t.scopes, t.expires_at, t.application_id, n.root_organization_id \
      from tokens t join tenants n on n.id = t.tenant_id";
 
 fn principal_view(row: &DbRow) -> Result<Principal> {
@@ -1164,6 +1164,10 @@ fn principal_view(row: &DbRow) -> Result<Principal> {
         root_organization: OrgId::from_uuid(row.try_get("root_organization_id").map_err(db_error)?),
         scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
         expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db_error)?.map(from_micros),
+        application: row
+            .try_get::<Option<Uuid>, _>("application_id")
+            .map_err(db_error)?
+            .map(ApplicationId::from_uuid),
     })
 }
 
@@ -2039,13 +2043,13 @@ fn tenant_view(row: &DbRow) -> Result<Tenant> {
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, name, scopes, created_at, expires_at, last_used_at";
+const TOKEN_COLUMNS: &str = "id, name, scopes, created_at, expires_at, last_used_at, application_id";
 
 async fn insert_token(tx: &mut Tx<'_>, tenant: TenantId, token: &NewToken) -> Result<()> {
     let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
     sqlx::query(
-        "insert into tokens (tenant_id, id, name, secret_hash, scopes, created_at, expires_at) \
-         values ($1, $2, $3, $4, $5, $6, $7)",
+        "insert into tokens (tenant_id, id, name, secret_hash, scopes, created_at, expires_at, application_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(tenant.as_uuid())
     .bind(token.id.as_uuid())
@@ -2054,6 +2058,7 @@ async fn insert_token(tx: &mut Tx<'_>, tenant: TenantId, token: &NewToken) -> Re
     .bind(scopes.join(" "))
     .bind(micros(token.created_at))
     .bind(token.expires_at.map(micros))
+    .bind(token.application_id.map(|a| *a.as_uuid()))
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -2069,6 +2074,10 @@ fn token_view(row: &DbRow) -> Result<Token> {
         created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
         expires_at: row.try_get::<Option<i64>, _>("expires_at").map_err(db_error)?.map(from_micros),
         last_used_at: row.try_get::<Option<i64>, _>("last_used_at").map_err(db_error)?.map(from_micros),
+        application_id: row
+            .try_get::<Option<Uuid>, _>("application_id")
+            .map_err(db_error)?
+            .map(ApplicationId::from_uuid),
     })
 }
 
@@ -2314,6 +2323,12 @@ async fn apply(tx: &mut Tx<'_>, t: Uuid, change: &Change) -> Result<()> {
             Write::UpdateApplication { app, before_version } => update_application(tx, t, app, *before_version).await?,
             Write::DeleteApplication { id } => {
                 sqlx::query("delete from applications where tenant_id = $1 and id = $2")
+                    .bind(t)
+                    .bind(id.as_uuid())
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query("update tokens set application_id = null where tenant_id = $1 and application_id = $2")
                     .bind(t)
                     .bind(id.as_uuid())
                     .execute(&mut **tx)

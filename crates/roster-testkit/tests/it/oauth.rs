@@ -248,3 +248,64 @@ async fn http_basic_with_a_token_as_the_password_authenticates() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A token may be bound to an application of its tenant; the binding is echoed, inherited by
+/// the token's access tokens, checked on creation, and cleared with the application.
+#[tokio::test]
+async fn tokens_bound_to_an_application_pass_it_to_their_access_tokens() {
+    let app = TestApp::spawn().await;
+    let portal =
+        app.post("/v1/applications").json(&json!({ "name": "Portal" })).send().await.unwrap();
+    let portal = expect_status(portal, StatusCode::CREATED).await;
+    let portal_id = portal["id"].as_str().unwrap();
+    let body = json!({ "name": "portal", "scopes": ["users:read"], "application_id": portal_id });
+    let issued = expect_status(
+        app.post("/v1/tokens").json(&body).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(issued["application_id"], portal_id);
+    let id = issued["id"].as_str().unwrap();
+    let listed =
+        expect_status(app.get(&format!("/v1/tokens/{id}")).send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(listed["application_id"], portal_id);
+
+    let decoy_app = app
+        .request_as(&app.decoy_token, Method::POST, "/v1/applications")
+        .json(&json!({ "name": "D" }));
+    let decoy_app = expect_status(decoy_app.send().await.unwrap(), StatusCode::CREATED).await;
+    let other = json!({ "name": "x", "scopes": ["users:read"], "application_id": decoy_app["id"] });
+    let problem = expect_status(
+        app.post("/v1/tokens").json(&other).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "application_id", "another tenant's application");
+
+    let secret = issued["token"].as_str().unwrap();
+    let access = granted(
+        &app,
+        &format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"),
+        None,
+    )
+    .await;
+    assert!(access["access_token"].as_str().unwrap().starts_with("rat_"));
+    let principal =
+        app.directory.authenticate(access["access_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!(
+        principal.application.map(|a| a.to_string()).as_deref(),
+        Some(portal_id),
+        "inherited"
+    );
+
+    expect_status(
+        app.delete(&format!("/v1/applications/{portal_id}")).send().await.unwrap(),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let listed =
+        expect_status(app.get(&format!("/v1/tokens/{id}")).send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(listed["application_id"], Value::Null, "cleared with the application");
+}
