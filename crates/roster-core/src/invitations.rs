@@ -178,6 +178,18 @@ impl Directory {
         Ok(self.invitation_as_read(found))
     }
 
+    /// A page of the tenant's invitations, oldest first.
+    pub async fn all_invitations(
+        &self,
+        p: &Principal,
+        after: Option<InvitationId>,
+        limit: u32,
+    ) -> Result<Vec<Invitation>> {
+        crate::directory::check_limit(limit)?;
+        let found = self.store().invitations_page(p.tenant, after, limit).await?;
+        Ok(found.into_iter().map(|i| self.invitation_as_read(i)).collect())
+    }
+
     /// The invitations to an organization, or of a user, oldest first.
     pub async fn invitations(&self, p: &Principal, of: InvitationsOf) -> Result<Vec<Invitation>> {
         match of {

@@ -157,6 +157,18 @@ impl Directory {
         Ok(self.mandate_as_read(found))
     }
 
+    /// A page of the tenant's mandates, oldest first.
+    pub async fn all_mandates(
+        &self,
+        p: &Principal,
+        after: Option<MandateId>,
+        limit: u32,
+    ) -> Result<Vec<Mandate>> {
+        crate::directory::check_limit(limit)?;
+        let found = self.store().mandates_page(p.tenant, after, limit).await?;
+        Ok(found.into_iter().map(|m| self.mandate_as_read(m)).collect())
+    }
+
     /// The mandates a user or an organization gave or received, oldest first.
     pub async fn mandates(&self, p: &Principal, of: MandatesOf) -> Result<Vec<Mandate>> {
         self.party_exists(p, of.party).await?;

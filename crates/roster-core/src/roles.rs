@@ -74,6 +74,21 @@ impl Directory {
     }
 
     /// The roles defined in an organization, by name.
+    /// A page of the tenant's roles, of one organization when given, oldest first.
+    pub async fn all_roles(
+        &self,
+        p: &Principal,
+        organization: Option<OrgId>,
+        after: Option<RoleId>,
+        limit: u32,
+    ) -> Result<Vec<Role>> {
+        crate::directory::check_limit(limit)?;
+        if let Some(org) = organization {
+            self.organization(p, org).await?;
+        }
+        self.store().roles_page(p.tenant, organization, after, limit).await
+    }
+
     pub async fn roles(&self, p: &Principal, organization: OrgId) -> Result<Vec<Role>> {
         self.organization(p, organization).await?;
         self.store().roles(p.tenant, organization).await

@@ -121,6 +121,29 @@ pub trait Store: Send + Sync + 'static {
     async fn role(&self, tenant: TenantId, id: RoleId) -> Result<Option<Role>>;
     /// The roles defined in an organization, by name.
     async fn roles(&self, tenant: TenantId, organization: OrgId) -> Result<Vec<Role>>;
+    /// A page of the tenant's roles (of one organization, when given) in id order, after
+    /// `after`.
+    async fn roles_page(
+        &self,
+        tenant: TenantId,
+        organization: Option<OrgId>,
+        after: Option<RoleId>,
+        limit: u32,
+    ) -> Result<Vec<Role>>;
+    /// A page of the tenant's mandates in id order, after `after`.
+    async fn mandates_page(
+        &self,
+        tenant: TenantId,
+        after: Option<MandateId>,
+        limit: u32,
+    ) -> Result<Vec<Mandate>>;
+    /// A page of the tenant's invitations in id order, after `after`.
+    async fn invitations_page(
+        &self,
+        tenant: TenantId,
+        after: Option<InvitationId>,
+        limit: u32,
+    ) -> Result<Vec<Invitation>>;
     async fn has_role(&self, tenant: TenantId, user: UserId, role: RoleId) -> Result<bool>;
     /// The roles assigned to a user, by organization and name.
     async fn user_roles(&self, tenant: TenantId, user: UserId) -> Result<Vec<Role>>;

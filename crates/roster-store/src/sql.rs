@@ -490,6 +490,39 @@ impl Store for This {
         .collect()
     }
 
+    async fn roles_page(
+        &self,
+        tenant: TenantId,
+        organization: Option<OrgId>,
+        after: Option<RoleId>,
+        limit: u32,
+    ) -> Result<Vec<Role>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {ROLE_COLUMNS} from roles where tenant_id = "));
+        q.push_bind(*tenant.as_uuid());
+        if let Some(org) = organization {
+            q.push(" and organization_id = ").push_bind(*org.as_uuid());
+        }
+        page(&mut q, after.map(|a| *a.as_uuid()), limit);
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(role_view).collect()
+    }
+
+    async fn mandates_page(&self, tenant: TenantId, after: Option<MandateId>, limit: u32) -> Result<Vec<Mandate>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {MANDATE_COLUMNS} from mandates where tenant_id = "));
+        q.push_bind(*tenant.as_uuid());
+        page(&mut q, after.map(|a| *a.as_uuid()), limit);
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(mandate_view).collect()
+    }
+
+    async fn invitations_page(&self, tenant: TenantId, after: Option<InvitationId>, limit: u32) -> Result<Vec<Invitation>> {
+        let mut q = QueryBuilder::<Db>::new(format!("select {INVITATION_COLUMNS} from invitations where tenant_id = "));
+        q.push_bind(*tenant.as_uuid());
+        page(&mut q, after.map(|a| *a.as_uuid()), limit);
+        let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
+        rows.iter().map(invitation_view).collect()
+    }
+
     async fn has_role(&self, tenant: TenantId, user: UserId, role: RoleId) -> Result<bool> {
         let row = sqlx::query("select 1 from user_roles where tenant_id = $1 and user_id = $2 and role_id = $3")
             .bind(tenant.as_uuid())
@@ -1150,6 +1183,15 @@ impl Store for This {
             .map_err(db_error)?;
         Ok(done.rows_affected())
     }
+}
+
+/// Ends `q` (a select with its conditions) as a keyset page: ids after `after`, at most
+/// `limit`, in id order.
+fn page(q: &mut QueryBuilder<'_, Db>, after: Option<Uuid>, limit: u32) {
+    if let Some(after) = after {
+        q.push(" and id > ").push_bind(after);
+    }
+    q.push(" order by id limit ").push_bind(i64::from(limit));
 }
 
 /// A token with its tenant's root organization, as a principal.

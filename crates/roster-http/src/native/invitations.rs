@@ -12,14 +12,45 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::users::user_id;
+use super::{PageMeta, PageParams};
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::extract::JsonBody;
+use crate::extract::{ApiQuery, JsonBody};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
 pub(crate) struct InvitationList {
     data: Vec<Invitation>,
+}
+
+/// A page of the tenant's invitations.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct InvitationPage {
+    data: Vec<Invitation>,
+    meta: PageMeta,
+}
+
+/// List the tenant's invitations in creation order.
+#[utoipa::path(
+    get, path = "/v1/invitations", tag = "invitations",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of invitations", body = InvitationPage),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:read"]))
+)]
+pub(crate) async fn list_invitations(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<InvitationPage>, ApiError> {
+    let limit = params.limit();
+    let data = state.directory.all_invitations(&auth.principal, params.after()?, limit).await?;
+    let meta = PageMeta::of(&data, limit, |i| *i.id.as_uuid());
+    Ok(Json(InvitationPage { data, meta }))
 }
 
 fn invitation_id(raw: &str) -> Result<InvitationId, ApiError> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::users::user_id;
+use super::{PageMeta, PageParams};
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
 use crate::extract::{ApiQuery, JsonBody};
@@ -199,6 +200,36 @@ pub(crate) async fn user_mandates(
 ) -> Result<Json<MandateList>, ApiError> {
     let of = MandatesOf { party: Party::User(user_id(&id)?), given: params.given()? };
     Ok(Json(MandateList { data: state.directory.mandates(&auth.principal, of).await? }))
+}
+
+/// A page of the tenant's mandates.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MandatePage {
+    data: Vec<Mandate>,
+    meta: PageMeta,
+}
+
+/// List the tenant's mandates in creation order.
+#[utoipa::path(
+    get, path = "/v1/mandates", tag = "mandates",
+    params(PageParams),
+    responses(
+        (status = 200, description = "A page of mandates", body = MandatePage),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:read"]))
+)]
+pub(crate) async fn list_mandates(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<MandatePage>, ApiError> {
+    let limit = params.limit();
+    let data = state.directory.all_mandates(&auth.principal, params.after()?, limit).await?;
+    let meta = PageMeta::of(&data, limit, |m| *m.id.as_uuid());
+    Ok(Json(MandatePage { data, meta }))
 }
 
 /// The mandates an organization received (default) or gave.

@@ -67,6 +67,20 @@ impl PageParams {
     }
 }
 
+/// Where a page of a listing in id order ends.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct PageMeta {
+    /// Pass as `after` for the next page; `null` on the last page.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    next_after: Option<uuid::Uuid>,
+}
+
+impl PageMeta {
+    pub(crate) fn of<T>(data: &[T], limit: u32, id: impl Fn(&T) -> uuid::Uuid) -> PageMeta {
+        PageMeta { next_after: next_after(data, limit, id) }
+    }
+}
+
 /// Where the next page starts: after the last item of a full page; `None` after a short one.
 pub(crate) fn next_after<T, I>(data: &[T], limit: u32, id: impl Fn(&T) -> I) -> Option<I> {
     let full = data.len() == usize::try_from(limit).unwrap_or(usize::MAX);

@@ -10,10 +10,10 @@ use roster_core::input::parse_document;
 use roster_core::roles::{Role, RoleInput};
 use roster_core::{OrgId, RoleId, Within};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
-use super::json_with;
 use super::users::{ListParams, SearchBody, UserList, search, user_id};
+use super::{PageMeta, json_with};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
 use crate::extract::{ApiQuery, IfMatch, JsonBody, etag};
@@ -73,6 +73,56 @@ pub(crate) async fn create_role(
         response.headers_mut().insert(LOCATION, location);
     }
     Ok(response)
+}
+
+/// A page of the tenant's roles.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RolePage {
+    data: Vec<Role>,
+    meta: PageMeta,
+}
+
+/// The parameters of the tenant's role listing.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RolePageParams {
+    /// The `next_after` of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
+    after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[serde(default, deserialize_with = "crate::extract::from_str")]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// Only the roles defined in this organization.
+    #[param(value_type = Option<String>, format = Uuid)]
+    organization_id: Option<String>,
+}
+
+/// List the tenant's roles in creation order.
+#[utoipa::path(
+    get, path = "/v1/roles", tag = "roles",
+    params(RolePageParams),
+    responses(
+        (status = 200, description = "A page of roles", body = RolePage),
+        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:read"]))
+)]
+pub(crate) async fn list_all_roles(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    ApiQuery(params): ApiQuery<RolePageParams>,
+) -> Result<Json<RolePage>, ApiError> {
+    let after = params.after.as_deref().map(|a| uuid_of("after", a)).transpose()?;
+    let org =
+        params.organization_id.as_deref().map(|o| uuid_of("organization_id", o)).transpose()?;
+    let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
+    let data = state.directory.all_roles(&auth.principal, org, after, limit).await?;
+    let meta = PageMeta::of(&data, limit, |r| *r.id.as_uuid());
+    Ok(Json(RolePage { data, meta }))
 }
 
 /// The roles defined in an organization, by name.

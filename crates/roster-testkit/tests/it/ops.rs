@@ -147,6 +147,9 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/organizations/{id}/mandates",
         "GET /v1/users/{id}/delegations",
         "GET /v1/audit/system",
+        "GET /v1/roles",
+        "GET /v1/mandates",
+        "GET /v1/invitations",
     ];
     expected.sort();
     assert_eq!(operations, expected);

@@ -12,6 +12,7 @@ mod invitations;
 mod jobs;
 mod lifecycle;
 mod limits;
+mod listings;
 mod lookup;
 mod mandates;
 mod organizations;
