@@ -32,6 +32,7 @@ use utoipa_axum::routes;
 
 mod audit;
 pub mod auth;
+pub mod body;
 mod compat;
 pub mod extract;
 pub mod limits;

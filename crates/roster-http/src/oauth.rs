@@ -4,9 +4,8 @@
 //! `client_secret` its secret, in the form body or in HTTP Basic (§2.3.1). The access token acts
 //! with the client's scopes, or fewer when `scope` narrows them, on every surface.
 
-use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, PRAGMA, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -17,9 +16,18 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::audit::Caller;
+use crate::body::{Body, Format};
+use crate::surface::{Rejection, Surface};
+
+/// The token endpoint as a surface: shared extractors refuse in RFC 6749's error shape.
+pub(crate) struct OAuth;
+
+impl Surface for OAuth {
+    type Error = Refused;
+}
 
 /// A refused token request, as RFC 6749 §5.2 shapes it.
-struct Refused {
+pub(crate) struct Refused {
     status: StatusCode,
     error: &'static str,
     description: String,
@@ -43,6 +51,45 @@ impl Refused {
     }
 }
 
+impl From<Rejection> for Refused {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::Core(Error::Unauthenticated) => Refused::client(false),
+            Rejection::Core(Error::Invalid(errors)) => {
+                let about_scope = errors.iter().any(|e| e.field == "scope");
+                let text: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+                let error = if about_scope { "invalid_scope" } else { "invalid_request" };
+                Refused::new(error, text.join("; "))
+            }
+            Rejection::Core(e @ (Error::Unavailable(_) | Error::Internal(_))) => {
+                // Logged, and its text kept in the process, by the native renderer.
+                let status = crate::problem::ApiError::from(e).0.status;
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let error = if status == StatusCode::SERVICE_UNAVAILABLE {
+                    "temporarily_unavailable"
+                } else {
+                    "server_error"
+                };
+                Refused { status, error, description: "retry later".to_owned(), basic: false }
+            }
+            Rejection::Core(e) => Refused::new("invalid_request", e.to_string()),
+            Rejection::UnsupportedMediaType(_) => Refused::new(
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded",
+            ),
+            Rejection::TooLarge => Refused::new("invalid_request", "the body is too large"),
+            Rejection::Malformed(detail) => Refused::new("invalid_request", detail),
+            Rejection::Refused(refusal) => Refused {
+                status: refusal.status(),
+                error: "invalid_request",
+                description: refusal.message().to_owned(),
+                basic: false,
+            },
+        }
+    }
+}
+
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         let body = json!({ "error": self.error, "error_description": self.description });
@@ -63,9 +110,9 @@ pub(crate) async fn token(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body<OAuth>,
 ) -> Response {
-    match grant(&state, caller.map(|Extension(c)| c), &headers, &body).await {
+    match grant(&state, caller.map(|Extension(c)| c), &headers, body).await {
         Ok(response) => response,
         Err(refused) => refused.into_response(),
     }
@@ -75,24 +122,18 @@ async fn grant(
     state: &AppState,
     caller: Option<Caller>,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body<OAuth>,
 ) -> Result<Response, Refused> {
-    let form_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if !form_type {
-        return Err(Refused::new(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        ));
+    if body.format != Format::Form {
+        return Err(Rejection::UnsupportedMediaType("").into());
     }
     let mut form = std::collections::BTreeMap::new();
-    for (name, value) in url::form_urlencoded::parse(body) {
-        if form.insert(name.clone().into_owned(), value.into_owned()).is_some() {
+    for (name, value) in body.value.as_object().into_iter().flatten() {
+        // RFC 6749 §3.2: no parameter more than once.
+        let Some(value) = value.as_str() else {
             return Err(Refused::new("invalid_request", format!("`{name}` is given twice")));
-        }
+        };
+        form.insert(name.clone(), value.to_owned());
     }
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
@@ -123,13 +164,7 @@ async fn grant(
     let (client, access) = match d.grant_client_credentials(&id, &secret, scope).await {
         Ok(granted) => granted,
         Err(Error::Unauthenticated) => return Err(Refused::client(is_basic)),
-        Err(Error::Invalid(errors)) => {
-            let about_scope = errors.iter().any(|e| e.field == "scope");
-            let text: Vec<String> = errors.into_iter().map(|e| e.message).collect();
-            let error = if about_scope { "invalid_scope" } else { "invalid_request" };
-            return Err(Refused::new(error, text.join("; ")));
-        }
-        Err(e) => return Ok(crate::problem::ApiError::from(e).into_response()),
+        Err(e) => return Err(Rejection::Core(e).into()),
     };
     if let Some(caller) = caller {
         caller.set(&client);

@@ -309,3 +309,28 @@ async fn tokens_bound_to_an_application_pass_it_to_their_access_tokens() {
             .await;
     assert_eq!(listed["application_id"], Value::Null, "cleared with the application");
 }
+
+/// The shared body reader refuses a DOCTYPE before it reads anything the document declares: an
+/// entity bomb costs nothing (here at the token endpoint, which reads forms through it).
+#[tokio::test]
+async fn xml_bodies_with_a_doctype_are_refused_before_any_entity_is_expanded() {
+    let app = TestApp::spawn().await;
+    let mut entities = String::from(r#"<!ENTITY l0 "lol">"#);
+    for i in 1..10 {
+        let prev = format!("&l{};", i - 1);
+        entities.push_str(&format!(r#"<!ENTITY l{i} "{}">"#, prev.repeat(10)));
+    }
+    let bomb = format!(r#"<?xml version="1.0"?><!DOCTYPE b [{entities}]><b>&l9;</b>"#);
+    let external = r#"<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>"#;
+    for body in [bomb.as_str(), external] {
+        let request =
+            app.http.post(app.url("/auth/token")).header("content-type", "application/xml");
+        let refused = expect_status(
+            request.body(body.to_owned()).send().await.unwrap(),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(refused["error"], "invalid_request");
+        assert!(refused["error_description"].as_str().unwrap().contains("DOCTYPE"), "{refused}");
+    }
+}
