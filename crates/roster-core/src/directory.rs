@@ -46,6 +46,8 @@ pub struct Directory {
     cursor_key: Arc<tokio::sync::OnceCell<CursorKey>>,
     /// Wakes this node's waiting feed readers when other nodes commit.
     remote: RemoteCommits,
+    /// The country a phone number without a country code is read in.
+    phone_region: Option<phonenumber::country::Id>,
     /// Derives webhook signing secrets; loaded from the store on first use.
     webhook_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Signs access tokens (derived from the deployment's cursor key).
@@ -213,8 +215,24 @@ impl Directory {
             access_key: Arc::default(),
             principals: Arc::default(),
             remote: RemoteCommits::default(),
+            phone_region: None,
             lockout_after: DEFAULT_LOCKOUT_AFTER,
         })
+    }
+
+    /// Reads phone numbers without a country code as numbers of `region` (ISO 3166-1 alpha-2).
+    pub fn with_phone_default_region(mut self, region: &str) -> std::result::Result<Self, String> {
+        let id = region
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map_err(|_| format!("`{region}` is not an ISO 3166-1 alpha-2 country code"))?;
+        self.phone_region = Some(id);
+        Ok(self)
+    }
+
+    /// What validation depends on besides the document.
+    pub(crate) fn rules(&self) -> validate::Rules {
+        validate::Rules { hashes: *self.hasher.limits(), phone_region: self.phone_region }
     }
 
     /// Bounds the cost of imported password hashes (see [`HashLimits`]).
@@ -380,7 +398,7 @@ impl Directory {
         {
             return Ok(created);
         }
-        let valid = validate::user(input, Mode::Create, now.date(), self.hasher.limits())?;
+        let valid = validate::user(input, Mode::Create, now.date(), &self.rules())?;
         let (record, change) = self.new_user(p, valid, now).await?;
         let id = record.user.id;
         let idempotency_record = match &idempotency {
@@ -419,9 +437,9 @@ impl Directory {
         let mut results: Vec<Option<Result<User>>> = Vec::with_capacity(items.len());
         let mut pending = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
-            match item.and_then(|input| {
-                validate::user(input, Mode::Create, now.date(), self.hasher.limits())
-            }) {
+            match item
+                .and_then(|input| validate::user(input, Mode::Create, now.date(), &self.rules()))
+            {
                 Ok(valid) => {
                     pending.push((i, valid));
                     results.push(None);
@@ -461,7 +479,7 @@ impl Directory {
 
     /// Checks a create document as `create_user` would, writing nothing.
     pub async fn check_user(&self, p: &Principal, input: UserInput) -> Result<()> {
-        let valid = validate::user(input, Mode::Create, self.now().date(), self.hasher.limits())?;
+        let valid = validate::user(input, Mode::Create, self.now().date(), &self.rules())?;
         if let Some(org) = valid.organization_id {
             self.owning_organization(p.tenant, org).await?;
         }
@@ -935,18 +953,16 @@ impl Directory {
             _ => None,
         };
         input.kind = Some(kind.as_str().to_owned());
-        let valid: ValidUser = match (
-            validate::user(input, Mode::Replace, now.date(), self.hasher.limits()),
-            kind_error,
-        ) {
-            (Ok(v), None) => v,
-            (Ok(_), Some(e)) => return Err(Error::Invalid(vec![e])),
-            (Err(Error::Invalid(mut errors)), Some(e)) => {
-                errors.insert(0, e);
-                return Err(Error::Invalid(errors));
-            }
-            (Err(e), _) => return Err(e),
-        };
+        let valid: ValidUser =
+            match (validate::user(input, Mode::Replace, now.date(), &self.rules()), kind_error) {
+                (Ok(v), None) => v,
+                (Ok(_), Some(e)) => return Err(Error::Invalid(vec![e])),
+                (Err(Error::Invalid(mut errors)), Some(e)) => {
+                    errors.insert(0, e);
+                    return Err(Error::Invalid(errors));
+                }
+                (Err(e), _) => return Err(e),
+            };
         let organization_id = match valid.organization_id {
             Some(org) if org != current.user.organization_id => {
                 self.owning_organization(p.tenant, org).await?

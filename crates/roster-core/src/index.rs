@@ -128,7 +128,8 @@ pub fn keys(user: &User) -> Vec<UserKey> {
             field: format!("emails[{i}].value"),
         });
     }
-    for (i, phone) in user.profile.phones.iter().enumerate() {
+    // A number kept as given is no key: it may be any text.
+    for (i, phone) in user.profile.phones.iter().enumerate().filter(|(_, p)| !p.unnormalized) {
         keys.push(UserKey {
             kind: KeyKind::Phone,
             value: phone.value.clone(),

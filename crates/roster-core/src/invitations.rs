@@ -128,14 +128,15 @@ impl Directory {
             "state": "initial",
         });
         let input: UserInput = parse_document(document)?;
-        let valid = validate::user(input, Mode::Create, now.date(), self.hasher().limits())
-            .map_err(|e| match e {
+        let valid = validate::user(input, Mode::Create, now.date(), &self.rules()).map_err(
+            |e| match e {
                 // The address is the one field the invitation gave.
                 Error::Invalid(_) => {
                     Error::invalid("email", "invalid_format", "must be an e-mail address")
                 }
                 e => e,
-            })?;
+            },
+        )?;
         let existing = match self.find_user(p, Lookup::Email(&email)).await {
             Ok(user) => Some(user),
             Err(Error::NotFound { .. }) => None,

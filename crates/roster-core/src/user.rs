@@ -232,6 +232,12 @@ pub struct Contact {
     pub primary: bool,
     #[serde(default)]
     pub verified: bool,
+    /// Phone numbers only: kept as given because it cannot be read as an E.164 number (even in
+    /// the deployment's `phone_default_region`); such a number is never a unique key nor found
+    /// by a lookup. On input, `true` asks to keep a number that does not parse instead of
+    /// refusing it (SCIM asks so for every number: identity providers send free text).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unnormalized: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -85,6 +85,11 @@ pub fn country_codes() -> Vec<&'static str> {
 
 /// A phone number in E.164 form (`+` and 8 to 15 digits), or `None`.
 pub fn phone(value: &str) -> Option<String> {
+    phone_in(value, None)
+}
+
+/// [`phone`], reading a number without a country code as one of `region` (ISO 3166-1).
+pub fn phone_in(value: &str, region: Option<phonenumber::country::Id>) -> Option<String> {
     let e164 = |s: &str| {
         s.strip_prefix('+')
             .is_some_and(|d| (8..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
@@ -94,15 +99,24 @@ pub fn phone(value: &str) -> Option<String> {
     }
     // The phone-number crate understands spaces, dashes and brackets; its E.164 rendering is the
     // canonical form. Numbers it cannot parse are kept when they are already plain E.164.
-    let parsed = phonenumber::parse(None, value)
+    let parsed = phonenumber::parse(region, value)
         .ok()
         .map(|n| n.format().mode(phonenumber::Mode::E164).to_string())
         .filter(|s| e164(s));
     parsed.or_else(|| e164(value).then(|| value.to_owned()))
 }
 
-/// Validates `input`; `today` bounds birth dates, `hashes` the cost of an imported password hash.
-pub fn user(input: UserInput, mode: Mode, today: Date, hashes: &HashLimits) -> Result<ValidUser> {
+/// What validation depends on besides the document: the deployment's settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rules {
+    /// What an imported password hash may cost.
+    pub hashes: HashLimits,
+    /// The country a phone number without a country code is read in; none by default.
+    pub phone_region: Option<phonenumber::country::Id>,
+}
+
+/// Validates `input`; `today` bounds birth dates.
+pub fn user(input: UserInput, mode: Mode, today: Date, rules: &Rules) -> Result<ValidUser> {
     let mut v = Checker::default();
 
     let kind = match input.kind.as_deref() {
@@ -233,8 +247,13 @@ pub fn user(input: UserInput, mode: Mode, today: Date, hashes: &HashLimits) -> R
         }),
         birth: input.birth.map(|b| birth(&mut v, b, today)),
         nationalities: nationalities(&mut v, input.nationalities.unwrap_or_default()),
-        emails: contacts(&mut v, "emails", input.emails.unwrap_or_default(), email, email_key),
-        phones: contacts(&mut v, "phones", input.phones.unwrap_or_default(), phone, str::to_owned),
+        emails: contacts(&mut v, "emails", input.emails.unwrap_or_default(), None),
+        phones: contacts(
+            &mut v,
+            "phones",
+            input.phones.unwrap_or_default(),
+            Some(rules.phone_region),
+        ),
         locale: input.locale.and_then(|s| {
             if language_tags::LanguageTag::parse(&s).is_ok_and(|t| t.is_valid()) {
                 Some(s)
@@ -287,7 +306,7 @@ pub fn user(input: UserInput, mode: Mode, today: Date, hashes: &HashLimits) -> R
     };
 
     let password = input.password.map(|p| p.filter(|p| password(&mut v, p)));
-    let password_hash = input.password_hash.filter(|h| match hashes.check(h) {
+    let password_hash = input.password_hash.filter(|h| match rules.hashes.check(h) {
         Err(message) => {
             v.push("password_hash", "invalid_format", message);
             false
@@ -364,12 +383,14 @@ fn nationalities(v: &mut Checker, codes: Vec<String>) -> Vec<String> {
     out
 }
 
+/// E-mail addresses (`phones: None`) or phone numbers (read in the region given), each
+/// normalised; a phone number that does not parse is kept as given when its contact asks so
+/// (marked `unnormalized`), else refused.
 fn contacts(
     v: &mut Checker,
     field: &str,
     items: Vec<Contact>,
-    normalise: fn(&str) -> Option<String>,
-    key: fn(&str) -> String,
+    phones: Option<Option<phonenumber::country::Id>>,
 ) -> Vec<Contact> {
     if items.len() > MAX_CONTACTS {
         v.push(field, "too_many", format!("at most {MAX_CONTACTS} entries"));
@@ -381,8 +402,20 @@ fn contacts(
     let mut out = Vec::with_capacity(items.len());
     for (i, c) in items.into_iter().enumerate() {
         let path = format!("{field}[{i}].value");
-        match normalise(&c.value) {
-            None if field == "emails" => v.push(
+        let normalised = match phones {
+            None => email(&c.value).map(|e| (email_key(&e), e, false)),
+            Some(region) => match phone_in(&c.value, region) {
+                Some(p) => Some((p.clone(), p, false)),
+                // Kept as given: compared as given, never a key.
+                None if c.unnormalized && v.check_text(&path, &c.value, 64) => {
+                    Some((c.value.clone(), c.value.clone(), true))
+                }
+                None if c.unnormalized => continue,
+                None => None,
+            },
+        };
+        match normalised {
+            None if phones.is_none() => v.push(
                 &path,
                 "invalid_format",
                 "must be an e-mail address of at most 254 characters",
@@ -392,10 +425,10 @@ fn contacts(
                 "invalid_format",
                 "must be a phone number in E.164 form, e.g. +4930901820",
             ),
-            Some(value) if !seen.insert(key(&value)) => {
+            Some((key, _, _)) if !seen.insert(key.clone()) => {
                 v.push(&path, "duplicate", "is listed twice")
             }
-            Some(value) => out.push(Contact { value, ..c }),
+            Some((_, value, unnormalized)) => out.push(Contact { value, unnormalized, ..c }),
         }
     }
     out
@@ -880,7 +913,7 @@ mod tests {
         #[test]
         fn any_document_is_parsed_and_validated_without_panicking(doc in document()) {
             if let Ok(input) = crate::input::parse_document::<UserInput>(doc) {
-                let _ = user(input, Mode::Create, today(), &HashLimits::default());
+                let _ = user(input, Mode::Create, today(), &Rules::default());
             }
         }
 
@@ -908,7 +941,7 @@ mod tests {
                 version: 1,
             };
             if let Ok(input) = crate::input::merged(&current, &patch) {
-                let _ = user(input, Mode::Replace, today(), &HashLimits::default());
+                let _ = user(input, Mode::Replace, today(), &Rules::default());
             }
         }
     }
@@ -918,7 +951,7 @@ mod tests {
     }
 
     fn parse(json: serde_json::Value) -> Result<ValidUser> {
-        user(serde_json::from_value(json).unwrap(), Mode::Create, today(), &HashLimits::default())
+        user(serde_json::from_value(json).unwrap(), Mode::Create, today(), &Rules::default())
     }
 
     fn codes(json: serde_json::Value) -> Vec<(String, &'static str)> {

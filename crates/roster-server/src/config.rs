@@ -39,6 +39,9 @@ pub struct Config {
     pub argon2: Argon2Params,
     /// The most an imported password hash may cost to verify.
     pub password_hash_limits: HashLimits,
+    /// The country (ISO 3166-1 alpha-2, e.g. `DE`) a phone number without a country code is read
+    /// in; unset, such a number is refused, or kept as given where a surface asks (SCIM).
+    pub phone_default_region: Option<String>,
     /// Consecutive failed password verifications that lock a user.
     pub password_lockout_after: u32,
     /// Writes and password verifications per second, per token and per client address.
@@ -143,6 +146,7 @@ const KEYS: &[&str] = &[
     "max_bulk_body_bytes",
     "argon2",
     "password_hash_limits",
+    "phone_default_region",
     "password_lockout_after",
     "rate_limits",
     "max_concurrent_requests",
@@ -178,6 +182,7 @@ impl Default for Config {
             max_bulk_body_bytes: 16 * 1024 * 1024,
             argon2: Argon2Params::default(),
             password_hash_limits: HashLimits::default(),
+            phone_default_region: None,
             password_lockout_after: roster_core::directory::DEFAULT_LOCKOUT_AFTER,
             rate_limits: RateLimits::default(),
             max_concurrent_requests: 1024,

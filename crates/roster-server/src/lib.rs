@@ -63,6 +63,10 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
             default_virtual_type: config.organizations.default_virtual_type.clone(),
         })
         .map_err(anyhow::Error::msg)?;
+    let directory = match &config.phone_default_region {
+        Some(region) => directory.with_phone_default_region(region).map_err(anyhow::Error::msg)?,
+        None => directory,
+    };
     let (admin, system) = (config.bootstrap_token.clone(), config.system_token.clone());
     if let Some(done) = directory.bootstrap(admin, system).await? {
         tracing::info!(tenant_id = %done.tenant.id, "created tenant `default`");

@@ -316,7 +316,14 @@ pub(crate) fn from_scim(document: &Value) -> Result<(UserInput, Option<bool>), E
     }
     let input = parse_document::<UserInput>(Value::Object(native));
     match input {
-        Ok(input) if errors.is_empty() => Ok((input, active)),
+        Ok(mut input) if errors.is_empty() => {
+            // Identity providers send phone numbers as free text (RFC 7643 §4.1.2 suggests
+            // RFC 3966, which few follow): one that cannot be read is kept as given.
+            for phone in input.phones.iter_mut().flatten() {
+                phone.unnormalized = true;
+            }
+            Ok((input, active))
+        }
         Ok(_) => Err(Error::Invalid(errors)),
         Err(Error::Invalid(more)) => {
             errors.extend(more);

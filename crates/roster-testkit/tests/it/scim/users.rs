@@ -194,8 +194,9 @@ async fn bad_requests_are_scim_errors_and_write_nothing() {
         expect_error(post(unknown).await.unwrap(), StatusCode::BAD_REQUEST, Some("invalidSyntax"))
             .await;
     assert!(e["detail"].as_str().unwrap().contains("ims"), "{e}");
-    let bad_phone =
-        json!({ "schemas": [USER], "userName": "x", "phoneNumbers": [{ "value": "0301234567" }] });
+    // A number without a country code is kept as given (see below); one too long to be a
+    // phone number at all is refused.
+    let bad_phone = json!({ "schemas": [USER], "userName": "x", "phoneNumbers": [{ "value": "1".repeat(70) }] });
     let e =
         expect_error(post(bad_phone).await.unwrap(), StatusCode::BAD_REQUEST, Some("invalidValue"))
             .await;
@@ -361,4 +362,58 @@ async fn listings_filter_sort_page_and_project() {
     );
     let one = expect(one.send().await.unwrap(), StatusCode::OK).await;
     assert!(one.get("emails").is_none() && one["userName"] == "cleo");
+}
+
+/// Identity providers send phone numbers as free text: one without a country code is read in
+/// `phone_default_region` when set, and otherwise kept as given — marked `unnormalized`, never a
+/// unique key nor a lookup — instead of refusing the whole user. `/v1` still refuses them.
+#[tokio::test]
+async fn phone_numbers_without_a_country_code_are_kept_not_refused() {
+    let scim_user = |name: &str, phone: &str| {
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": name,
+            "phoneNumbers": [{ "value": phone, "type": "work", "primary": true }],
+        })
+    };
+    let app = TestApp::spawn().await;
+    for name in ["free1", "free2"] {
+        let created = app
+            .post("/scim/v2/Users")
+            .json(&scim_user(name, "(555) 123-4567"))
+            .send()
+            .await
+            .unwrap();
+        let created = expect_status(created, StatusCode::CREATED).await;
+        assert_eq!(created["phoneNumbers"][0]["value"], "(555) 123-4567");
+        let native = app
+            .get(&format!("/v1/users/{}", created["id"].as_str().unwrap()))
+            .send()
+            .await
+            .unwrap();
+        let native = expect_status(native, StatusCode::OK).await;
+        assert_eq!(
+            native["phones"],
+            json!([{ "value": "(555) 123-4567", "primary": true, "verified": false, "unnormalized": true }])
+        );
+    }
+    let lookup = app.get("/v1/users/by-phone/(555)%20123-4567").send().await.unwrap();
+    assert_eq!(lookup.status(), StatusCode::NOT_FOUND, "never a lookup");
+    let native = app
+        .post("/v1/users")
+        .json(&json!({ "username": "n", "phones": [{ "value": "(555) 123-4567" }] }));
+    let problem = expect_status(native.send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert_eq!(problem["errors"][0]["field"], "phones[0].value");
+
+    let regional = TestApp::spawn_with(|c| c.phone_default_region = Some("us".to_owned())).await;
+    let created = regional
+        .post("/scim/v2/Users")
+        .json(&scim_user("us", "(201) 555-0123"))
+        .send()
+        .await
+        .unwrap();
+    let created = expect_status(created, StatusCode::CREATED).await;
+    assert_eq!(created["phoneNumbers"][0]["value"], "+12015550123");
+    let found = regional.get("/v1/users/by-phone/+12015550123").send().await.unwrap();
+    assert_eq!(expect_status(found, StatusCode::OK).await["username"], "us");
 }
