@@ -136,6 +136,20 @@ impl Surface for Native {
     type Error = ApiError;
 }
 
+/// A core field path (`name.given`, `emails[0].value`) in a surface's words: the surface's name
+/// for the first entry of `table` whose core path is `field` or begins it (up to a `.` or `[`),
+/// and the rest of the path. Each surface gives only its table.
+pub(crate) fn rename<'f>(
+    field: &'f str,
+    table: &[(&str, &'static str)],
+) -> Option<(&'static str, &'f str)> {
+    table.iter().find_map(|(core, theirs)| {
+        let rest = field.strip_prefix(core)?;
+        (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+            .then_some((*theirs, rest))
+    })
+}
+
 /// Which surface owns a path, for the layers' refusals.
 enum Owner {
     Native,

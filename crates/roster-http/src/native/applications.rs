@@ -51,11 +51,7 @@ fn app_response(status: StatusCode, app: &Application) -> Response {
         (status = 201, description = "Created", body = Application,
             headers(("ETag" = String, description = "The application's version"), ("Location" = String))),
         (status = 400, description = "Invalid document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
 )]
@@ -79,8 +75,6 @@ pub(crate) async fn create_application(
     responses(
         (status = 200, description = "A page of applications", body = ApplicationList),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
 )]
@@ -102,8 +96,6 @@ pub(crate) async fn list_applications(
     responses(
         (status = 200, description = "The application", body = Application, headers(("ETag" = String))),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such application", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -125,13 +117,9 @@ pub(crate) async fn get_application(
     responses(
         (status = 200, description = "The application", body = Application, headers(("ETag" = String))),
         (status = 400, description = "Invalid patch or resulting document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such application", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
 )]
@@ -154,8 +142,6 @@ pub(crate) async fn update_application(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such application", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
@@ -176,8 +162,6 @@ pub(crate) async fn delete_application(
     responses(
         (status = 200, description = "The memberships", body = MembershipList),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -200,12 +184,8 @@ pub(crate) async fn list_memberships(
         (status = 200, description = "Replaced", body = AppMembership),
         (status = 201, description = "Added", body = AppMembership),
         (status = 400, description = "Bad id or body", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user or application", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Changed meanwhile", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -229,8 +209,6 @@ pub(crate) async fn put_membership(
     responses(
         (status = 200, description = "The membership", body = AppMembership),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user, application or membership", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -251,8 +229,6 @@ pub(crate) async fn get_membership(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user, application or membership", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))

@@ -76,8 +76,6 @@ fn page(after: i64, data: Vec<AuditEntry>) -> Json<AuditPage> {
     responses(
         (status = 200, description = "Entries after `after`", body = AuditPage),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["tenant:admin"]))
 )]
@@ -102,8 +100,6 @@ pub(crate) async fn list_audit(
     responses(
         (status = 200, description = "Entries after `after`", body = AuditPage),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["system"]))
 )]
@@ -128,8 +124,6 @@ pub(crate) async fn list_unauthenticated_audit(
     responses(
         (status = 200, description = "Entries after `after`", body = AuditPage),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["system"]))
 )]

@@ -71,11 +71,7 @@ fn credential_response(status: StatusCode, c: &Credential) -> Response {
         (status = 201, description = "Recorded", body = Credential,
             headers(("ETag" = String, description = "The record's version"), ("Location" = String))),
         (status = 400, description = "Invalid document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -101,8 +97,6 @@ pub(crate) async fn create_credential(
     responses(
         (status = 200, description = "A page of credential records", body = CredentialList),
         (status = 400, description = "Bad id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -129,8 +123,6 @@ pub(crate) async fn list_credentials(
     responses(
         (status = 200, description = "The record", body = Credential, headers(("ETag" = String))),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user or record", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -156,12 +148,8 @@ pub(crate) async fn get_credential(
     responses(
         (status = 200, description = "The record", body = Credential, headers(("ETag" = String))),
         (status = 400, description = "Invalid patch or resulting document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user or record", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -187,8 +175,6 @@ pub(crate) async fn update_credential(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user or record", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))

@@ -4,6 +4,9 @@
 //! - Request documents are read by [`roster_core::input::parse_document`], which refuses
 //!   unknown fields: every object schema a request body reaches says `additionalProperties:
 //!   false`. (Objects without declared properties — `custom_data`, `attributes` — stay free.)
+//! - Every operation that needs a token may answer 401 (no valid token) and 403 (a missing
+//!   scope); every one that takes a body 413 (too large) and 415 (not its media type). The
+//!   annotations state only the answers particular to an operation.
 //! - `If-Match` takes `*` or a list of entity tags (RFC 9110 §13.1.1,
 //!   [`crate::extract::IfMatch`]): a tag that is not the current ETag, weak ones included, is a
 //!   412. A list naming two different versions is a 400, which the pattern cannot say: only one
@@ -30,6 +33,7 @@ pub(crate) fn apply(doc: &mut Value) {
                         serde_json::json!({ "type": "string", "pattern": IF_MATCH });
                 }
             }
+            common_responses(operation);
             if let Some(content) =
                 operation.pointer_mut("/requestBody/content").and_then(Value::as_object_mut)
             {
@@ -56,6 +60,35 @@ pub(crate) fn apply(doc: &mut Value) {
     for name in &closed {
         if let Some(schema) = doc.pointer_mut(&format!("/components/schemas/{name}")) {
             close(schema);
+        }
+    }
+}
+
+/// Adds the answers every operation of its kind may give, where the annotation states none.
+fn common_responses(operation: &mut Value) {
+    let secured =
+        operation.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+    let with_body = operation.get("requestBody").is_some();
+    let common = [
+        (secured, "401", "No valid token"),
+        (secured, "403", "Missing scope"),
+        (with_body, "413", "Body too large"),
+        (with_body, "415", "Body is not in a media type the operation takes"),
+    ];
+    let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (applies, status, description) in common {
+        if applies && !responses.contains_key(status) {
+            responses.insert(
+                status.to_owned(),
+                serde_json::json!({
+                    "description": description,
+                    "content": { "application/problem+json": {
+                        "schema": { "$ref": "#/components/schemas/Problem" }
+                    } },
+                }),
+            );
         }
     }
 }
@@ -129,6 +162,31 @@ mod tests {
         assert!(schemas["Out"].get("additionalProperties").is_none(), "responses stay open");
         let pattern = doc["paths"]["/x"]["patch"]["parameters"][0]["schema"]["pattern"].as_str();
         assert_eq!(pattern, Some(IF_MATCH));
+    }
+
+    /// The answers common to every secured operation, or every one with a body, are in the
+    /// document once for each, as the server gives them.
+    #[test]
+    fn every_operation_states_its_common_answers() {
+        let doc = crate::openapi();
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("operations") {
+                let responses = &operation["responses"];
+                if operation["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                    for status in ["401", "403"] {
+                        assert!(responses.get(status).is_some(), "{method} {path}: {status}");
+                    }
+                    checked += 1;
+                }
+                if operation.get("requestBody").is_some() {
+                    for status in ["413", "415"] {
+                        assert!(responses.get(status).is_some(), "{method} {path}: {status}");
+                    }
+                }
+            }
+        }
+        assert!(checked > 90, "{checked} secured operations");
     }
 
     /// The pattern admits exactly what the `If-Match` extractor accepts.

@@ -105,8 +105,6 @@ pub(crate) struct FeedMeta {
     responses(
         (status = 200, description = "Events after `after`", body = EventPage),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "The token, or the node, has no long-poll slot free", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))

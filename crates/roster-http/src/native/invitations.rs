@@ -37,8 +37,6 @@ pub(crate) struct InvitationPage {
     responses(
         (status = 200, description = "A page of invitations", body = InvitationPage),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
 )]
@@ -67,11 +65,7 @@ fn invitation_id(raw: &str) -> Result<InvitationId, ApiError> {
     responses(
         (status = 201, description = "Invited", body = Invitation, headers(("Location" = String))),
         (status = 400, description = "Invalid address, unknown organization or role", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The address is another user's username", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -95,8 +89,6 @@ pub(crate) async fn invite(
     responses(
         (status = 200, description = "The invitation", body = Invitation),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such invitation", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -116,8 +108,6 @@ pub(crate) async fn get_invitation(
     responses(
         (status = 200, description = "Accepted", body = Invitation),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such invitation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Accepted already, or expired", body = Problem, content_type = "application/problem+json"),
     ),
@@ -138,8 +128,6 @@ pub(crate) async fn accept_invitation(
     responses(
         (status = 200, description = "Issued again", body = Invitation),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such invitation", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The user is no longer waiting for registration", body = Problem, content_type = "application/problem+json"),
     ),
@@ -160,8 +148,6 @@ pub(crate) async fn reinvite(
     responses(
         (status = 200, description = "The invitations", body = InvitationList),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -184,8 +170,6 @@ pub(crate) async fn organization_invitations(
     responses(
         (status = 200, description = "The invitations", body = InvitationList),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))

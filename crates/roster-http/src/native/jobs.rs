@@ -28,11 +28,7 @@ use crate::problem::{ApiError, Problem};
     responses(
         (status = 202, description = "Accepted; the job is at `Location`", body = Job, headers(("Location" = String))),
         (status = 400, description = "Bad id, or read-only fields in the patch", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -55,8 +51,6 @@ pub(crate) async fn request_data_change(
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -82,9 +76,6 @@ pub(crate) async fn get_job(
     responses(
         (status = 202, description = "Accepted; the import is at `Location`", body = Job, headers(("Location" = String))),
         (status = 400, description = "No rows, or not UTF-8", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -106,8 +97,6 @@ pub(crate) async fn start_import(
     responses(
         (status = 200, description = "The import", body = Job),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such import", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))

@@ -71,10 +71,6 @@ fn created<T: Serialize>(body: &T, location: String) -> Response {
     responses(
         (status = 201, description = "Recorded", body = Mandate, headers(("Location" = String))),
         (status = 400, description = "Invalid document, unknown party or role", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -94,8 +90,6 @@ pub(crate) async fn create_mandate(
     responses(
         (status = 200, description = "The mandate", body = Mandate),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mandate", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -115,8 +109,6 @@ pub(crate) async fn get_mandate(
     responses(
         (status = 200, description = "Revoked", body = Mandate),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mandate", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
@@ -137,12 +129,8 @@ pub(crate) async fn revoke_mandate(
     responses(
         (status = 201, description = "Delegated", body = Delegation),
         (status = 400, description = "Invalid document, unknown user, or roles or time beyond the mandate", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mandate", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The mandate is not active", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -164,8 +152,6 @@ pub(crate) async fn delegate(
     responses(
         (status = 200, description = "The delegations", body = DelegationList),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such mandate", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -186,8 +172,6 @@ pub(crate) async fn list_delegations(
     responses(
         (status = 200, description = "The mandates", body = MandateList),
         (status = 400, description = "Bad id or direction", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -216,8 +200,6 @@ pub(crate) struct MandatePage {
     responses(
         (status = 200, description = "A page of mandates", body = MandatePage),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
 )]
@@ -239,8 +221,6 @@ pub(crate) async fn list_mandates(
     responses(
         (status = 200, description = "The mandates", body = MandateList),
         (status = 400, description = "Bad id or direction", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -263,8 +243,6 @@ pub(crate) async fn organization_mandates(
     responses(
         (status = 200, description = "The delegations", body = DelegationList),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))

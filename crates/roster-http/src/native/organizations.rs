@@ -123,11 +123,7 @@ fn page(data: Vec<Organization>, limit: u32) -> OrganizationList {
         (status = 201, description = "Created", body = Organization,
             headers(("ETag" = String, description = "The organization's version"), ("Location" = String))),
         (status = 400, description = "Invalid document or unknown parent", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The technical name is taken", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
 )]
@@ -151,8 +147,6 @@ pub(crate) async fn create_organization(
     responses(
         (status = 200, description = "A page of organizations", body = OrganizationList),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such parent", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -176,8 +170,6 @@ pub(crate) async fn list_organizations(
     responses(
         (status = 200, description = "The organization", body = Organization, headers(("ETag" = String))),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -200,13 +192,9 @@ pub(crate) async fn get_organization(
     responses(
         (status = 200, description = "The organization", body = Organization, headers(("ETag" = String))),
         (status = 400, description = "Invalid patch or resulting document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The technical name is taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
 )]
@@ -231,8 +219,6 @@ pub(crate) async fn update_organization(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The root, or not empty without `cascade`", body = Problem, content_type = "application/problem+json"),
     ),
@@ -257,8 +243,6 @@ pub(crate) async fn delete_organization(
     responses(
         (status = 200, description = "A page of organizations", body = OrganizationList),
         (status = 400, description = "Bad id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -283,13 +267,9 @@ pub(crate) async fn list_children(
     responses(
         (status = 200, description = "The organization, moved", body = Organization, headers(("ETag" = String))),
         (status = 400, description = "Bad id, body or unknown parent", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The root, or a move below itself", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
 )]
@@ -315,8 +295,6 @@ pub(crate) async fn move_organization(
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad id, parameter, filter or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -349,8 +327,6 @@ pub(crate) async fn list_organization_users(
     responses(
         (status = 204, description = "The user is a member"),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization or user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
@@ -372,8 +348,6 @@ pub(crate) async fn add_member(
     responses(
         (status = 204, description = "No longer a member"),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization or membership", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
@@ -395,8 +369,6 @@ pub(crate) async fn remove_member(
     responses(
         (status = 200, description = "The user's memberships", body = Memberships),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))

@@ -45,11 +45,8 @@ pub(crate) struct VerifyPassword {
     responses(
         (status = 200, description = "The user, password set", body = roster_core::User, headers(("ETag" = String))),
         (status = 400, description = "Bad id, or the password breaks the policy", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -83,8 +80,6 @@ pub(crate) async fn set_password(
         (status = 200, description = "Accepted", body = roster_core::User, headers(("ETag" = String))),
         (status = 400, description = "Bad id or body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token, or the password was not accepted", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many verifications by this token or client address", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
@@ -118,8 +113,6 @@ pub(crate) struct IssuedSecret {
     responses(
         (status = 201, description = "The secret, shown once, and the user", body = IssuedSecret, headers(("ETag" = String))),
         (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not a machine user", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
@@ -146,8 +139,6 @@ pub(crate) async fn add_secret(
     responses(
         (status = 200, description = "The user, without a secret", body = User, headers(("ETag" = String))),
         (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user, or no secret", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not a machine user", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),

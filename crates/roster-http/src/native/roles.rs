@@ -51,12 +51,8 @@ fn role_response(status: StatusCode, role: &Role) -> Response {
         (status = 201, description = "Created", body = Role,
             headers(("ETag" = String, description = "The role's version"), ("Location" = String))),
         (status = 400, description = "Invalid document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken in the organization", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
 )]
@@ -105,8 +101,6 @@ pub(crate) struct RolePageParams {
     responses(
         (status = 200, description = "A page of roles", body = RolePage),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -132,8 +126,6 @@ pub(crate) async fn list_all_roles(
     responses(
         (status = 200, description = "The roles", body = RoleList),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such organization", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -154,8 +146,6 @@ pub(crate) async fn list_roles(
     responses(
         (status = 200, description = "The role", body = Role, headers(("ETag" = String))),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -177,13 +167,9 @@ pub(crate) async fn get_role(
     responses(
         (status = 200, description = "The role", body = Role, headers(("ETag" = String))),
         (status = 400, description = "Invalid patch", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The name is taken in the organization", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
 )]
@@ -206,8 +192,6 @@ pub(crate) async fn update_role(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["directory:admin"]))
@@ -228,8 +212,6 @@ pub(crate) async fn delete_role(
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad id, parameter, filter or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such role", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -251,8 +233,6 @@ pub(crate) async fn list_role_users(
     responses(
         (status = 200, description = "The user's roles", body = RoleList),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -274,11 +254,7 @@ pub(crate) async fn user_roles(
     responses(
         (status = 204, description = "The user has the role"),
         (status = 400, description = "Bad id or body, unknown role, or the role of another organization", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -304,8 +280,6 @@ pub(crate) async fn assign_role(
     responses(
         (status = 204, description = "The user no longer has the role"),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user, role or assignment", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))

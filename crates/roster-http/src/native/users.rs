@@ -203,11 +203,7 @@ pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
         (status = 201, description = "Created", body = User,
             headers(("ETag" = String, description = "The user's version"), ("Location" = String))),
         (status = 400, description = "Invalid document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A unique value is taken, or the idempotency key was reused", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -273,10 +269,6 @@ pub(crate) struct BulkResult {
     responses(
         (status = 200, description = "One result per item", body = BulkResponse),
         (status = 400, description = "Not a bulk request, or more than 1000 items", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -320,8 +312,6 @@ pub(crate) async fn bulk_create_users(
     responses(
         (status = 200, description = "The user", body = User, headers(("ETag" = String))),
         (status = 400, description = "Bad id or parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -345,8 +335,6 @@ pub(crate) async fn get_user(
     responses(
         (status = 200, description = "The person's data", body = roster_core::directory::PersonalData),
         (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
@@ -371,13 +359,9 @@ pub(crate) async fn export_user(
     responses(
         (status = 200, description = "The user", body = User, headers(("ETag" = String))),
         (status = 400, description = "Invalid document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A unique value is taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -408,13 +392,9 @@ pub(crate) async fn replace_user(
     responses(
         (status = 200, description = "The user", body = User, headers(("ETag" = String))),
         (status = 400, description = "Invalid patch or resulting document", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A unique value is taken", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:write"]))
 )]
@@ -440,8 +420,6 @@ pub(crate) async fn patch_user(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
     ),
@@ -480,8 +458,6 @@ pub(crate) enum Action {
     responses(
         (status = 200, description = "The user in its new state", body = User, headers(("ETag" = String))),
         (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user or action", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not allowed from the current state", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
@@ -517,8 +493,6 @@ pub(crate) async fn transition_user(
     responses(
         (status = 202, description = "Offboarding; the job is at `Location`", body = User, headers(("ETag" = String), ("Location" = String))),
         (status = 400, description = "Bad id or header", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not allowed from the current state", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
@@ -547,8 +521,6 @@ macro_rules! lookup {
             params(($param = String, Path)),
             responses(
                 (status = 200, description = "The user", body = User, headers(("ETag" = String))),
-                (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-                (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
             ),
             security(("bearer" = ["users:read"]))
@@ -596,8 +568,6 @@ lookup!(
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad parameter, filter or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
 )]
@@ -616,10 +586,6 @@ pub(crate) async fn list_users(
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad parameter, filter or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
 )]
@@ -659,8 +625,6 @@ pub(crate) async fn search(
     responses(
         (status = 200, description = "The number of matches", body = UserCount),
         (status = 400, description = "Bad parameter or filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Missing scope", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["users:read"]))
 )]

@@ -494,14 +494,10 @@ pub(crate) fn rename(field: &str) -> String {
         ("birth", "urn:roster:params:scim:schemas:extension:2.0:User:birth"),
         ("nationalities", "urn:roster:params:scim:schemas:extension:2.0:User:nationalities"),
     ];
-    for (native, scim) in NAMES {
-        if let Some(rest) = field.strip_prefix(native)
-            && (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
-        {
-            return format!("{scim}{rest}");
-        }
+    match crate::surface::rename(field, &NAMES) {
+        Some((scim, rest)) => format!("{scim}{rest}"),
+        None => field.to_owned(),
     }
-    field.to_owned()
 }
 
 fn err(e: Error) -> ScimError {

@@ -32,14 +32,11 @@ pub(crate) fn field_name(field: &str) -> String {
         ("phones", "phone"),
         ("machine", "machine"),
     ];
-    for (native, zitadel) in NAMES {
-        if let Some(rest) = field.strip_prefix(native)
-            && (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
-        {
-            return format!("{zitadel}{}", rest.trim_start_matches("[0]"));
-        }
+    match crate::surface::rename(field, &NAMES) {
+        // ZITADEL's e-mail and phone are single values.
+        Some((zitadel, rest)) => format!("{zitadel}{}", rest.trim_start_matches("[0]")),
+        None => field.to_owned(),
     }
-    field.to_owned()
 }
 
 fn time(t: OffsetDateTime) -> Value {
