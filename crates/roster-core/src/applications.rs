@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, MAX_LIMIT, RETRIES, check_limit, retry, stale_unless};
+use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless, with_retries};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{ApplicationId, UserId};
@@ -111,7 +111,7 @@ impl Directory {
         patch: &Value,
     ) -> Result<Application> {
         reject_fields(patch, READ_ONLY)?;
-        for attempt in 1..=RETRIES {
+        with_retries(if_match, || async move {
             let current = self.application(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({ "name": current.name, "description": current.description });
@@ -133,12 +133,9 @@ impl Directory {
                 app: Box::new(app.clone()),
                 before_version: current.version,
             };
-            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result.map(|()| app),
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await.map(|()| app)
+        })
+        .await
     }
 
     /// Deletes an application with every membership of it.

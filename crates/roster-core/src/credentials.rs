@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, MAX_LIMIT, RETRIES, check_limit, retry, stale_unless};
+use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless, with_retries};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{CredentialId, UserId};
@@ -169,7 +169,7 @@ impl Directory {
         patch: &Value,
     ) -> Result<Credential> {
         reject_fields(patch, READ_ONLY)?;
-        for attempt in 1..=RETRIES {
+        with_retries(if_match, || async move {
             self.record(p.tenant, user, false).await?;
             let current = self.store().credential(p.tenant, id).await?;
             let current = current.filter(|c| c.user_id == user).ok_or(NOT_FOUND)?;
@@ -209,12 +209,12 @@ impl Directory {
                 credential: Box::new(credential.clone()),
                 before_version: current.version,
             };
-            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result.map(|()| self.as_read(credential)),
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.store()
+                .commit(p.tenant, Change::of(vec![write], vec![event]))
+                .await
+                .map(|()| self.as_read(credential))
+        })
+        .await
     }
 
     /// Deletes a credential record.

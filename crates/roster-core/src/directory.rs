@@ -788,9 +788,8 @@ impl Directory {
     where
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let (edit, also) = (&edit, &also);
+        with_retries(if_match, || async move {
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
             let input = edit(&current.user)?;
@@ -812,11 +811,9 @@ impl Directory {
                 let (kind, data) = transition(&mut record, t)?;
                 events.push(event(p, kind, &record.user, data));
             }
-            match self.commit_update(p.tenant, current, record, events, also.clone()).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result,
-            }
-        }
+            self.commit_update(p.tenant, current, record, events, also.clone()).await
+        })
+        .await
     }
 
     /// Moves a user through the state machine. `Delete` leaves a tombstone: id, kind,
@@ -878,7 +875,8 @@ impl Directory {
     where
         F: Fn(&mut UserRecord) -> Result<(&'static str, serde_json::Value)>,
     {
-        for attempt in 1..=RETRIES {
+        let (change, also) = (&change, &also);
+        with_retries(if_match, || async move {
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
             let mut record = current.clone();
@@ -886,12 +884,9 @@ impl Directory {
             record.user.updated_at = self.now();
             record.user.version += 1;
             let event = event(p, kind, &record.user, data);
-            match self.commit_update(p.tenant, current, record, vec![event], also.clone()).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result,
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.commit_update(p.tenant, current, record, vec![event], also.clone()).await
+        })
+        .await
     }
 
     /// The events `query` selects, oldest first. With a `wait`, an empty answer is held until
@@ -1091,6 +1086,23 @@ pub(crate) fn check_limit(limit: u32) -> Result<()> {
 
 /// Whether a write that lost a race should run again on the fresh record: always without
 /// `If-Match`, and with it when only the failure count moved (the version still matches).
+/// Runs one attempt of a versioned write until it does not lose a race: an attempt whose
+/// commit finds the resource moved on runs again on the fresh one, unless `if_match` pinned the
+/// version (then the `Stale` error is the answer). The one retry policy of every versioned write.
+pub(crate) async fn with_retries<T, F, Fut>(if_match: Option<i64>, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    for n in 1..=RETRIES {
+        match attempt().await {
+            Err(e) if retry(&e, if_match) && n < RETRIES => continue,
+            result => return result,
+        }
+    }
+    Err(Error::internal("out of retries"))
+}
+
 pub(crate) fn retry(e: &Error, if_match: Option<i64>) -> bool {
     matches!(e, Error::Stale { expected, current } if if_match.is_none() || expected == current)
 }

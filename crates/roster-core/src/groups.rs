@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::directory::{Directory, RETRIES, check_limit, retry, stale_unless};
+use crate::directory::{Directory, check_limit, stale_unless, with_retries};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{GroupId, UserId};
@@ -167,7 +167,7 @@ impl Directory {
         if let Members::Set(list) = members {
             distinct(list)?;
         }
-        for attempt in 1..=RETRIES {
+        with_retries(if_match, || async move {
             let current = self.group(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({
@@ -244,12 +244,9 @@ impl Directory {
                 before_version: current.version,
             };
             writes.insert(0, update);
-            match self.store().commit(p.tenant, Change::of(writes, events)).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result.map(|()| group),
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.store().commit(p.tenant, Change::of(writes, events)).await.map(|()| group)
+        })
+        .await
     }
 
     /// Each of `added` exists in the tenant (a user not deleted); an error names its place in

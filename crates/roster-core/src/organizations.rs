@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, MAX_LIMIT, RETRIES, check_limit, retry, stale_unless};
+use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless, with_retries};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{OrgId, UserId};
@@ -180,7 +180,7 @@ impl Directory {
                 "moves with POST /v1/organizations/{id}/move",
             ));
         }
-        for attempt in 1..=RETRIES {
+        with_retries(if_match, || async move {
             let current = self.organization(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({
@@ -222,12 +222,9 @@ impl Directory {
                 org: Box::new(org.clone()),
                 before_version: current.version,
             };
-            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result.map(|()| org),
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await.map(|()| org)
+        })
+        .await
     }
 
     /// Moves an organization, with everything below it, under `parent`: 409 when `parent` is
@@ -239,7 +236,7 @@ impl Directory {
         if_match: Option<i64>,
         parent: OrgId,
     ) -> Result<Organization> {
-        for attempt in 1..=RETRIES {
+        with_retries(if_match, || async move {
             let current = self.organization(p, id).await?;
             stale_unless(current.version, if_match)?;
             let Some(from) = current.parent_id else {
@@ -262,19 +259,16 @@ impl Directory {
                 org: Box::new(org.clone()),
                 before_version: current.version,
             };
-            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result.map(|()| org),
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await.map(|()| org)
+        })
+        .await
     }
 
     /// Deletes an organization. One with sub-organizations, users or members is deleted only
     /// with `cascade`, which deletes the sub-organizations and the users they own (at most
     /// [`MAX_CASCADE_USERS`]; each leaves a tombstone, owned by the deleted organization's parent).
     pub async fn delete_organization(&self, p: &Principal, id: OrgId, cascade: bool) -> Result<()> {
-        for attempt in 1..=RETRIES {
+        with_retries(None, || async move {
             let org = self.organization(p, id).await?;
             let Some(parent) = org.parent_id else {
                 return Err(Error::Refused("the root organization is deleted with its tenant"));
@@ -348,12 +342,9 @@ impl Directory {
                 events.push(org_event(p, "organization.deleted", deleted, now, data));
             }
             writes.push(Write::DeleteOrganization { id, parent });
-            match self.store().commit(p.tenant, Change::of(writes, events)).await {
-                Err(e) if retry(&e, None) && attempt < RETRIES => continue,
-                result => return result,
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.store().commit(p.tenant, Change::of(writes, events)).await
+        })
+        .await
     }
 
     /// Makes a user a member of an organization (besides the one that owns it). Adding a

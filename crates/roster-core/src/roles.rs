@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, RETRIES, retry, stale_unless};
+use crate::directory::{Directory, stale_unless, with_retries};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{OrgId, RoleId, UserId};
@@ -103,7 +103,7 @@ impl Directory {
         patch: &Value,
     ) -> Result<Role> {
         reject_fields(patch, READ_ONLY)?;
-        for attempt in 1..=RETRIES {
+        with_retries(if_match, || async move {
             let current = self.role(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({ "name": current.name });
@@ -118,12 +118,9 @@ impl Directory {
             let event = role_event(p, "role.updated", &role, now, json!({ "fields": ["name"] }));
             let write =
                 Write::UpdateRole { role: Box::new(role.clone()), before_version: current.version };
-            match self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await {
-                Err(e) if retry(&e, if_match) && attempt < RETRIES => continue,
-                result => return result.map(|()| role),
-            }
-        }
-        Err(Error::internal("out of retries"))
+            self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await.map(|()| role)
+        })
+        .await
     }
 
     /// Deletes a role and its assignments.
