@@ -48,6 +48,8 @@ pub struct Directory {
     remote: RemoteCommits,
     /// The country a phone number without a country code is read in.
     phone_region: Option<phonenumber::country::Id>,
+    /// The webhook payload formats this node renders.
+    webhook_formats: Arc<crate::webhooks::Formats>,
     /// Derives webhook signing secrets; loaded from the store on first use.
     webhook_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Signs access tokens (derived from the deployment's cursor key).
@@ -216,8 +218,19 @@ impl Directory {
             principals: Arc::default(),
             remote: RemoteCommits::default(),
             phone_region: None,
+            webhook_formats: Arc::default(),
             lockout_after: DEFAULT_LOCKOUT_AFTER,
         })
+    }
+
+    /// Adds a webhook payload format (a dialect's envelope); a webhook may then name it.
+    pub fn with_webhook_format(mut self, format: Arc<dyn crate::webhooks::PayloadFormat>) -> Self {
+        Arc::make_mut(&mut self.webhook_formats).add(format);
+        self
+    }
+
+    pub(crate) fn webhook_formats(&self) -> &crate::webhooks::Formats {
+        &self.webhook_formats
     }
 
     /// Reads phone numbers without a country code as numbers of `region` (ISO 3166-1 alpha-2).

@@ -10,11 +10,13 @@
 //! deployment's `webhook_key`. It is returned once, when the webhook is created.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::Sha256;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -66,6 +68,8 @@ pub struct Webhook {
     /// Event types sent: exact (`user.created`), `user.*`, or `*`.
     pub event_types: Vec<String>,
     pub enabled: bool,
+    /// The shape of the deliveries: `roster` (the event document), or a platform's envelope.
+    pub format: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -85,6 +89,75 @@ pub struct WebhookInput {
     pub event_types: Option<Vec<String>>,
     /// Default `true`.
     pub enabled: Option<bool>,
+    /// The shape of the deliveries: `roster` (default, the event document) or a platform's
+    /// envelope a dialect registers.
+    #[schema(nullable = false)]
+    pub format: Option<String>,
+}
+
+/// How a webhook's deliveries are shaped: Roster's event document (`roster`, the default), or a
+/// platform's envelope that its dialect registers ([`Directory::with_webhook_format`]). The
+/// outbox, retries and signing are one mechanism whatever the format.
+#[async_trait::async_trait]
+pub trait PayloadFormat: Send + Sync + 'static {
+    /// The name a webhook's `format` gives.
+    fn name(&self) -> &'static str;
+    /// The body of a delivery of `event` (Roster's document of it) to `webhook` of `tenant`.
+    async fn body(
+        &self,
+        directory: &Directory,
+        tenant: TenantId,
+        webhook: WebhookId,
+        event: &Value,
+    ) -> Result<Vec<u8>>;
+}
+
+/// Roster's own format: the event document, as the feed has it.
+struct RosterFormat;
+
+#[async_trait::async_trait]
+impl PayloadFormat for RosterFormat {
+    fn name(&self) -> &'static str {
+        "roster"
+    }
+
+    async fn body(
+        &self,
+        _: &Directory,
+        _: TenantId,
+        _: WebhookId,
+        event: &Value,
+    ) -> Result<Vec<u8>> {
+        serde_json::to_vec(event).map_err(Error::internal)
+    }
+}
+
+/// The payload formats a node knows, by name.
+#[derive(Clone)]
+pub(crate) struct Formats(std::collections::BTreeMap<&'static str, Arc<dyn PayloadFormat>>);
+
+impl Default for Formats {
+    fn default() -> Self {
+        let roster: Arc<dyn PayloadFormat> = Arc::new(RosterFormat);
+        Formats([(roster.name(), roster)].into_iter().collect())
+    }
+}
+
+impl Formats {
+    pub(crate) fn add(&mut self, format: Arc<dyn PayloadFormat>) {
+        self.0.insert(format.name(), format);
+    }
+
+    /// `name`, if known; else a field error on `format` listing the known ones.
+    fn check(&self, name: &str, errors: &mut Vec<FieldError>) -> bool {
+        if self.0.contains_key(name) {
+            return true;
+        }
+        let known: Vec<&str> = self.0.keys().copied().collect();
+        let message = format!("must be one of: {}", known.join(", "));
+        errors.push(FieldError::new("format", "invalid_value", message));
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -141,6 +214,8 @@ pub struct Claimed {
     pub delivery: Delivery,
     pub tenant_id: TenantId,
     pub url: String,
+    /// The webhook's payload format.
+    pub format: String,
 }
 
 /// What one attempt came to.
@@ -189,6 +264,8 @@ impl Directory {
                 Vec::new()
             }
         };
+        let format = input.format.unwrap_or_else(|| "roster".to_owned());
+        self.webhook_formats().check(&format, &mut errors);
         let (Some(url), true) = (url, errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };
@@ -197,6 +274,7 @@ impl Directory {
             url,
             event_types,
             enabled: input.enabled.unwrap_or(true),
+            format,
             created_at: now,
             updated_at: now,
         };
@@ -227,6 +305,11 @@ impl Directory {
         }
         if let Some(types) = input.event_types {
             webhook.event_types = check_types(&types, &mut errors);
+        }
+        if let Some(format) = input.format
+            && self.webhook_formats().check(&format, &mut errors)
+        {
+            webhook.format = format;
         }
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
@@ -301,7 +384,12 @@ impl Directory {
             }),
         };
         let event_id = event["id"].as_str().unwrap_or_default().to_owned();
-        let body = serde_json::to_vec(&event).map_err(Error::internal)?;
+        let Some(format) = self.webhook_formats().0.get(claimed.format.as_str()) else {
+            // Registered by a dialect this node does not serve: the lease runs out and a node
+            // that knows the format delivers.
+            return Err(Error::internal(format!("no webhook format `{}` here", claimed.format)));
+        };
+        let body = format.body(self, claimed.tenant_id, d.webhook_id, &event).await?;
         let secret = self.webhook_secret(d.webhook_id).await?;
         let signature = sign(&secret, self.now().unix_timestamp(), &body);
         Ok(Some(Outgoing { url: claimed.url.clone(), body, event_id, signature }))

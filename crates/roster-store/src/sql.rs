@@ -870,8 +870,8 @@ impl Store for This {
     async fn create_webhook(&self, tenant: TenantId, w: &Webhook) -> Result<()> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         sqlx::query(
-            "insert into webhooks (tenant_id, id, url, enabled, created_at, updated_at) \
-             values ($1, $2, $3, $4, $5, $6)",
+            "insert into webhooks (tenant_id, id, url, enabled, created_at, updated_at, format) \
+             values ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(tenant.as_uuid())
         .bind(w.id.as_uuid())
@@ -879,6 +879,7 @@ impl Store for This {
         .bind(w.enabled)
         .bind(micros(w.created_at))
         .bind(micros(w.updated_at))
+        .bind(&w.format)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -921,13 +922,14 @@ impl Store for This {
     async fn update_webhook(&self, tenant: TenantId, w: &Webhook) -> Result<bool> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         let done = sqlx::query(
-            "update webhooks set url = $3, enabled = $4, updated_at = $5 where tenant_id = $1 and id = $2",
+            "update webhooks set url = $3, enabled = $4, updated_at = $5, format = $6 where tenant_id = $1 and id = $2",
         )
         .bind(tenant.as_uuid())
         .bind(w.id.as_uuid())
         .bind(&w.url)
         .bind(w.enabled)
         .bind(micros(w.updated_at))
+        .bind(&w.format)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -1012,7 +1014,8 @@ impl Store for This {
                  and next_attempt_at <= $1 and (locked_until is null or locked_until <= $1) \
                  order by next_attempt_at, id limit $3{SKIP_LOCKED}) \
              returning {DELIVERY_COLUMNS}, tenant_id, \
-                 (select url from webhooks w where w.id = webhook_deliveries.webhook_id) as url"
+                 (select url from webhooks w where w.id = webhook_deliveries.webhook_id) as url, \
+                 (select format from webhooks w where w.id = webhook_deliveries.webhook_id) as format"
         ))
         .bind(micros(now))
         .bind(micros(lease_until))
@@ -1026,6 +1029,7 @@ impl Store for This {
                     delivery: delivery_view(row)?,
                     tenant_id: TenantId::from_uuid(row.try_get("tenant_id").map_err(db_error)?),
                     url: row.try_get("url").map_err(db_error)?,
+                    format: row.try_get("format").map_err(db_error)?,
                 })
             })
             .collect()
@@ -1291,7 +1295,7 @@ async fn insert_job(tx: &mut Tx<'_>, r: &JobRecord) -> Result<()> {
     Ok(())
 }
 
-const WEBHOOK_SELECT: &str = "select w.id, w.url, w.enabled, w.created_at, w.updated_at, t.pattern, t.prefix \
+const WEBHOOK_SELECT: &str = "select w.id, w.url, w.enabled, w.created_at, w.updated_at, w.format, t.pattern, t.prefix \
      from webhooks w join webhook_event_types t on t.webhook_id = w.id";
 
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_seq, status, attempts, next_attempt_at, \
@@ -1303,6 +1307,7 @@ fn webhook_view(row: &DbRow) -> Result<Webhook> {
         url: row.try_get("url").map_err(db_error)?,
         event_types: Vec::new(),
         enabled: row.try_get("enabled").map_err(db_error)?,
+        format: row.try_get("format").map_err(db_error)?,
         created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
         updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
     })

@@ -522,3 +522,36 @@ async fn r26_4_deliveries_go_through_the_configured_proxy() {
     let list = deliveries_when(&app, &hook, |l| l[0]["status"] == "succeeded").await;
     assert_eq!(list[0]["attempts"], 1);
 }
+
+/// A webhook names the shape of its deliveries: `roster` (the event document) by default, or a
+/// platform's envelope that a dialect registered on the node; any other name is refused.
+#[tokio::test]
+async fn a_webhook_names_a_known_payload_format() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "url": "https://hooks.example.com/a", "event_types": ["*"] });
+    let hook = expect_status(
+        app.post("/v1/webhooks").json(&body).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(hook["format"], "roster");
+    let id = hook["id"].as_str().unwrap();
+    let unknown =
+        json!({ "url": "https://hooks.example.com/b", "event_types": ["*"], "format": "upvest" });
+    let problem = expect_status(
+        app.post("/v1/webhooks").json(&unknown).send().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(
+        (&problem["errors"][0]["field"], &problem["errors"][0]["message"]),
+        (&json!("format"), &json!("must be one of: roster"))
+    );
+    let patch = app.patch(&format!("/v1/webhooks/{id}")).json(&json!({ "format": "nope" }));
+    expect_status(patch.send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+    let patch = app.patch(&format!("/v1/webhooks/{id}")).json(&json!({ "format": "roster" }));
+    assert_eq!(
+        expect_status(patch.send().await.unwrap(), StatusCode::OK).await["format"],
+        "roster"
+    );
+}
