@@ -185,6 +185,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// An id from a path or a body field: a UUID, else a 400 naming `field`.
+pub(crate) fn parse_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| Problem::invalid(field, "invalid_format", "must be a UUID").into())
+}
+
 /// The version an `If-Match` header pins, if any. `*` pins none.
 pub struct IfMatch(pub Option<i64>);
 

@@ -11,11 +11,10 @@ use roster_core::applications::{AppMembership, Application, ApplicationInput, Me
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::users::user_id;
 use super::{PageParams, json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, IfMatch, JsonBody, etag};
+use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -33,10 +32,6 @@ pub(crate) struct ApplicationMeta {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct MembershipList {
     data: Vec<AppMembership>,
-}
-
-fn app_id(field: &str, raw: &str) -> Result<ApplicationId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid(field, "invalid_format", "must be a UUID").into())
 }
 
 fn app_response(status: StatusCode, app: &Application) -> Response {
@@ -105,7 +100,7 @@ pub(crate) async fn get_application(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let app = state.directory.application(&auth.principal, app_id("id", &id)?).await?;
+    let app = state.directory.application(&auth.principal, parse_id("id", &id)?).await?;
     Ok(app_response(StatusCode::OK, &app))
 }
 
@@ -130,7 +125,7 @@ pub(crate) async fn update_application(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = app_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let app = state.directory.update_application(&auth.principal, id, version, &body.value).await?;
     Ok(app_response(StatusCode::OK, &app))
 }
@@ -151,7 +146,7 @@ pub(crate) async fn delete_application(
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_application(&auth.principal, app_id("id", &id)?).await?;
+    state.directory.delete_application(&auth.principal, parse_id("id", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,7 +166,7 @@ pub(crate) async fn list_memberships(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<MembershipList>, ApiError> {
-    let data = state.directory.app_memberships(&auth.principal, user_id(&id)?).await?;
+    let data = state.directory.app_memberships(&auth.principal, parse_id("id", &id)?).await?;
     Ok(Json(MembershipList { data }))
 }
 
@@ -195,7 +190,7 @@ pub(crate) async fn put_membership(
     Path((id, app)): Path<(String, String)>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let (user, app) = (user_id(&id)?, app_id("app_id", &app)?);
+    let (user, app) = (parse_id("id", &id)?, parse_id("app_id", &app)?);
     let (membership, new) =
         state.directory.put_app_membership(&auth.principal, user, app, body.value).await?;
     let status = if new { StatusCode::CREATED } else { StatusCode::OK };
@@ -218,7 +213,7 @@ pub(crate) async fn get_membership(
     auth: Auth<UsersRead>,
     Path((id, app)): Path<(String, String)>,
 ) -> Result<Json<AppMembership>, ApiError> {
-    let (user, app) = (user_id(&id)?, app_id("app_id", &app)?);
+    let (user, app) = (parse_id("id", &id)?, parse_id("app_id", &app)?);
     Ok(Json(state.directory.app_membership(&auth.principal, user, app).await?))
 }
 
@@ -238,7 +233,7 @@ pub(crate) async fn remove_membership(
     auth: Auth<UsersWrite>,
     Path((id, app)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (user, app) = (user_id(&id)?, app_id("app_id", &app)?);
+    let (user, app) = (parse_id("id", &id)?, parse_id("app_id", &app)?);
     state.directory.remove_app_membership(&auth.principal, user, app).await?;
     Ok(StatusCode::NO_CONTENT)
 }

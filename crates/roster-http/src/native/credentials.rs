@@ -10,11 +10,10 @@ use roster_core::credentials::{Credential, CredentialInput};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::user_id;
 use super::{json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str};
+use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -54,10 +53,6 @@ pub(crate) struct ReadParams {
     include_deleted: Option<bool>,
 }
 
-fn credential_id(field: &str, raw: &str) -> Result<CredentialId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid(field, "invalid_format", "must be a UUID").into())
-}
-
 fn credential_response(status: StatusCode, c: &Credential) -> Response {
     json_with(status, c, ETAG, &etag(c.version))
 }
@@ -81,7 +76,7 @@ pub(crate) async fn create_credential(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let user = user_id(&id)?;
+    let user = parse_id("id", &id)?;
     let c = state.directory.create_credential(&auth.principal, user, body.value).await?;
     let mut response = credential_response(StatusCode::CREATED, &c);
     if let Ok(location) = format!("/v1/users/{user}/credentials/{}", c.id).parse() {
@@ -107,8 +102,8 @@ pub(crate) async fn list_credentials(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<CredentialList>, ApiError> {
-    let user = user_id(&id)?;
-    let after = params.after.as_deref().map(|a| credential_id("after", a)).transpose()?;
+    let user = parse_id("id", &id)?;
+    let after = params.after.as_deref().map(|a| parse_id("after", a)).transpose()?;
     let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
     let deleted = params.include_deleted.unwrap_or(false);
     let data = state.directory.credentials(&auth.principal, user, after, limit, deleted).await?;
@@ -133,7 +128,7 @@ pub(crate) async fn get_credential(
     Path((id, credential)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<ReadParams>,
 ) -> Result<Response, ApiError> {
-    let (user, credential) = (user_id(&id)?, credential_id("credential_id", &credential)?);
+    let (user, credential) = (parse_id("id", &id)?, parse_id("credential_id", &credential)?);
     let deleted = params.include_deleted.unwrap_or(false);
     let c = state.directory.credential(&auth.principal, user, credential, deleted).await?;
     Ok(credential_response(StatusCode::OK, &c))
@@ -160,7 +155,7 @@ pub(crate) async fn update_credential(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let (user, credential) = (user_id(&id)?, credential_id("credential_id", &credential)?);
+    let (user, credential) = (parse_id("id", &id)?, parse_id("credential_id", &credential)?);
     let c = state
         .directory
         .update_credential(&auth.principal, user, credential, version, &body.value)
@@ -184,7 +179,7 @@ pub(crate) async fn delete_credential(
     auth: Auth<UsersWrite>,
     Path((id, credential)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (user, credential) = (user_id(&id)?, credential_id("credential_id", &credential)?);
+    let (user, credential) = (parse_id("id", &id)?, parse_id("credential_id", &credential)?);
     state.directory.delete_credential(&auth.principal, user, credential).await?;
     Ok(StatusCode::NO_CONTENT)
 }

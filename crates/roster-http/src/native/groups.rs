@@ -11,11 +11,10 @@ use roster_core::input::parse_document;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::user_id;
 use super::{PageParams, json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str};
+use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -57,10 +56,6 @@ pub(crate) struct NewMember {
     user_id: Option<String>,
     #[schema(format = Uuid)]
     group_id: Option<String>,
-}
-
-fn group_id(field: &str, raw: &str) -> Result<GroupId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid(field, "invalid_format", "must be a UUID").into())
 }
 
 fn group_response(status: StatusCode, group: &Group) -> Response {
@@ -130,7 +125,7 @@ pub(crate) async fn get_group(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let group = state.directory.group(&auth.principal, group_id("id", &id)?).await?;
+    let group = state.directory.group(&auth.principal, parse_id("id", &id)?).await?;
     Ok(group_response(StatusCode::OK, &group))
 }
 
@@ -155,7 +150,7 @@ pub(crate) async fn update_group(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = group_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let group = state
         .directory
         .update_group(&auth.principal, id, version, &body.value, Members::Keep)
@@ -179,7 +174,7 @@ pub(crate) async fn delete_group(
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_group(&auth.principal, group_id("id", &id)?, None).await?;
+    state.directory.delete_group(&auth.principal, parse_id("id", &id)?, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -199,7 +194,7 @@ pub(crate) async fn list_members(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<MemberList>, ApiError> {
-    let data = state.directory.group_members(&auth.principal, group_id("id", &id)?).await?;
+    let data = state.directory.group_members(&auth.principal, parse_id("id", &id)?).await?;
     Ok(Json(MemberList { data }))
 }
 
@@ -223,14 +218,14 @@ pub(crate) async fn add_member(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let id = group_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let request: NewMember = parse_document(body.value)?;
     let member = match (request.user_id, request.group_id) {
         (Some(user), None) => Member::User(
             user.parse()
                 .map_err(|_| Problem::invalid("user_id", "invalid_format", "must be a UUID"))?,
         ),
-        (None, Some(group)) => Member::Group(group_id("group_id", &group)?),
+        (None, Some(group)) => Member::Group(parse_id("group_id", &group)?),
         _ => {
             let message = "give exactly one of `user_id` and `group_id`";
             return Err(Problem::invalid("", "invalid_value", message).into());
@@ -256,7 +251,7 @@ pub(crate) async fn remove_member(
     auth: Auth<UsersWrite>,
     Path((id, member)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let id = group_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let member = member
         .parse()
         .map_err(|_| Problem::invalid("member_id", "invalid_format", "must be a UUID"))?;
@@ -282,6 +277,7 @@ pub(crate) async fn user_groups(
     ApiQuery(params): ApiQuery<UserGroupsParams>,
 ) -> Result<Json<UserGroups>, ApiError> {
     let transitive = params.transitive.unwrap_or(false);
-    let data = state.directory.user_groups(&auth.principal, user_id(&id)?, transitive).await?;
+    let data =
+        state.directory.user_groups(&auth.principal, parse_id("id", &id)?, transitive).await?;
     Ok(Json(UserGroups { data }))
 }

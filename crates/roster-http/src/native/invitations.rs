@@ -6,16 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
-use roster_core::InvitationId;
 use roster_core::invitations::{Invitation, InvitationInput, InvitationsOf};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::users::user_id;
 use super::{PageMeta, PageParams};
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, JsonBody};
+use crate::extract::{ApiQuery, JsonBody, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -49,10 +47,6 @@ pub(crate) async fn list_invitations(
     let data = state.directory.all_invitations(&auth.principal, params.after()?, limit).await?;
     let meta = PageMeta::of(&data, limit, |i| *i.id.as_uuid());
     Ok(Json(InvitationPage { data, meta }))
-}
-
-fn invitation_id(raw: &str) -> Result<InvitationId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
 }
 
 /// Invite an e-mail address to an organization and roles.
@@ -98,7 +92,7 @@ pub(crate) async fn get_invitation(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<Invitation>, ApiError> {
-    Ok(Json(state.directory.invitation(&auth.principal, invitation_id(&id)?).await?))
+    Ok(Json(state.directory.invitation(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Accept an invitation: a user still `initial` becomes `active` and gets the roles.
@@ -118,7 +112,7 @@ pub(crate) async fn accept_invitation(
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<Invitation>, ApiError> {
-    Ok(Json(state.directory.accept_invitation(&auth.principal, invitation_id(&id)?).await?))
+    Ok(Json(state.directory.accept_invitation(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Issue an invitation again with a fresh expiry; only while its user is `initial`.
@@ -138,7 +132,7 @@ pub(crate) async fn reinvite(
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<Invitation>, ApiError> {
-    Ok(Json(state.directory.reinvite(&auth.principal, invitation_id(&id)?).await?))
+    Ok(Json(state.directory.reinvite(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// The invitations to an organization, oldest first.
@@ -179,6 +173,6 @@ pub(crate) async fn user_invitations(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<InvitationList>, ApiError> {
-    let of = InvitationsOf::User(user_id(&id)?);
+    let of = InvitationsOf::User(parse_id("id", &id)?);
     Ok(Json(InvitationList { data: state.directory.invitations(&auth.principal, of).await? }))
 }

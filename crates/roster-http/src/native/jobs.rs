@@ -8,10 +8,10 @@ use axum::response::Response;
 use roster_core::jobs::Job;
 
 use super::json_with;
-use super::users::user_id;
+
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::extract::{JsonBody, TextBody};
+use crate::extract::{JsonBody, TextBody, parse_id};
 use crate::problem::{ApiError, Problem};
 
 /// Request a change of a user's data, applied asynchronously.
@@ -38,7 +38,7 @@ pub(crate) async fn request_data_change(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = user_id(&id)?;
+    let id = parse_id("id", &id)?;
     let job = state.directory.request_data_change(&auth.principal, id, body.value).await?;
     let location = format!("/v1/jobs/{}", job.id);
     Ok(json_with(StatusCode::ACCEPTED, job, LOCATION, &location))

@@ -6,18 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
-use roster_core::MandateId;
 use roster_core::mandates::{
     Delegation, DelegationInput, DelegationsOf, Mandate, MandateInput, MandatesOf, Party,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::user_id;
 use super::{PageMeta, PageParams};
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, JsonBody};
+use crate::extract::{ApiQuery, JsonBody, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -49,10 +47,6 @@ impl DirectionParams {
             }
         }
     }
-}
-
-fn mandate_id(raw: &str) -> Result<MandateId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
 }
 
 fn created<T: Serialize>(body: &T, location: String) -> Response {
@@ -99,7 +93,7 @@ pub(crate) async fn get_mandate(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<Mandate>, ApiError> {
-    Ok(Json(state.directory.mandate(&auth.principal, mandate_id(&id)?).await?))
+    Ok(Json(state.directory.mandate(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Revoke a mandate and every delegation under it.
@@ -118,7 +112,7 @@ pub(crate) async fn revoke_mandate(
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
 ) -> Result<Json<Mandate>, ApiError> {
-    Ok(Json(state.directory.revoke_mandate(&auth.principal, mandate_id(&id)?).await?))
+    Ok(Json(state.directory.revoke_mandate(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Delegate some of a mandate's roles to a user, within the mandate's time.
@@ -140,7 +134,7 @@ pub(crate) async fn delegate(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = mandate_id(&id)?;
+    let id = parse_id("id", &id)?;
     let delegation = state.directory.delegate(&auth.principal, id, body.value).await?;
     Ok(created(&delegation, format!("/v1/mandates/{id}/delegations")))
 }
@@ -161,7 +155,7 @@ pub(crate) async fn list_delegations(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<DelegationList>, ApiError> {
-    let of = DelegationsOf::Mandate(mandate_id(&id)?);
+    let of = DelegationsOf::Mandate(parse_id("id", &id)?);
     Ok(Json(DelegationList { data: state.directory.delegations(&auth.principal, of).await? }))
 }
 
@@ -182,7 +176,7 @@ pub(crate) async fn user_mandates(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<DirectionParams>,
 ) -> Result<Json<MandateList>, ApiError> {
-    let of = MandatesOf { party: Party::User(user_id(&id)?), given: params.given()? };
+    let of = MandatesOf { party: Party::User(parse_id("id", &id)?), given: params.given()? };
     Ok(Json(MandateList { data: state.directory.mandates(&auth.principal, of).await? }))
 }
 
@@ -252,6 +246,6 @@ pub(crate) async fn user_delegations(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<DelegationList>, ApiError> {
-    let of = DelegationsOf::Delegate(user_id(&id)?);
+    let of = DelegationsOf::Delegate(parse_id("id", &id)?);
     Ok(Json(DelegationList { data: state.directory.delegations(&auth.principal, of).await? }))
 }

@@ -6,15 +6,15 @@ use axum::http::StatusCode;
 use axum::http::header::{ETAG, LOCATION};
 use axum::response::{IntoResponse, Response};
 use roster_core::organizations::{Organization, OrganizationInput};
-use roster_core::{OrgId, UserId, Within};
+use roster_core::{OrgId, Within};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::{SearchBody, UserList, search, user_id};
+use super::users::{SearchBody, UserList, search};
 use super::{PageParams, json_with, next_after};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str};
+use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, from_str, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -102,10 +102,6 @@ pub(crate) struct UsersParams {
     count: Option<bool>,
 }
 
-fn org_id(field: &str, raw: &str) -> Result<OrgId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid(field, "invalid_format", "must be a UUID").into())
-}
-
 fn organization_response(status: StatusCode, org: &Organization) -> Response {
     json_with(status, org, ETAG, &etag(org.version))
 }
@@ -156,8 +152,8 @@ pub(crate) async fn list_organizations(
     auth: Auth<UsersRead>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<OrganizationList>, ApiError> {
-    let parent = params.parent_id.as_deref().map(|p| org_id("parent_id", p)).transpose()?;
-    let after = params.after.as_deref().map(|a| org_id("after", a)).transpose()?;
+    let parent = params.parent_id.as_deref().map(|p| parse_id("parent_id", p)).transpose()?;
+    let after = params.after.as_deref().map(|a| parse_id("after", a)).transpose()?;
     let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
     let orgs = state.directory.organizations(&auth.principal, parent, after, limit).await?;
     Ok(Json(page(orgs, limit)))
@@ -179,7 +175,7 @@ pub(crate) async fn get_organization(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let org = state.directory.organization(&auth.principal, org_id("id", &id)?).await?;
+    let org = state.directory.organization(&auth.principal, parse_id("id", &id)?).await?;
     Ok(organization_response(StatusCode::OK, &org))
 }
 
@@ -205,7 +201,7 @@ pub(crate) async fn update_organization(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = org_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let org =
         state.directory.update_organization(&auth.principal, id, version, &body.value).await?;
     Ok(organization_response(StatusCode::OK, &org))
@@ -230,7 +226,7 @@ pub(crate) async fn delete_organization(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
-    let id = org_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let cascade = params.cascade.unwrap_or(false);
     state.directory.delete_organization(&auth.principal, id, cascade).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -253,7 +249,7 @@ pub(crate) async fn list_children(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<OrganizationList>, ApiError> {
-    let id = org_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let (after, limit) = (params.after()?, params.limit());
     let orgs = state.directory.organizations(&auth.principal, Some(id), after, limit).await?;
     Ok(Json(page(orgs, limit)))
@@ -280,9 +276,9 @@ pub(crate) async fn move_organization(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = org_id("id", &id)?;
+    let id = parse_id("id", &id)?;
     let request: MoveRequest = roster_core::input::parse_document(body.value)?;
-    let parent = org_id("parent_id", &request.parent_id)?;
+    let parent = parse_id("parent_id", &request.parent_id)?;
     let org = state.directory.move_organization(&auth.principal, id, version, parent).await?;
     Ok(organization_response(StatusCode::OK, &org))
 }
@@ -306,7 +302,7 @@ pub(crate) async fn list_organization_users(
     ApiQuery(p): ApiQuery<UsersParams>,
 ) -> Result<Json<UserList>, ApiError> {
     let within =
-        Within::Organization { id: org_id("id", &id)?, recursive: p.recursive.unwrap_or(false) };
+        Within::Organization { id: parse_id("id", &id)?, recursive: p.recursive.unwrap_or(false) };
     let body = SearchBody {
         filter: p.filter,
         sort_by: p.sort_by,
@@ -336,7 +332,7 @@ pub(crate) async fn add_member(
     auth: Auth<UsersWrite>,
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (id, user) = (org_id("id", &id)?, member_id(&user)?);
+    let (id, user) = (parse_id("id", &id)?, parse_id("user_id", &user)?);
     state.directory.add_member(&auth.principal, id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -357,7 +353,7 @@ pub(crate) async fn remove_member(
     auth: Auth<UsersWrite>,
     Path((id, user)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (id, user) = (org_id("id", &id)?, member_id(&user)?);
+    let (id, user) = (parse_id("id", &id)?, parse_id("user_id", &user)?);
     state.directory.remove_member(&auth.principal, id, user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -378,10 +374,6 @@ pub(crate) async fn user_memberships(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let orgs = state.directory.memberships(&auth.principal, user_id(&id)?).await?;
+    let orgs = state.directory.memberships(&auth.principal, parse_id("id", &id)?).await?;
     Ok(Json(Memberships { data: orgs }).into_response())
-}
-
-fn member_id(raw: &str) -> Result<UserId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid("user_id", "invalid_format", "must be a UUID").into())
 }

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::json_with;
-use super::users::{user_id, user_response};
+use super::users::user_response;
 use crate::AppState;
 use crate::auth::{Auth, UsersWrite};
-use crate::extract::{IfMatch, JsonBody, etag};
+use crate::extract::{IfMatch, JsonBody, etag, parse_id};
 use crate::limits::Budget;
 use crate::problem::{ApiError, Problem};
 
@@ -57,7 +57,7 @@ pub(crate) async fn set_password(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = user_id(&id)?;
+    let id = parse_id("id", &id)?;
     let body: SetPassword = parse_document(body.value)?;
     let user = state
         .directory
@@ -92,7 +92,7 @@ pub(crate) async fn verify_password(
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     budget.verification()?;
-    let id = user_id(&id)?;
+    let id = parse_id("id", &id)?;
     let body: VerifyPassword = parse_document(body.value)?;
     let user = state.directory.verify_password(&auth.principal, id, body.password).await?;
     Ok(user_response(StatusCode::OK, &user))
@@ -126,7 +126,7 @@ pub(crate) async fn add_secret(
     IfMatch(version): IfMatch,
 ) -> Result<Response, ApiError> {
     let (user, secret) =
-        state.directory.add_secret(&auth.principal, user_id(&id)?, version).await?;
+        state.directory.add_secret(&auth.principal, parse_id("id", &id)?, version).await?;
     let tag = etag(user.version);
     let issued = IssuedSecret { user, client_secret: secret.expose_secret().to_owned() };
     Ok(json_with(StatusCode::CREATED, issued, ETAG, &tag))
@@ -151,6 +151,7 @@ pub(crate) async fn remove_secret(
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
 ) -> Result<Response, ApiError> {
-    let user = state.directory.remove_secret(&auth.principal, user_id(&id)?, version).await?;
+    let user =
+        state.directory.remove_secret(&auth.principal, parse_id("id", &id)?, version).await?;
     Ok(user_response(StatusCode::OK, &user))
 }

@@ -12,11 +12,11 @@ use roster_core::{OrgId, RoleId, Within};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::users::{ListParams, SearchBody, UserList, search, user_id};
+use super::users::{ListParams, SearchBody, UserList, search};
 use super::{PageMeta, json_with};
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, IfMatch, JsonBody, etag};
+use crate::extract::{ApiQuery, IfMatch, JsonBody, etag, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Serialize, ToSchema)]
@@ -32,10 +32,6 @@ pub(crate) struct Assignment {
     /// The role's organization; when given, it must be the one the role is defined in.
     #[schema(format = Uuid)]
     organization_id: Option<String>,
-}
-
-fn uuid_of<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid(field, "invalid_format", "must be a UUID").into())
 }
 
 fn role_response(status: StatusCode, role: &Role) -> Response {
@@ -62,7 +58,7 @@ pub(crate) async fn create_role(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let org: OrgId = uuid_of("id", &id)?;
+    let org: OrgId = parse_id("id", &id)?;
     let role = state.directory.create_role(&auth.principal, org, body.value).await?;
     let mut response = role_response(StatusCode::CREATED, &role);
     if let Ok(location) = format!("/v1/roles/{}", role.id).parse() {
@@ -110,9 +106,9 @@ pub(crate) async fn list_all_roles(
     auth: Auth<UsersRead>,
     ApiQuery(params): ApiQuery<RolePageParams>,
 ) -> Result<Json<RolePage>, ApiError> {
-    let after = params.after.as_deref().map(|a| uuid_of("after", a)).transpose()?;
+    let after = params.after.as_deref().map(|a| parse_id("after", a)).transpose()?;
     let org =
-        params.organization_id.as_deref().map(|o| uuid_of("organization_id", o)).transpose()?;
+        params.organization_id.as_deref().map(|o| parse_id("organization_id", o)).transpose()?;
     let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
     let data = state.directory.all_roles(&auth.principal, org, after, limit).await?;
     let meta = PageMeta::of(&data, limit, |r| *r.id.as_uuid());
@@ -135,7 +131,7 @@ pub(crate) async fn list_roles(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<RoleList>, ApiError> {
-    let data = state.directory.roles(&auth.principal, uuid_of("id", &id)?).await?;
+    let data = state.directory.roles(&auth.principal, parse_id("id", &id)?).await?;
     Ok(Json(RoleList { data }))
 }
 
@@ -155,7 +151,7 @@ pub(crate) async fn get_role(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let role = state.directory.role(&auth.principal, uuid_of("id", &id)?).await?;
+    let role = state.directory.role(&auth.principal, parse_id("id", &id)?).await?;
     Ok(role_response(StatusCode::OK, &role))
 }
 
@@ -180,7 +176,7 @@ pub(crate) async fn update_role(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id: RoleId = uuid_of("id", &id)?;
+    let id: RoleId = parse_id("id", &id)?;
     let role = state.directory.update_role(&auth.principal, id, version, &body.value).await?;
     Ok(role_response(StatusCode::OK, &role))
 }
@@ -201,7 +197,7 @@ pub(crate) async fn delete_role(
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_role(&auth.principal, uuid_of("id", &id)?).await?;
+    state.directory.delete_role(&auth.principal, parse_id("id", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -222,7 +218,7 @@ pub(crate) async fn list_role_users(
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<UserList>, ApiError> {
-    let within = Within::Role(uuid_of("id", &id)?);
+    let within = Within::Role(parse_id("id", &id)?);
     search(&state, &auth, SearchBody::from(params), Some(within)).await
 }
 
@@ -242,7 +238,7 @@ pub(crate) async fn user_roles(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<RoleList>, ApiError> {
-    let data = state.directory.user_roles(&auth.principal, user_id(&id)?).await?;
+    let data = state.directory.user_roles(&auth.principal, parse_id("id", &id)?).await?;
     Ok(Json(RoleList { data }))
 }
 
@@ -264,11 +260,11 @@ pub(crate) async fn assign_role(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<StatusCode, ApiError> {
-    let user = user_id(&id)?;
+    let user = parse_id("id", &id)?;
     let request: Assignment = parse_document(body.value)?;
-    let role: RoleId = uuid_of("role_id", &request.role_id)?;
+    let role: RoleId = parse_id("role_id", &request.role_id)?;
     let org =
-        request.organization_id.as_deref().map(|o| uuid_of("organization_id", o)).transpose()?;
+        request.organization_id.as_deref().map(|o| parse_id("organization_id", o)).transpose()?;
     state.directory.assign_role(&auth.principal, user, role, org).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -289,7 +285,7 @@ pub(crate) async fn unassign_role(
     auth: Auth<UsersWrite>,
     Path((id, role)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let (user, role) = (user_id(&id)?, uuid_of::<RoleId>("role_id", &role)?);
+    let (user, role) = (parse_id("id", &id)?, parse_id::<RoleId>("role_id", &role)?);
     state.directory.unassign_role(&auth.principal, user, role).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::Response;
 use roster_core::input::parse_document;
-use roster_core::{Tenant, TenantId, TenantInput};
+use roster_core::{Tenant, TenantInput};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::json_with;
 use crate::AppState;
 use crate::auth::{Auth, System};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, parse_id};
 use crate::problem::{ApiError, Problem};
 
 /// A new tenant and, this once, the secret of its admin token.
@@ -29,10 +29,6 @@ pub(crate) struct CreatedTenant {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TenantList {
     data: Vec<Tenant>,
-}
-
-fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
 }
 
 /// Create a tenant, with its root organization and first admin token.
@@ -89,7 +85,7 @@ pub(crate) async fn get_tenant(
     auth: Auth<System>,
     Path(id): Path<String>,
 ) -> Result<Json<Tenant>, ApiError> {
-    Ok(Json(state.directory.tenant_by_id(&auth.principal, tenant_id(&id)?).await?))
+    Ok(Json(state.directory.tenant_by_id(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Rename a tenant.
@@ -111,7 +107,7 @@ pub(crate) async fn rename_tenant(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Tenant>, ApiError> {
-    let id = tenant_id(&id)?;
+    let id = parse_id("id", &id)?;
     let input: TenantInput = parse_document(body.value)?;
     Ok(Json(state.directory.rename_tenant(&auth.principal, id, &input.name).await?))
 }
@@ -134,6 +130,6 @@ pub(crate) async fn delete_tenant(
     auth: Auth<System>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_tenant(&auth.principal, tenant_id(&id)?).await?;
+    state.directory.delete_tenant(&auth.principal, parse_id("id", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::Response;
 use roster_core::input::parse_document;
-use roster_core::{Token, TokenId, TokenInput};
+use roster_core::{Token, TokenInput};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::json_with;
 use crate::AppState;
 use crate::auth::{Auth, TenantAdmin};
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, parse_id};
 use crate::problem::{ApiError, Problem};
 
 /// A new token: its description and, this once, its secret.
@@ -30,10 +30,6 @@ pub(crate) struct IssuedToken {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TokenList {
     data: Vec<Token>,
-}
-
-fn token_id(raw: &str) -> Result<TokenId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
 }
 
 /// Issue an API token.
@@ -89,7 +85,7 @@ pub(crate) async fn get_token(
     auth: Auth<TenantAdmin>,
     Path(id): Path<String>,
 ) -> Result<Json<Token>, ApiError> {
-    Ok(Json(state.directory.token(&auth.principal, token_id(&id)?).await?))
+    Ok(Json(state.directory.token(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Revoke a token. It stops working at once on this node, and within 10 seconds on others.
@@ -108,6 +104,6 @@ pub(crate) async fn revoke_token(
     auth: Auth<TenantAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.revoke_token(&auth.principal, token_id(&id)?).await?;
+    state.directory.revoke_token(&auth.principal, parse_id("id", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

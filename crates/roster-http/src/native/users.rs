@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
-use crate::extract::{ApiQuery, IdempotencyKey, IfMatch, JsonBody, etag, from_str};
+use crate::extract::{ApiQuery, IdempotencyKey, IfMatch, JsonBody, etag, from_str, parse_id};
 use crate::problem::{ApiError, Problem};
 
 #[derive(Deserialize, IntoParams)]
@@ -187,10 +187,6 @@ pub(crate) fn user_response(status: StatusCode, user: &User) -> Response {
     super::json_with(status, user, ETAG, &etag(user.version))
 }
 
-pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
-}
-
 /// Create a user.
 ///
 /// With an `Idempotency-Key`, a retry with the same key and body within 24 hours returns the
@@ -323,7 +319,7 @@ pub(crate) async fn get_user(
     ApiQuery(params): ApiQuery<ReadParams>,
 ) -> Result<Response, ApiError> {
     let include_deleted = params.include_deleted.unwrap_or(false);
-    let user = state.directory.user(&auth.principal, user_id(&id)?, include_deleted).await?;
+    let user = state.directory.user(&auth.principal, parse_id("id", &id)?, include_deleted).await?;
     Ok(user_response(StatusCode::OK, &user))
 }
 
@@ -344,7 +340,7 @@ pub(crate) async fn export_user(
     auth: Auth<UsersRead>,
     Path(id): Path<String>,
 ) -> Result<Json<roster_core::directory::PersonalData>, ApiError> {
-    Ok(Json(state.directory.export_user(&auth.principal, user_id(&id)?).await?))
+    Ok(Json(state.directory.export_user(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Replace a user's writable fields.
@@ -372,7 +368,7 @@ pub(crate) async fn replace_user(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = user_id(&id)?;
+    let id = parse_id("id", &id)?;
     reject_read_only(&body.value)?;
     let document = body.value;
     let user = state
@@ -405,7 +401,7 @@ pub(crate) async fn patch_user(
     IfMatch(version): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
-    let id = user_id(&id)?;
+    let id = parse_id("id", &id)?;
     let user = state.directory.merge_user(&auth.principal, id, version, body.value).await?;
     Ok(user_response(StatusCode::OK, &user))
 }
@@ -431,7 +427,10 @@ pub(crate) async fn delete_user(
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.transition(&auth.principal, user_id(&id)?, version, Transition::Delete).await?;
+    state
+        .directory
+        .transition(&auth.principal, parse_id("id", &id)?, version, Transition::Delete)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -476,8 +475,10 @@ pub(crate) async fn transition_user(
         Transition::parse(&action).filter(|t| !own_route.contains(t)).ok_or_else(|| {
             Problem::new(StatusCode::NOT_FOUND, "not-found", format!("no action `{action}`"))
         })?;
-    let user =
-        state.directory.transition(&auth.principal, user_id(&id)?, version, transition).await?;
+    let user = state
+        .directory
+        .transition(&auth.principal, parse_id("id", &id)?, version, transition)
+        .await?;
     Ok(user_response(StatusCode::OK, &user))
 }
 
@@ -505,7 +506,8 @@ pub(crate) async fn offboard_user(
     Path(id): Path<String>,
     IfMatch(version): IfMatch,
 ) -> Result<Response, ApiError> {
-    let (user, job) = state.directory.offboard(&auth.principal, user_id(&id)?, version).await?;
+    let (user, job) =
+        state.directory.offboard(&auth.principal, parse_id("id", &id)?, version).await?;
     let mut response = user_response(StatusCode::ACCEPTED, &user);
     if let Ok(location) = axum::http::HeaderValue::from_str(&format!("/v1/jobs/{}", job.id)) {
         response.headers_mut().insert(axum::http::header::LOCATION, location);

@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::Response;
-use roster_core::WebhookId;
 use roster_core::input::parse_document;
 use roster_core::webhooks::{Delivery, Webhook, WebhookInput};
 use secrecy::ExposeSecret;
@@ -15,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::json_with;
 use crate::AppState;
 use crate::auth::{Auth, DirectoryAdmin};
-use crate::extract::{ApiQuery, JsonBody, from_str};
+use crate::extract::{ApiQuery, JsonBody, from_str, parse_id};
 use crate::problem::{ApiError, Problem};
 
 /// A new webhook and, this once, its signing secret.
@@ -69,10 +68,6 @@ pub(crate) struct WebhookChanges {
     #[schema(min_items = 1, max_items = 32)]
     event_types: Option<Vec<String>>,
     enabled: Option<bool>,
-}
-
-fn webhook_id(raw: &str) -> Result<WebhookId, ApiError> {
-    raw.parse().map_err(|_| Problem::invalid("id", "invalid_format", "must be a UUID").into())
 }
 
 /// Register a webhook.
@@ -134,7 +129,7 @@ pub(crate) async fn get_webhook(
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
 ) -> Result<Json<Webhook>, ApiError> {
-    Ok(Json(state.directory.webhook(&auth.principal, webhook_id(&id)?).await?))
+    Ok(Json(state.directory.webhook(&auth.principal, parse_id("id", &id)?).await?))
 }
 
 /// Change a webhook's URL, event types or `enabled`; what the body leaves out stays.
@@ -155,7 +150,7 @@ pub(crate) async fn update_webhook(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Result<Json<Webhook>, ApiError> {
-    let id = webhook_id(&id)?;
+    let id = parse_id("id", &id)?;
     let input: WebhookInput = parse_document(body.value)?;
     Ok(Json(state.directory.update_webhook(&auth.principal, id, input).await?))
 }
@@ -176,7 +171,7 @@ pub(crate) async fn delete_webhook(
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.directory.delete_webhook(&auth.principal, webhook_id(&id)?).await?;
+    state.directory.delete_webhook(&auth.principal, parse_id("id", &id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -196,7 +191,7 @@ pub(crate) async fn test_webhook(
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    let delivery = state.directory.test_webhook(&auth.principal, webhook_id(&id)?).await?;
+    let delivery = state.directory.test_webhook(&auth.principal, parse_id("id", &id)?).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery)))
 }
 
@@ -218,7 +213,7 @@ pub(crate) async fn list_deliveries(
     ApiQuery(params): ApiQuery<DeliveryParams>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let limit = params.limit.unwrap_or(roster_core::directory::DEFAULT_LIMIT);
-    let id = webhook_id(&id)?;
+    let id = parse_id("id", &id)?;
     let data = state.directory.deliveries(&auth.principal, id, params.before, limit).await?;
     let full = data.len() == limit as usize;
     let next_before = data.last().filter(|_| full).map(|d| d.id);
@@ -241,7 +236,7 @@ pub(crate) async fn redeliver(
     auth: Auth<DirectoryAdmin>,
     Path((id, delivery)): Path<(String, String)>,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
-    let id = webhook_id(&id)?;
+    let id = parse_id("id", &id)?;
     let delivery = delivery
         .parse()
         .map_err(|_| Problem::invalid("delivery_id", "invalid_format", "must be an integer"))?;
