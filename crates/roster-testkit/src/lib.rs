@@ -217,6 +217,13 @@ impl TestApp {
         self.request(Method::DELETE, path)
     }
 
+    /// A JSON Merge Patch (RFC 7396) of `path` with the main tenant's token.
+    pub fn merge_patch(&self, path: &str, patch: &Value) -> RequestBuilder {
+        self.patch(path)
+            .header("content-type", "application/merge-patch+json")
+            .body(patch.to_string())
+    }
+
     /// Creates a user and returns it; panics unless the answer is 201.
     pub async fn create_user(&self, body: Value) -> Value {
         let response = self.post("/v1/users").json(&body).send().await.expect("send");
@@ -323,6 +330,11 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
     let text = response.text().await.expect("body");
     assert_eq!(actual, status, "unexpected status; body: {text}");
     if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") }
+}
+
+/// The `id` of a JSON document; panics when it has none.
+pub fn id(document: &Value) -> &str {
+    document["id"].as_str().expect("an id")
 }
 
 /// A minimal valid create body.

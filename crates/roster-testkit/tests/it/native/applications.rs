@@ -2,12 +2,8 @@
 //! goes with the membership alone — and none of it across tenants.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, expect_status, id, user};
 use serde_json::{Value, json};
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 async fn register(app: &TestApp, name: &str) -> Value {
     let response = app.post("/v1/applications").json(&json!({ "name": name }));

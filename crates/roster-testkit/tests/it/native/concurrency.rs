@@ -74,10 +74,11 @@ async fn concurrent_patches_lose_no_update() {
     let id = app.create_user(user("shared")).await["id"].as_str().unwrap().to_owned();
     let writers = 8;
     let patches = (0..writers).map(|i| {
-        app.patch(&format!("/v1/users/{id}"))
-            .header("content-type", "application/merge-patch+json")
-            .body(json!({ "attributes": { format!("k{i}"): ["v"] } }).to_string())
-            .send()
+        app.merge_patch(
+            &format!("/v1/users/{id}"),
+            &json!({ "attributes": { format!("k{i}"): ["v"] } }),
+        )
+        .send()
     });
     for response in join_all(patches).await {
         expect_status(response.unwrap(), StatusCode::OK).await;

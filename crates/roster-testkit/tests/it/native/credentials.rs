@@ -3,12 +3,8 @@
 //! is deleted — and none of it across tenants.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, expect_status, id, user};
 use serde_json::{Value, json};
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 async fn record(app: &TestApp, user: &Value, body: Value) -> Value {
     let response = app.post(&format!("/v1/users/{}/credentials", id(user))).json(&body);

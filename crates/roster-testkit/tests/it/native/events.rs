@@ -10,12 +10,7 @@ async fn every_mutation_writes_exactly_one_event() {
     let created = app.create_user(super::users::karl()).await;
     let id = created["id"].as_str().unwrap().to_owned();
     let path = format!("/v1/users/{id}");
-    let merge = |body: Value| {
-        app.patch(&path)
-            .header("content-type", "application/merge-patch+json")
-            .body(body.to_string())
-            .send()
-    };
+    let merge = |body: Value| app.merge_patch(&path, &body).send();
 
     let mut expected = vec![("user.created", json!({ "kind": "human", "state": "active" }))];
     assert_events(&app, &id, &expected).await;

@@ -2,16 +2,12 @@
 //! direct and transitive groups — and none of it across tenants.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, expect_status, id, user};
 use serde_json::{Value, json};
 
 async fn create(app: &TestApp, body: Value) -> Value {
     let response = app.post("/v1/groups").json(&body).send().await.unwrap();
     expect_status(response, StatusCode::CREATED).await
-}
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
 }
 
 async fn add(app: &TestApp, group: &Value, member: Value) -> StatusCode {
@@ -66,12 +62,7 @@ async fn groups_have_unique_names_and_change_by_merge_patch() {
     fields.sort();
     assert_eq!(fields, ["custom_data", "description", "name"]);
 
-    let patch = |body: Value| {
-        app.patch(&location)
-            .header("content-type", "application/merge-patch+json")
-            .body(body.to_string())
-            .send()
-    };
+    let patch = |body: Value| app.merge_patch(&location, &body).send();
     let patched =
         patch(json!({ "description": null, "custom_data": { "tier": 2 } })).await.unwrap();
     let patched = expect_status(patched, StatusCode::OK).await;

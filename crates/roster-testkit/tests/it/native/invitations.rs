@@ -3,12 +3,8 @@
 //! its user waits — with events that never carry the address.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, expect_status, id, user};
 use serde_json::{Value, json};
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 async fn invite(app: &TestApp, body: Value) -> reqwest::Response {
     app.post("/v1/invitations").json(&body).send().await.unwrap()

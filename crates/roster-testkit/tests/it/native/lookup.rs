@@ -122,10 +122,7 @@ async fn aliases_are_unique_per_namespace_and_searchable() {
     assert_eq!(found["data"][0]["id"], ada["id"]);
 
     let id = ada["id"].as_str().unwrap();
-    let patch = app
-        .patch(&format!("/v1/users/{id}"))
-        .header("content-type", "application/merge-patch+json")
-        .body(json!({ "aliases": { "crm": null } }).to_string());
+    let patch = app.merge_patch(&format!("/v1/users/{id}"), &json!({ "aliases": { "crm": null } }));
     let patched = expect_status(patch.send().await.unwrap(), StatusCode::OK).await;
     assert_eq!(patched["aliases"], json!({ "hr": "7" }));
     // Freed, the alias can be another user's.

@@ -2,12 +2,8 @@
 //! mandate; revoking cascades to delegations; listings both ways — and none across tenants.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, expect_status, id, user};
 use serde_json::{Value, json};
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 async fn post(app: &TestApp, path: &str, body: Value) -> reqwest::Response {
     app.post(path).json(&body).send().await.unwrap()

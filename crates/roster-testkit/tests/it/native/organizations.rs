@@ -2,16 +2,12 @@
 //! `cascade` when not empty), its users and members — and none of it across tenants.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, expect_status, id, user};
 use serde_json::{Value, json};
 
 async fn create(app: &TestApp, body: Value) -> Value {
     let response = app.post("/v1/organizations").json(&body).send().await.unwrap();
     expect_status(response, StatusCode::CREATED).await
-}
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
 }
 
 async fn root(app: &TestApp) -> Value {
@@ -126,10 +122,7 @@ async fn organizations_change_by_merge_patch_and_move_without_cycles() {
 
     let path = format!("/v1/organizations/{}", id(&b));
     let patch = |body: Value, if_match: Option<&str>| {
-        let mut request = app
-            .patch(&path)
-            .header("content-type", "application/merge-patch+json")
-            .body(body.to_string());
+        let mut request = app.merge_patch(&path, &body);
         if let Some(tag) = if_match {
             request = request.header("if-match", tag);
         }

@@ -2,12 +2,8 @@
 //! ways, gone with their organization — and none of it across tenants.
 
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, expect_status, id, user};
 use serde_json::{Value, json};
-
-fn id(v: &Value) -> &str {
-    v["id"].as_str().unwrap()
-}
 
 async fn organization(app: &TestApp, name: &str) -> Value {
     let response = app.post("/v1/organizations").json(&json!({ "technical_name": name }));
