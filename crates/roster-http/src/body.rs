@@ -58,6 +58,54 @@ impl Format {
     }
 }
 
+/// Content negotiation (RFC 9110 §12.5.1) for a surface that answers in more than one format:
+/// the first of `offered` (in the surface's order of preference) that `accept` rates highest,
+/// by `q` (absent: 1, `q=0`: not acceptable) and then by specificity (`application/xml` over
+/// `application/*` over `*/*`). No `Accept` takes the first offered; `None` when nothing offered
+/// is acceptable (a 406).
+pub fn negotiate(accept: Option<&str>, offered: &[Format]) -> Option<Format> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return offered.first().copied();
+    };
+    let media = |format: Format| match format {
+        Format::Json => ["application/json", "application/*"],
+        Format::Xml => ["application/xml", "application/*"],
+        Format::Form => ["application/x-www-form-urlencoded", "application/*"],
+    };
+    // For each offered format: the rating of the most specific range that matches it.
+    let rate = |format: Format| -> Option<(u16, u8)> {
+        let [exact, family] = media(format);
+        let mut best: Option<(u16, u8)> = None;
+        for range in accept.split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("").to_ascii_lowercase();
+            let specificity = match name.as_str() {
+                n if n == exact || (format == Format::Xml && n == "text/xml") => 3,
+                n if n == family => 2,
+                "*/*" => 1,
+                _ => continue,
+            };
+            let q = parts
+                .find_map(|p| p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")))
+                .and_then(|q| q.parse::<f32>().ok())
+                .map_or(1000, |q| (q.clamp(0.0, 1.0) * 1000.0) as u16);
+            if best.is_none_or(|(_, s)| specificity > s) {
+                best = Some((q, specificity));
+            }
+        }
+        best.filter(|(q, _)| *q > 0)
+    };
+    let mut chosen: Option<(Format, u16)> = None;
+    for format in offered {
+        if let Some((q, _)) = rate(*format)
+            && chosen.is_none_or(|(_, best)| q > best)
+        {
+            chosen = Some((*format, q));
+        }
+    }
+    chosen.map(|(format, _)| format)
+}
+
 /// A request body in JSON, form or XML, read into a value; refused in surface `X`'s shape.
 pub struct Body<X = Native> {
     pub value: Value,
@@ -295,6 +343,25 @@ mod tests {
             form(b"a=1&b=x+y&a=2&c=%C3%A9&a=3"),
             json!({ "a": ["1", "2", "3"], "b": "x y", "c": "é" })
         );
+    }
+
+    #[test]
+    fn accept_chooses_among_the_offered_formats() {
+        let both = [Format::Xml, Format::Json];
+        assert_eq!(negotiate(None, &both), Some(Format::Xml), "no Accept: the surface's first");
+        assert_eq!(negotiate(Some("application/json"), &both), Some(Format::Json));
+        assert_eq!(negotiate(Some("text/xml"), &both), Some(Format::Xml));
+        assert_eq!(negotiate(Some("*/*"), &both), Some(Format::Xml));
+        assert_eq!(
+            negotiate(Some("application/xml;q=0.5, application/json"), &both),
+            Some(Format::Json)
+        );
+        assert_eq!(
+            negotiate(Some("application/*, application/xml;q=0"), &both),
+            Some(Format::Json)
+        );
+        assert_eq!(negotiate(Some("text/html"), &both), None, "a 406");
+        assert_eq!(negotiate(Some("application/json;q=0"), &[Format::Json]), None);
     }
 
     #[test]

@@ -332,6 +332,24 @@ pub async fn expect_status(response: Response, status: StatusCode) -> Value {
     if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") }
 }
 
+/// Polls `check` until it yields a value, for at most 30 seconds, and returns it; panics naming
+/// `what` otherwise. For what background workers do on their own schedule (deliveries, jobs):
+/// the deadline bounds the test, the value ends it as soon as it holds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The `id` of a JSON document; panics when it has none.
 pub fn id(document: &Value) -> &str {
     document["id"].as_str().expect("an id")

@@ -2,23 +2,18 @@
 //! imports, each reported at `/v1/jobs/{id}`; a job cut short by a stopped node is finished by
 //! another, exactly once.
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
-use roster_testkit::{DECOY_USERNAME, TestApp, expect_status};
+use roster_testkit::{DECOY_USERNAME, TestApp, eventually, expect_status};
 use serde_json::{Value, json};
 
 /// The job once it has ended; the worker runs it just after the request, so this looks again,
 /// a bounded number of times.
 async fn ended(app: &TestApp, location: &str) -> Value {
-    for _ in 0..500 {
+    eventually("the job's end", || async {
         let job = expect_status(app.get(location).send().await.unwrap(), StatusCode::OK).await;
-        if job["state"] == "succeeded" || job["state"] == "failed" {
-            return job;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the job did not end");
+        (job["state"] == "succeeded" || job["state"] == "failed").then_some(job)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -277,14 +272,12 @@ async fn an_import_cut_short_by_a_stopped_node_is_finished_by_another_exactly_on
 
     // The node stops as soon as its worker has saved the first chunk (of twenty); once the job's
     // lease has run out, a node started on the same database takes the job over.
-    for _ in 0..1000 {
+    let started = eventually("the first chunk", || async {
         let import = expect_status(app.get(&location).send().await.unwrap(), StatusCode::OK).await;
-        if import["progress"]["processed"].as_u64().unwrap_or(0) > 0 {
-            assert_eq!(import["state"], "running", "stopped mid-run: {import}");
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+        (import["progress"]["processed"].as_u64().unwrap_or(0) > 0).then_some(import)
+    })
+    .await;
+    assert_eq!(started["state"], "running", "stopped mid-run: {started}");
     app.begin_shutdown();
     app.stopped().await.unwrap();
     app.clock.advance(time::Duration::seconds(61));
@@ -293,14 +286,11 @@ async fn an_import_cut_short_by_a_stopped_node_is_finished_by_another_exactly_on
         let request = app.http.get(peer.url(&path)).bearer_auth(&app.token);
         async move { expect_status(request.send().await.unwrap(), StatusCode::OK).await }
     };
-    let mut import = get(location.clone()).await;
-    for _ in 0..1000 {
-        if import["state"] == "succeeded" || import["state"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        import = get(location.clone()).await;
-    }
+    let import = eventually("the import's end on the peer", || async {
+        let import = get(location.clone()).await;
+        (import["state"] == "succeeded" || import["state"] == "failed").then_some(import)
+    })
+    .await;
     assert_eq!(import["state"], "succeeded", "{import}");
     let progress = &import["progress"];
     assert_eq!(progress["processed"], json!(ROWS), "{progress}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode as Status};
 use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
-use roster_testkit::{TestApp, expect_status, user};
+use roster_testkit::{TestApp, eventually, expect_status, user};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::mpsc;
@@ -119,15 +119,11 @@ async fn deliveries_when(
     webhook: &Value,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    for _ in 0..500 {
+    eventually("the deliveries' expected state", || async {
         let list = deliveries(app, webhook).await;
-        if done(&list) {
-            return list;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("deliveries never reached the expected state: {:#?}", deliveries(app, webhook).await);
+        done(&list).then_some(list)
+    })
+    .await
 }
 
 #[tokio::test]
@@ -414,15 +410,12 @@ async fn a_delivery_cut_short_by_a_stopped_node_is_sent_again_by_another() {
     let again = receiver.next().await;
     assert_eq!(again.header("roster-event-id"), first.header("roster-event-id"));
     assert_eq!(again.body, first.body);
-    for _ in 0..500 {
+    let delivery = eventually("the delivery's success", || async {
         let delivery = read().await;
-        if delivery["status"] == "succeeded" {
-            assert_eq!(delivery["attempts"], 2);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the delivery never succeeded: {}", read().await);
+        (delivery["status"] == "succeeded").then_some(delivery)
+    })
+    .await;
+    assert_eq!(delivery["attempts"], 2);
 }
 
 /// A receiver that does not answer in time fails the attempt ("timed out"), which is retried.
