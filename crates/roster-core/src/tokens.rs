@@ -1,5 +1,7 @@
-//! API tokens of a tenant: issued with a name, scopes and an optional expiry, shown once, stored
-//! as a SHA-256 digest, listed without their secret, revoked by id.
+//! API tokens of a tenant: issued with a name, scopes, an optional expiry and application, shown
+//! once, stored as a SHA-256 digest, listed without their secret, revoked by id. A token is also
+//! an OAuth2 client: the client-credentials grant issues it access tokens, signed and stored
+//! nowhere, checked against their client whenever the principal cache misses.
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -199,10 +201,10 @@ impl Directory {
             return Err(Error::Unauthenticated);
         }
         let client = self.authenticate(secret).await?;
-        match client.actor {
-            crate::Actor::Token(id) if client_id.parse::<TokenId>() == Ok(id) => {}
+        let id = match client.actor {
+            crate::Actor::Token(id) if client_id.parse::<TokenId>() == Ok(id) => id,
             _ => return Err(Error::Unauthenticated),
-        }
+        };
         let scopes = match scope.map(str::split_whitespace) {
             None => client.scopes.clone(),
             Some(asked) => {
@@ -230,11 +232,7 @@ impl Directory {
         let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
         let claims = Claims {
             tenant: *client.tenant.as_uuid(),
-            client: *match client.actor {
-                crate::Actor::Token(id) => id,
-                crate::Actor::System => return Err(Error::Unauthenticated),
-            }
-            .as_uuid(),
+            client: *id.as_uuid(),
             scopes: names.join(" "),
             expires: expires.unix_timestamp(),
         };

@@ -164,14 +164,13 @@ impl LongPolls {
     ) -> Result<LongPoll, Rejection> {
         let taken = |per_token| Rejection::Refused(Refusal::LongPollsTaken { per_token });
         let mut held = self.held.lock().map_err(|_| taken(false))?;
-        let count = held.entry(p.actor).or_default();
-        if *count >= self.per_token {
+        if held.get(&p.actor).is_some_and(|count| *count >= self.per_token) {
             return Err(taken(true));
         }
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             return Err(taken(false));
         };
-        *count += 1;
+        *held.entry(p.actor).or_default() += 1;
         self.waiting.inc();
         slot.release();
         Ok(LongPoll { polls: self.clone(), actor: p.actor, _slot: permit })
