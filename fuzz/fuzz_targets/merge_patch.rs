@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
     json_patch::merge(&mut document, &patch);
     let today = time::macros::date!(2026 - 01 - 01);
     if let Ok(input) = parse_document::<UserInput>(document) {
-        let _ = user(input, Mode::Replace, today);
+        let _ = user(input, Mode::Replace, today, &Default::default());
     }
 });
