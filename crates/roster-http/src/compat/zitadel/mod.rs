@@ -188,7 +188,7 @@ async fn serve(
         let rpc = Rpc::parse(method, message)?;
         operation = Some(Operation {
             route: (transport == Transport::Connect)
-                .then(|| format!("/compat/zitadel/{SERVICE}/{}", rpc.name())),
+                .then(|| format!("/compat/zitadel/{SERVICE}/{method}")),
             resource: rpc.user().and_then(|id| id.parse().ok()),
         });
         if !auth.principal.allows(rpc.scope()) {

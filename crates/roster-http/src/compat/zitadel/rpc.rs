@@ -1,7 +1,7 @@
 //! The User Service's operations as one typed enum, parsed once from the method name and the
 //! request message (mini-redis's `cmd` module): the scope each needs is an exhaustive match, so
-//! an RPC cannot be added without one, and its name and the user it is about go to the audit
-//! trail, the metrics and the rate limits.
+//! an RPC cannot be added without one, and the user it is about goes with its name (the method
+//! it was parsed from) to the audit trail, the metrics and the rate limits.
 //!
 //! Each arm of [`Rpc::apply`] maps the message to core calls and the answer back; the longer
 //! mappings are functions of the parent module.
@@ -98,39 +98,6 @@ impl Rpc {
                 }
             },
         })
-    }
-
-    /// The method's name, as in the service definition.
-    pub(super) fn name(&self) -> &'static str {
-        match self {
-            Rpc::GetUserById(_) => "GetUserByID",
-            Rpc::ListUsers(_) => "ListUsers",
-            Rpc::ListUserMetadata(_) => "ListUserMetadata",
-            Rpc::CreateUser(_) => "CreateUser",
-            Rpc::AddHumanUser(_) => "AddHumanUser",
-            Rpc::UpdateUser(_) => "UpdateUser",
-            Rpc::UpdateHumanUser(_) => "UpdateHumanUser",
-            Rpc::DeactivateUser(_) => "DeactivateUser",
-            Rpc::ReactivateUser(_) => "ReactivateUser",
-            Rpc::LockUser(_) => "LockUser",
-            Rpc::UnlockUser(_) => "UnlockUser",
-            Rpc::DeleteUser(_) => "DeleteUser",
-            Rpc::SetEmail(..) => "SetEmail",
-            Rpc::SetPhone(..) => "SetPhone",
-            Rpc::RemovePhone(_) => "RemovePhone",
-            Rpc::ResendEmailCode(_) => "ResendEmailCode",
-            Rpc::SendEmailCode(_) => "SendEmailCode",
-            Rpc::ResendPhoneCode(_) => "ResendPhoneCode",
-            Rpc::VerifyEmail(_) => "VerifyEmail",
-            Rpc::VerifyPhone(_) => "VerifyPhone",
-            Rpc::PasswordReset(_) => "PasswordReset",
-            Rpc::SetPassword(_) => "SetPassword",
-            Rpc::SetUserMetadata(_) => "SetUserMetadata",
-            Rpc::DeleteUserMetadata(_) => "DeleteUserMetadata",
-            Rpc::AddSecret(_) => "AddSecret",
-            Rpc::RemoveSecret(_) => "RemoveSecret",
-            Rpc::Unimplemented(name) => name,
-        }
     }
 
     /// The scope the RPC needs: reads `users:read`, everything that changes a user
