@@ -8,7 +8,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit as _, Payload as Sealed};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -31,15 +30,8 @@ impl CursorKey {
     /// The cursor key derived from the deployment's `cursor_key` setting: HMAC-SHA256 under it
     /// of a label, so the setting itself is never used as a cipher key.
     pub fn new(deployment_key: Vec<u8>) -> Self {
-        let derived = match <Hmac<Sha256> as Mac>::new_from_slice(&deployment_key) {
-            Ok(mut mac) => {
-                mac.update(b"roster cursor sealing key v2");
-                mac.finalize().into_bytes()
-            }
-            // HMAC takes keys of any length; this arm cannot run.
-            Err(_) => Sha256::digest(&deployment_key),
-        };
-        CursorKey(XChaCha20Poly1305::new(&derived))
+        let derived = crate::secret::derive(&deployment_key, b"roster cursor sealing key v2");
+        CursorKey(XChaCha20Poly1305::new(&derived.into()))
     }
 }
 

@@ -19,7 +19,7 @@ use quick_xml::events::Event;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::extract::{json_error, parse_json};
+use crate::extract::{json_error, parse_json, read_body};
 use crate::surface::{Native, Rejection, Surface};
 
 /// Deepest element nesting an XML body may have.
@@ -124,13 +124,7 @@ impl<S: Send + Sync, X: Surface> FromRequest<S> for Body<X> {
             let expected = "JSON, application/x-www-form-urlencoded or XML";
             return Err(Rejection::UnsupportedMediaType(expected).into());
         };
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Rejection::TooLarge
-            } else {
-                Rejection::Malformed(format!("the body could not be read: {rejection}"))
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         let value = format.read(&bytes).map_err(Rejection::Malformed)?;
         roster_core::input::reject_nul(&value).map_err(Rejection::Core)?;
         let sha256 = Sha256::digest(&bytes).into();

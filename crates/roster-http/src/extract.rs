@@ -135,7 +135,7 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
 }
 
 /// The body, within the route's size limit (a 413 beyond it).
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Rejection> {
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Rejection> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Rejection::TooLarge
