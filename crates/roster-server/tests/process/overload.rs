@@ -29,11 +29,12 @@ fn rss_mib(pid: u32) -> u64 {
     kib / 1024
 }
 
-/// One client: a create whose body is held back until `released`; the status it got and
-/// whether it carried `Retry-After`. A shed request is answered before its body is read. `None`
-/// when the release crossed the answer: the body then went to a connection the node had
-/// already answered and closed, whose reset may take the answer with it (the harness's race,
-/// not the node's).
+/// One client: a create whose body is held back; the status it got at once and whether it
+/// carried `Retry-After`, or `None` when it got no answer before `released` (it held a place,
+/// or waited to be accepted): it then closes, which ends the request on the node. A shed
+/// request is answered before its body is read. (Sending the body after the release would race
+/// answers already on their way: a node that closes a connection with unread bytes resets it,
+/// and the reset can discard the answer.)
 async fn stalled_create(
     address: String,
     i: usize,
@@ -55,13 +56,7 @@ async fn stalled_create(
     tokio::select! {
         biased;
         r = read.read_to_end(&mut answer) => { if let Err(e) = r { panic!("read: {e}"); } }
-        _ = async { released.wait_for(|r| *r).await.is_ok() } => {
-            // Held: send the rest, then read the answer.
-            let _ = write.write_all(body.as_bytes()).await;
-            if read.read_to_end(&mut answer).await.is_err() || answer.is_empty() {
-                return None;
-            }
-        }
+        _ = async { released.wait_for(|r| *r).await.is_ok() } => return None,
     }
     let text = String::from_utf8_lossy(&answer).to_ascii_lowercase();
     let status = text
@@ -95,27 +90,25 @@ async fn two_thousand_clients_are_shed_not_queued_and_memory_stays_bounded() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     release.send_replace(true);
-    let (mut served, mut shed, mut crossed) = (0, 0, 0);
+    let (mut held, mut shed) = (0, 0);
     for client in clients {
         match client.await.expect("client") {
-            Some((StatusCode::CREATED, _)) => served += 1,
             Some((StatusCode::SERVICE_UNAVAILABLE, true)) => shed += 1,
-            None => crossed += 1,
+            None => held += 1,
             other => panic!("neither served nor shed with Retry-After: {other:?}"),
         }
         peak = peak.max(rss_mib(node.pid()));
     }
     assert!(health.iter().all(|s| *s == StatusCode::OK), "health checks: {health:?}");
     assert!(shed >= CLIENTS / 2, "{shed} of {CLIENTS} shed");
-    assert!(served >= 1, "some were served");
-    assert!(crossed < CLIENTS / 10, "{crossed} releases crossed an answer");
+    assert!(held >= 1, "some held a place until released");
     assert!(peak < RSS_CAP_MIB, "RSS peaked at {peak} MiB");
     // The slots are free again.
     let status =
         node.request(Method::GET, "/v1/users?limit=1").send().await.expect("send").status();
     assert_eq!(status, StatusCode::OK);
     eprintln!(
-        "overload: {CLIENTS} clients, cap {CAP}: {served} served, {shed} shed with Retry-After, {crossed} released across an answer, RSS peak {peak} MiB"
+        "overload: {CLIENTS} clients, cap {CAP}: {held} held until released, {shed} shed with Retry-After, RSS peak {peak} MiB"
     );
     node.kill().await;
 }
