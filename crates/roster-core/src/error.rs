@@ -26,6 +26,10 @@ pub enum Error {
     Aborted,
     #[error("missing or invalid credentials")]
     Unauthenticated,
+    /// The token signs its requests (it holds a public key) and this request's signature was
+    /// missing or not accepted, for the reason given.
+    #[error("the request's signature was not accepted: {0}")]
+    BadSignature(&'static str),
     /// A user's password was not accepted: wrong, or the user cannot sign in (locked, inactive,
     /// deleted, no password). Which of these is never said.
     #[error("the password was not accepted")]

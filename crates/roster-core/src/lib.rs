@@ -39,6 +39,7 @@ pub mod index;
 pub mod input;
 pub mod invitations;
 pub mod jobs;
+pub mod keys;
 pub mod mandates;
 pub mod organizations;
 pub mod passwords;
@@ -66,6 +67,7 @@ pub use id::{
     RoleId, TenantId, TokenId, UserId, WebhookId,
 };
 pub use input::UserInput;
+pub use keys::PublicKey;
 pub use secret::{Argon2Params, HashLimits};
 pub use state::Transition;
 pub use store::{Change, Store};

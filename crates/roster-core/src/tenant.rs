@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::event::Actor;
 use crate::id::{ApplicationId, OrgId, TenantId, TokenId};
+use crate::keys::PublicKey;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Tenant {
@@ -73,6 +74,15 @@ pub struct Token {
     /// The application the token acts for ("the requesting application" of dialects that have
     /// one), inherited by its access tokens.
     pub application_id: Option<ApplicationId>,
+    /// The public key (PEM) whose private half must sign every request made with the token or
+    /// its access tokens.
+    #[schema(value_type = Option<String>)]
+    #[serde(serialize_with = "pem")]
+    pub public_key: Option<PublicKey>,
+}
+
+fn pem<S: serde::Serializer>(key: &Option<PublicKey>, s: S) -> Result<S::Ok, S::Error> {
+    key.as_ref().map(PublicKey::to_pem).serialize(s)
 }
 
 /// A token as stored: only the SHA-256 of its secret is kept.
@@ -85,6 +95,7 @@ pub struct NewToken {
     pub created_at: OffsetDateTime,
     pub expires_at: Option<OffsetDateTime>,
     pub application_id: Option<ApplicationId>,
+    pub public_key: Option<PublicKey>,
 }
 
 /// The tenant and permissions a request acts with, resolved from its bearer token.
@@ -100,6 +111,8 @@ pub struct Principal {
     pub expires_at: Option<OffsetDateTime>,
     /// The application the token is bound to, if any.
     pub application: Option<ApplicationId>,
+    /// The key that must sign each request of the token, if it has one (see [`crate::keys`]).
+    pub public_key: Option<PublicKey>,
 }
 
 impl Principal {
@@ -113,6 +126,7 @@ impl Principal {
             scopes: vec![Scope::TenantAdmin, Scope::System],
             expires_at: None,
             application: None,
+            public_key: None,
         }
     }
 

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::directory::Directory;
 use crate::error::{Error, FieldError, Result};
 use crate::id::{ApplicationId, TokenId};
+use crate::keys::PublicKey;
 use crate::secret;
 use crate::tenant::{NewToken, Principal, Scope, Token};
 
@@ -35,6 +36,11 @@ pub struct TokenInput {
     #[serde(default)]
     #[schema(value_type = Option<String>, format = Uuid)]
     pub application_id: Option<ApplicationId>,
+    /// A PEM SubjectPublicKeyInfo (EC P-256, P-384 or P-521): when given, every request made
+    /// with the token or its access tokens must carry an HTTP Message Signature by its private
+    /// key (RFC 9421), on every surface and at the token endpoint.
+    #[serde(default)]
+    pub public_key: Option<String>,
 }
 
 impl Directory {
@@ -76,6 +82,14 @@ impl Directory {
         {
             errors.push(FieldError::new("application_id", "not_found", "no such application"));
         }
+        let public_key = match input.public_key.as_deref().map(PublicKey::from_pem) {
+            None => None,
+            Some(Ok(key)) => Some(key),
+            Some(Err(reason)) => {
+                errors.push(FieldError::new("public_key", "invalid_format", reason));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
@@ -84,6 +98,7 @@ impl Directory {
         scopes.dedup();
         let (secret, mut token) = self.new_token(name, scopes, input.expires_at, None)?;
         token.application_id = input.application_id;
+        token.public_key = public_key;
         self.store().create_token(p.tenant, &token).await?;
         let view = Token {
             id: token.id,
@@ -93,6 +108,7 @@ impl Directory {
             expires_at: token.expires_at,
             last_used_at: None,
             application_id: token.application_id,
+            public_key: token.public_key,
         };
         Ok((view, secret))
     }
@@ -143,6 +159,7 @@ impl Directory {
             created_at: now,
             expires_at,
             application_id: None,
+            public_key: None,
         };
         Ok((secret, token))
     }

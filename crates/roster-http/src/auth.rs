@@ -5,11 +5,12 @@
 //! native one names itself too (`Auth<UsersRead, Scim>`), and a refusal comes in its shape.
 //! Whatever the surface, the tenant goes into the request's span and the caller into its audit
 //! slot here, once. The credentials are a bearer token (an API token, or an access token of the
-//! client-credentials grant, [`crate::oauth`]) or HTTP Basic with a token as the password.
+//! client-credentials grant, [`crate::oauth`]) or HTTP Basic with a token as the password; a
+//! token that holds a public key must sign the request too ([`crate::signature`]).
 
 use std::marker::PhantomData;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use roster_core::{Error, Principal, Scope};
@@ -17,6 +18,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::AppState;
 use crate::audit::Caller;
+use crate::signature::{self, BodyDigest, Message};
 use crate::surface::{Native, Rejection, Surface};
 
 /// A scope a route requires.
@@ -75,6 +77,12 @@ impl<S: RequiredScope, X: Surface> FromRequestParts<AppState> for Auth<S, X> {
         tracing::Span::current().record("tenant_id", tracing::field::display(principal.tenant));
         if let Some(caller) = parts.extensions.get::<Caller>() {
             caller.set(&principal);
+        }
+        if let Some(key) = &principal.public_key {
+            let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |u| &u.0);
+            let body = parts.extensions.get().copied().unwrap_or(BodyDigest::Unchecked);
+            let message = Message { method: &parts.method, uri, headers: &parts.headers, body };
+            signature::check(&message, key, state.directory.now()).await.map_err(refuse)?;
         }
         if !principal.allows(S::SCOPE) {
             return Err(refuse(Error::Forbidden));

@@ -190,47 +190,44 @@ pub(crate) fn parse_id<T: std::str::FromStr>(field: &str, raw: &str) -> Result<T
     raw.parse().map_err(|_| Problem::invalid(field, "invalid_format", "must be a UUID").into())
 }
 
-/// The version an `If-Match` header pins, if any. `*` pins none.
-pub struct IfMatch(pub Option<i64>);
+/// The version an `If-Match` header pins, if any. `*` pins none. A surface whose ETags are
+/// weak (SCIM's, RFC 7644 §3.14) compares weakly; the others strongly (RFC 9110 §13.1.1).
+pub struct IfMatch<X = Native>(pub Option<i64>, pub PhantomData<X>);
 
-impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
-    type Rejection = ApiError;
+impl<S: Send + Sync, X: Surface> FromRequestParts<S> for IfMatch<X> {
+    type Rejection = X::Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(IF_MATCH) else { return Ok(IfMatch(None)) };
-        let malformed = || {
-            ApiError::from(Problem::invalid(
-                "If-Match",
-                "invalid_format",
-                "must be `*` or entity tags as ETag gives them, e.g. \"3\"",
-            ))
+        let pinned = |version| Ok(IfMatch(version, PhantomData));
+        let Some(value) = parts.headers.get(IF_MATCH) else { return pinned(None) };
+        let refuse = |code, message| {
+            X::Error::from(roster_core::Error::invalid("If-Match", code, message).into())
         };
+        let malformed =
+            || refuse("invalid_format", "must be `*` or entity tags as ETag gives them");
         let value = value.to_str().map_err(|_| malformed())?.trim_matches([' ', '\t']);
         if value == "*" {
-            return Ok(IfMatch(None));
+            return pinned(None);
         }
-        let versions = if_match_versions(value).ok_or_else(malformed)?;
+        let versions = if_match_versions(value, X::WEAK_ETAGS).ok_or_else(malformed)?;
         match versions.as_slice() {
-            // Well-formed, but no tag can match an ETag strongly (RFC 9110 §13.1.1): a 412
-            // once the resource is read, as version 0, which no resource has.
-            [] => Ok(IfMatch(Some(0))),
-            [version, rest @ ..] if rest.iter().all(|v| v == version) => {
-                Ok(IfMatch(Some(*version)))
-            }
-            _ => Err(Problem::invalid(
-                "If-Match",
+            // Well-formed, but no tag can match the ETag: a 412 once the resource is read, as
+            // version 0, which no resource has.
+            [] => pinned(Some(0)),
+            [version, rest @ ..] if rest.iter().all(|v| v == version) => pinned(Some(*version)),
+            _ => Err(refuse(
                 "ambiguous",
                 "names several versions; only one can be current: send the ETag you read",
-            )
-            .into()),
+            )),
         }
     }
 }
 
 /// The versions a well-formed `If-Match` list of entity tags names (RFC 9110 §8.8.3: `W/`
 /// and a quoted run of visible characters but `"`, comma-separated), or `None` when it is
-/// not one. A weak tag, or one that is not how Roster writes a version (`"3"`), names none.
-fn if_match_versions(list: &str) -> Option<Vec<i64>> {
+/// not one. A tag that is not how Roster writes a version (`"3"`) names none, nor does a weak
+/// one unless `weak` says the surface's tags are weak.
+fn if_match_versions(list: &str, weak_tags: bool) -> Option<Vec<i64>> {
     let mut versions = Vec::new();
     for element in split_entity_tags(list)? {
         let (weak, tag) = match element.strip_prefix("W/") {
@@ -242,7 +239,7 @@ fn if_match_versions(list: &str) -> Option<Vec<i64>> {
             return None;
         }
         if let Ok(version) = opaque.parse::<i64>()
-            && !weak
+            && (weak_tags || !weak)
             && version.to_string() == opaque
         {
             versions.push(version);

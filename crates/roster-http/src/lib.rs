@@ -42,6 +42,7 @@ mod oauth;
 pub mod ops;
 pub mod problem;
 mod scim;
+mod signature;
 pub mod surface;
 
 pub use limits::RateLimits;
@@ -247,6 +248,7 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
         .route("/auth/token", axum::routing::post(oauth::token))
         .nest("/scim/v2", scim::router(config.max_bulk_body_bytes))
         .nest("/compat/zitadel", compat::zitadel::router())
+        .layer(axum::middleware::from_fn_with_state(config.max_bulk_body_bytes, signature::digest))
         .layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(axum::middleware::from_fn_with_state(permits, limits::cap));

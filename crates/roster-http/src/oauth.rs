@@ -4,9 +4,9 @@
 //! `client_secret` its secret, in the form body or in HTTP Basic (§2.3.1). The access token acts
 //! with the client's scopes, or fewer when `scope` narrows them, on every surface.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine as _;
@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::audit::Caller;
 use crate::body::{Body, Format};
+use crate::signature::{self, BodyDigest, Message};
 use crate::surface::{Rejection, Surface};
 
 /// The token endpoint as a surface: shared extractors refuse in RFC 6749's error shape.
@@ -49,12 +50,17 @@ impl Refused {
         let description = "the client id and secret are not a valid API token's".to_owned();
         Refused { status: StatusCode::UNAUTHORIZED, error: "invalid_client", description, basic }
     }
+
+    fn unsigned(e: &Error) -> Refused {
+        Refused { description: e.to_string(), ..Refused::client(false) }
+    }
 }
 
 impl From<Rejection> for Refused {
     fn from(rejection: Rejection) -> Self {
         match rejection {
             Rejection::Core(Error::Unauthenticated) => Refused::client(false),
+            Rejection::Core(e @ Error::BadSignature(_)) => Refused::unsigned(&e),
             Rejection::Core(Error::Invalid(errors)) => {
                 let about_scope = errors.iter().any(|e| e.field == "scope");
                 let text: Vec<String> = errors.into_iter().map(|e| e.message).collect();
@@ -109,10 +115,15 @@ impl IntoResponse for Refused {
 pub(crate) async fn token(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    digest: Option<Extension<BodyDigest>>,
     headers: HeaderMap,
     body: Body<OAuth>,
 ) -> Response {
-    match grant(&state, caller.map(|Extension(c)| c), &headers, body).await {
+    let body_digest = digest.map_or(BodyDigest::Unchecked, |Extension(d)| d);
+    let message = Message { method: &method, uri: &uri, headers: &headers, body: body_digest };
+    match grant(&state, caller.map(|Extension(c)| c), &message, body).await {
         Ok(response) => response,
         Err(refused) => refused.into_response(),
     }
@@ -121,9 +132,10 @@ pub(crate) async fn token(
 async fn grant(
     state: &AppState,
     caller: Option<Caller>,
-    headers: &HeaderMap,
+    message: &Message<'_>,
     body: Body<OAuth>,
 ) -> Result<Response, Refused> {
+    let headers = message.headers;
     if body.format != Format::Form {
         return Err(Rejection::UnsupportedMediaType("").into());
     }
@@ -168,6 +180,15 @@ async fn grant(
     };
     if let Some(caller) = caller {
         caller.set(&client);
+    }
+    // A client that holds a public key signs its token requests too. The access token was
+    // made but never shown: refusing now leaves nothing behind.
+    if let Some(key) = &client.public_key {
+        let now = state.directory.now();
+        signature::check(message, key, now).await.map_err(|e| match e {
+            Error::BadSignature(_) => Refused::unsigned(&e),
+            e => Rejection::Core(e).into(),
+        })?;
     }
     let scopes: Vec<&str> = access.scopes.iter().map(|s| s.as_str()).collect();
     let body = json!({

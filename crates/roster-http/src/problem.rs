@@ -94,6 +94,9 @@ impl From<Error> for Problem {
             Error::Unauthenticated => {
                 Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", e.to_string())
             }
+            Error::BadSignature(_) => {
+                Problem::new(StatusCode::UNAUTHORIZED, "bad-signature", e.to_string())
+            }
             Error::CredentialsRejected => {
                 Problem::new(StatusCode::UNAUTHORIZED, "credentials-rejected", e.to_string())
             }

@@ -52,6 +52,8 @@ pub enum Refusal {
     Overloaded,
     /// The request's target and headers exceed the limit (431).
     HeadTooLarge,
+    /// The body exceeds the largest any route takes (413), found by a layer that reads it.
+    BodyTooLarge,
     NoRoute,
     MethodNotAllowed,
 }
@@ -62,6 +64,7 @@ impl Refusal {
             Refusal::RateLimited | Refusal::LongPollsTaken { .. } => StatusCode::TOO_MANY_REQUESTS,
             Refusal::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Refusal::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::NoRoute => StatusCode::NOT_FOUND,
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -74,6 +77,7 @@ impl Refusal {
             Refusal::LongPollsTaken { .. } => "too-many-long-polls",
             Refusal::Overloaded => "overloaded",
             Refusal::HeadTooLarge => "request-header-fields-too-large",
+            Refusal::BodyTooLarge => "payload-too-large",
             Refusal::NoRoute => "not-found",
             Refusal::MethodNotAllowed => "method-not-allowed",
         }
@@ -90,6 +94,7 @@ impl Refusal {
             }
             Refusal::Overloaded => "the server is at its limit of concurrent requests, retry later",
             Refusal::HeadTooLarge => "the request's target and headers exceed 16384 bytes",
+            Refusal::BodyTooLarge => "the body is larger than any route takes",
             Refusal::NoRoute => "no such route",
             Refusal::MethodNotAllowed => "the route does not allow this method",
         }
@@ -127,6 +132,8 @@ pub(crate) fn charges_own_writes(path: &str) -> bool {
 /// into the surface's shape.
 pub trait Surface: Send + Sync + 'static {
     type Error: From<Rejection> + IntoResponse + Send;
+    /// Whether the surface's `ETag`s are weak, so that `If-Match` compares weakly.
+    const WEAK_ETAGS: bool = false;
 }
 
 /// The native `/v1` API: RFC 9457 problem documents.

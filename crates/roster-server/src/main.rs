@@ -176,7 +176,8 @@ async fn main() -> anyhow::Result<()> {
             let directory = roster_server::open(&config).await?;
             let principal =
                 Principal::system(&directory.tenant(&tenant).await.context("find the tenant")?);
-            let input = TokenInput { name, scopes, expires_at, application_id: None };
+            let input =
+                TokenInput { name, scopes, expires_at, application_id: None, public_key: None };
             let (token, secret) = directory.create_token(&principal, input).await?;
             eprintln!("token {} issued; its secret follows, shown this once", token.id);
             println!("{}", secret.expose_secret());

@@ -14,6 +14,7 @@ use roster_core::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 use roster_core::event::{Event, EventQuery, NewEvent, ResourceRef, TypePattern};
 use roster_core::filter::CompareOp;
 use roster_core::index;
+use roster_core::keys::PublicKey;
 use roster_core::groups::{Group, GroupQuery, Member};
 use roster_core::verification::{CodeRecord, Purpose};
 use roster_core::organizations::Organization;
@@ -1199,7 +1200,7 @@ fn page(q: &mut QueryBuilder<'_, Db>, after: Option<Uuid>, limit: u32) {
 }
 
 /// A token with its tenant's root organization, as a principal.
-const PRINCIPAL_SELECT: &str = "select t.tenant_id, t.id, t.scopes, t.expires_at, t.application_id, n.root_organization_id \
+const PRINCIPAL_SELECT: &str = "select t.tenant_id, t.id, t.scopes, t.expires_at, t.application_id, t.public_key, n.root_organization_id \
      from tokens t join tenants n on n.id = t.tenant_id";
 
 fn principal_view(row: &DbRow) -> Result<Principal> {
@@ -1214,7 +1215,14 @@ fn principal_view(row: &DbRow) -> Result<Principal> {
             .try_get::<Option<Uuid>, _>("application_id")
             .map_err(db_error)?
             .map(ApplicationId::from_uuid),
+        public_key: public_key(row)?,
     })
+}
+
+/// A token's public key as stored (PEM, checked when the token was made).
+fn public_key(row: &DbRow) -> Result<Option<PublicKey>> {
+    let pem: Option<String> = row.try_get("public_key").map_err(db_error)?;
+    pem.map(|pem| PublicKey::from_pem(&pem).map_err(Error::internal)).transpose()
 }
 
 const JOB_COLUMNS: &str =
@@ -2090,13 +2098,14 @@ fn tenant_view(row: &DbRow) -> Result<Tenant> {
     })
 }
 
-const TOKEN_COLUMNS: &str = "id, name, scopes, created_at, expires_at, last_used_at, application_id";
+const TOKEN_COLUMNS: &str =
+    "id, name, scopes, created_at, expires_at, last_used_at, application_id, public_key";
 
 async fn insert_token(tx: &mut Tx<'_>, tenant: TenantId, token: &NewToken) -> Result<()> {
     let scopes: Vec<&str> = token.scopes.iter().map(|s| s.as_str()).collect();
     sqlx::query(
-        "insert into tokens (tenant_id, id, name, secret_hash, scopes, created_at, expires_at, application_id) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into tokens (tenant_id, id, name, secret_hash, scopes, created_at, expires_at, application_id, \
+         public_key) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(tenant.as_uuid())
     .bind(token.id.as_uuid())
@@ -2106,6 +2115,7 @@ async fn insert_token(tx: &mut Tx<'_>, tenant: TenantId, token: &NewToken) -> Re
     .bind(micros(token.created_at))
     .bind(token.expires_at.map(micros))
     .bind(token.application_id.map(|a| *a.as_uuid()))
+    .bind(token.public_key.as_ref().map(PublicKey::to_pem))
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
@@ -2125,6 +2135,7 @@ fn token_view(row: &DbRow) -> Result<Token> {
             .try_get::<Option<Uuid>, _>("application_id")
             .map_err(db_error)?
             .map(ApplicationId::from_uuid),
+        public_key: public_key(row)?,
     })
 }
 

@@ -8,6 +8,8 @@
 //! `+4930000000`, external id `decoy-1`), so that any test that lists or looks up users checks
 //! tenant isolation too.
 
+pub mod signing;
+
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -321,6 +323,46 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// The Python of a virtualenv under `target/<name>` holding `package` (a pinned requirement,
+/// e.g. a vendor's client library), made on first use; tests that share one wait for it.
+pub fn python_with(name: &str, package: &str) -> PathBuf {
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target").join(name);
+    let python = root.join("bin/python");
+    let marker = root.join(package.replace(['[', ']'], "_"));
+    if !marker.exists() {
+        let run = |program: &std::path::Path, args: &[&str]| {
+            let status = std::process::Command::new(program).args(args).status().expect("run");
+            assert!(status.success(), "{} {args:?} failed", program.display());
+        };
+        run(std::path::Path::new("python3"), &["-m", "venv", root.to_str().expect("path")]);
+        run(&python, &["-m", "pip", "install", "--quiet", package]);
+        std::fs::write(&marker, b"").expect("marker");
+    }
+    python
+}
+
+/// Runs `scripts/<script>` with `python` and `args` beside the test's runtime threads (vendor
+/// clients are synchronous); panics with its output unless it succeeds, else returns stdout.
+pub async fn run_script(python: PathBuf, script: &str, args: Vec<String>) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts").join(script);
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-W", "ignore"])
+            .arg(script)
+            .args(args)
+            .output()
+            .expect("run the script")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the script failed:\n{stdout}\n{stderr}");
+    stdout
 }
 
 /// Asserts the status (printing the body when it differs) and returns the JSON body

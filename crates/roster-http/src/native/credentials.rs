@@ -152,7 +152,7 @@ pub(crate) async fn update_credential(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path((id, credential)): Path<(String, String)>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let (user, credential) = (parse_id("id", &id)?, parse_id("credential_id", &credential)?);

@@ -147,7 +147,7 @@ pub(crate) async fn update_group(
     State(state): State<AppState>,
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = parse_id("id", &id)?;

@@ -198,7 +198,7 @@ pub(crate) async fn update_organization(
     State(state): State<AppState>,
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = parse_id("id", &id)?;
@@ -273,7 +273,7 @@ pub(crate) async fn move_organization(
     State(state): State<AppState>,
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = parse_id("id", &id)?;

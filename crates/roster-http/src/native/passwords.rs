@@ -54,7 +54,7 @@ pub(crate) async fn set_password(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = parse_id("id", &id)?;
@@ -123,7 +123,7 @@ pub(crate) async fn add_secret(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
 ) -> Result<Response, ApiError> {
     let (user, secret) =
         state.directory.add_secret(&auth.principal, parse_id("id", &id)?, version).await?;
@@ -149,7 +149,7 @@ pub(crate) async fn remove_secret(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
 ) -> Result<Response, ApiError> {
     let user =
         state.directory.remove_secret(&auth.principal, parse_id("id", &id)?, version).await?;

@@ -173,7 +173,7 @@ pub(crate) async fn update_role(
     State(state): State<AppState>,
     auth: Auth<DirectoryAdmin>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id: RoleId = parse_id("id", &id)?;

@@ -365,7 +365,7 @@ pub(crate) async fn replace_user(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = parse_id("id", &id)?;
@@ -398,7 +398,7 @@ pub(crate) async fn patch_user(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
     body: JsonBody,
 ) -> Result<Response, ApiError> {
     let id = parse_id("id", &id)?;
@@ -425,7 +425,7 @@ pub(crate) async fn delete_user(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
 ) -> Result<StatusCode, ApiError> {
     state
         .directory
@@ -467,7 +467,7 @@ pub(crate) async fn transition_user(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path((id, action)): Path<(String, String)>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
 ) -> Result<Response, ApiError> {
     // Delete and offboard have routes of their own.
     let own_route = [Transition::Delete, Transition::Offboard];
@@ -504,7 +504,7 @@ pub(crate) async fn offboard_user(
     State(state): State<AppState>,
     auth: Auth<UsersWrite>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch,
 ) -> Result<Response, ApiError> {
     let (user, job) =
         state.directory.offboard(&auth.principal, parse_id("id", &id)?, version).await?;

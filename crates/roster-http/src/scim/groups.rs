@@ -20,11 +20,12 @@ use super::Scim;
 use super::list::{ListRequest, Projection};
 use super::patch::{self, Schema};
 use super::{
-    BaseUrl, GROUP_SCHEMA, IfMatch, ROSTER_GROUP_SCHEMA, ScimBody, ScimError, ScimResult, get_ci,
+    BaseUrl, GROUP_SCHEMA, ROSTER_GROUP_SCHEMA, ScimBody, ScimError, ScimResult, get_ci,
     require_schema, resource, scim_json, version_tag,
 };
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
+use crate::extract::IfMatch;
 
 const CORE_ATTRIBUTES: [&str; 6] =
     ["id", "externalId", "meta", "schemas", "displayName", "members"];
@@ -352,7 +353,7 @@ pub(crate) async fn replace(
     auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch<Scim>,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
     let p = &auth.principal;
@@ -376,7 +377,7 @@ pub(crate) async fn modify(
     auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch<Scim>,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
     let p = &auth.principal;
@@ -409,7 +410,7 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     auth: Auth<UsersWrite, Scim>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch<Scim>,
 ) -> ScimResult {
     state.directory.delete_group(&auth.principal, group_id(&id)?, version).await.map_err(err)?;
     Ok(StatusCode::NO_CONTENT.into_response())

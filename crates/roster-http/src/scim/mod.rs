@@ -70,14 +70,6 @@ pub(crate) fn router(max_bulk_body_bytes: usize) -> Router<AppState> {
             "/Bulk",
             post(bulk::bulk).layer(axum::extract::DefaultBodyLimit::max(max_bulk_body_bytes)),
         )
-        .fallback(|| async { ScimError::new(StatusCode::NOT_FOUND, None, "no such SCIM endpoint") })
-        .method_not_allowed_fallback(|| async {
-            ScimError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                None,
-                "the endpoint does not allow this method",
-            )
-        })
 }
 
 /// `POST /.search` over every resource type at once, which RFC 7644 §3.4.3 leaves optional:
@@ -145,7 +137,7 @@ impl ScimError {
             Error::Refused(reason) => ScimError::new(StatusCode::CONFLICT, None, reason),
             Error::Aborted => ScimError::new(StatusCode::FAILED_DEPENDENCY, None, e.to_string()),
             Error::IdempotencyMismatch => ScimError::new(StatusCode::CONFLICT, None, e.to_string()),
-            Error::Unauthenticated | Error::CredentialsRejected => {
+            Error::Unauthenticated | Error::BadSignature(_) | Error::CredentialsRejected => {
                 ScimError::new(StatusCode::UNAUTHORIZED, None, e.to_string())
             }
             Error::Forbidden => {
@@ -203,6 +195,7 @@ pub(crate) struct Scim;
 
 impl Surface for Scim {
     type Error = ScimError;
+    const WEAK_ETAGS: bool = true;
 }
 
 /// A shared extractor's or layer's refusal as RFC 7644 §3.12 has it.
@@ -277,31 +270,6 @@ pub(crate) fn resource(status: StatusCode, document: &Value) -> Response {
 /// The weak entity tag of a version.
 pub(crate) fn version_tag(version: i64) -> String {
     format!("W/\"{version}\"")
-}
-
-/// The version an `If-Match` pins: `W/"3"` or `"3"`; `*` or none pins nothing.
-pub(crate) struct IfMatch(pub Option<i64>);
-
-impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
-    type Rejection = ScimError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(axum::http::header::IF_MATCH) else {
-            return Ok(IfMatch(None));
-        };
-        let value = value.to_str().unwrap_or("").trim();
-        if value == "*" {
-            return Ok(IfMatch(None));
-        }
-        let tag = value.strip_prefix("W/").unwrap_or(value);
-        tag.strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .and_then(|v| v.parse::<i64>().ok())
-            .map(|v| IfMatch(Some(v)))
-            .ok_or_else(|| {
-                ScimError::bad("invalidValue", "If-Match must be one entity tag, e.g. W/\"3\"")
-            })
-    }
 }
 
 /// Where this service is reached, for `meta.location`: the request's `Host`, over `https` when

@@ -27,11 +27,12 @@ use super::Scim;
 use super::list::{ListRequest, Projection};
 use super::patch::{self, Schema};
 use super::{
-    BaseUrl, ENTERPRISE_SCHEMA, IfMatch, ROSTER_USER_SCHEMA, ScimBody, ScimError, ScimResult,
-    USER_SCHEMA, require_schema, resource, scim_json, version_tag,
+    BaseUrl, ENTERPRISE_SCHEMA, ROSTER_USER_SCHEMA, ScimBody, ScimError, ScimResult, USER_SCHEMA,
+    require_schema, resource, scim_json, version_tag,
 };
 use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
+use crate::extract::IfMatch;
 
 /// The Enterprise extension's attributes, each kept as the user attribute of the same name.
 pub(crate) const ENTERPRISE_ATTRIBUTES: [&str; 6] =
@@ -776,7 +777,7 @@ pub(crate) async fn replace(
     auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch<Scim>,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
     let id = user_id(&id)?;
@@ -797,7 +798,7 @@ pub(crate) async fn modify(
     auth: Auth<UsersWrite, Scim>,
     base: BaseUrl,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch<Scim>,
     ScimBody(body): ScimBody,
 ) -> ScimResult {
     let id = user_id(&id)?;
@@ -828,7 +829,7 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     auth: Auth<UsersWrite, Scim>,
     Path(id): Path<String>,
-    IfMatch(version): IfMatch,
+    IfMatch(version, _): IfMatch<Scim>,
 ) -> ScimResult {
     let id = user_id(&id)?;
     state

@@ -13,6 +13,7 @@ mod ops;
 mod overload;
 mod scim;
 mod security;
+mod signatures;
 mod surfaces;
 mod tidy;
 mod transfer;

@@ -10,7 +10,7 @@ use tokio::io::AsyncWriteExt as _;
 
 /// The shape of an error body, by the surface that owns the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub(crate) enum Shape {
     Problem,
     Scim,
     Connect,
@@ -18,7 +18,7 @@ enum Shape {
 }
 
 /// One route of each surface, each sent a JSON body.
-const SURFACES: [(Shape, &str); 4] = [
+pub(crate) const SURFACES: [(Shape, &str); 4] = [
     (Shape::Problem, "/v1/users"),
     (Shape::Scim, "/scim/v2/Users"),
     (Shape::Connect, "/compat/zitadel/zitadel.user.v2.UserService/AddHumanUser"),
@@ -26,7 +26,11 @@ const SURFACES: [(Shape, &str); 4] = [
 ];
 
 /// Asserts `response` has `status` and a body in `shape`; returns the body.
-async fn refused(response: reqwest::Response, status: StatusCode, shape: Shape) -> Value {
+pub(crate) async fn refused(
+    response: reqwest::Response,
+    status: StatusCode,
+    shape: Shape,
+) -> Value {
     let (actual, headers) = (response.status(), response.headers().clone());
     let text = response.text().await.unwrap();
     assert_eq!(actual, status, "{shape:?}: {text}");

@@ -92,7 +92,7 @@ impl From<Error> for ZitadelError {
             Error::InvalidTransition { .. } | Error::Refused(_) => Code::FailedPrecondition,
             Error::Stale { .. } => Code::Aborted,
             Error::Invalid(_) | Error::Aborted => Code::InvalidArgument,
-            Error::Unauthenticated => Code::Unauthenticated,
+            Error::Unauthenticated | Error::BadSignature(_) => Code::Unauthenticated,
             Error::CredentialsRejected => Code::InvalidArgument,
             Error::Forbidden => Code::PermissionDenied,
             Error::Unavailable(source) => {
@@ -146,6 +146,7 @@ impl From<Rejection> for ZitadelError {
                     }
                     Refusal::Overloaded => Code::Unavailable,
                     Refusal::HeadTooLarge => Code::InvalidArgument,
+                    Refusal::BodyTooLarge => Code::ResourceExhausted,
                     Refusal::NoRoute => Code::NotFound,
                     Refusal::MethodNotAllowed => Code::Unimplemented,
                 };

@@ -387,44 +387,12 @@ async fn hashed_passwords_are_imported_with_change_required() {
     fails(&app, "AddHumanUser", both, StatusCode::BAD_REQUEST, "invalid_argument").await;
 }
 
-/// ZITADEL's official Python SDK, in a virtualenv under `target/` made on first use.
-fn sdk_python() -> std::path::PathBuf {
-    const SDK: &str = "zitadel-client==4.1.9";
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/zitadel-sdk");
-    let python = root.join("bin/python");
-    let marker = root.join(SDK);
-    if !marker.exists() {
-        let run = |program: &std::path::Path, args: &[&str]| {
-            let status = std::process::Command::new(program).args(args).status().unwrap();
-            assert!(status.success(), "{} {args:?} failed", program.display());
-        };
-        run(std::path::Path::new("python3"), &["-m", "venv", root.to_str().unwrap()]);
-        run(&python, &["-m", "pip", "install", "--quiet", SDK]);
-        std::fs::write(&marker, b"").unwrap();
-    }
-    python
-}
-
 #[tokio::test]
 async fn the_official_python_sdk_runs_a_realistic_flow() {
     let app = TestApp::spawn().await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/zitadel_sdk_flow.py");
-    let (base, token) = (app.url("/compat/zitadel"), app.token.clone());
-    // The SDK is synchronous: it runs beside the server, off the test's runtime threads.
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(sdk_python())
-            .args(["-W", "ignore"])
-            .arg(script)
-            .args([base, token])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the SDK flow failed:\n{stdout}\n{stderr}");
+    let python = roster_testkit::python_with("zitadel-sdk", "zitadel-client==4.1.9");
+    let args = vec![app.url("/compat/zitadel"), app.token.clone()];
+    let stdout = roster_testkit::run_script(python, "zitadel_sdk_flow.py", args).await;
     assert!(stdout.ends_with("zitadel-client flow: all steps passed\n"), "{stdout}");
 }
 

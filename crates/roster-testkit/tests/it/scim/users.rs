@@ -127,6 +127,16 @@ async fn a_user_is_created_read_replaced_patched_and_deleted() {
     let ops = patch(json!([{ "op": "replace", "path": "displayName", "value": "x" }]));
     expect_error(stale.json(&ops).send().await.unwrap(), StatusCode::PRECONDITION_FAILED, None)
         .await;
+    // Any well-formed tag that is not the current one is a 412 (RFC 9110 §13.1.1); only a
+    // malformed header is a 400.
+    for (tag, status, scim_type) in [
+        ("\"bogus\"", StatusCode::PRECONDITION_FAILED, None),
+        ("W/\"1\", W/\"2\"", StatusCode::BAD_REQUEST, Some("invalidValue")),
+        ("3", StatusCode::BAD_REQUEST, Some("invalidValue")),
+    ] {
+        let request = scim(&app, Method::PATCH, &format!("/Users/{uid}")).header("if-match", tag);
+        expect_error(request.json(&ops).send().await.unwrap(), status, scim_type).await;
+    }
 
     let deleted = scim(&app, Method::DELETE, &format!("/Users/{uid}")).send().await.unwrap();
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
