@@ -219,7 +219,7 @@ mod tests {
                 .expect("request");
             let (mut parts, ()) = request.into_parts();
             let accepted =
-                crate::extract::IfMatch::from_request_parts(&mut parts, &()).await.is_ok();
+                <crate::extract::IfMatch>::from_request_parts(&mut parts, &()).await.is_ok();
             assert_eq!(pattern.is_match(sample), accepted, "{sample}");
         }
     }
