@@ -185,11 +185,12 @@ async fn serve(
         for (name, value) in params {
             fields.insert(name, Value::String(value));
         }
+        let user = fields.get("userId").and_then(Value::as_str).and_then(|id| id.parse().ok());
         let rpc = Rpc::parse(method, message)?;
         operation = Some(Operation {
             route: (transport == Transport::Connect)
                 .then(|| format!("/compat/zitadel/{SERVICE}/{method}")),
-            resource: rpc.user().and_then(|id| id.parse().ok()),
+            resource: user,
         });
         if !auth.principal.allows(rpc.scope()) {
             let message = format!("the token lacks the {} scope", rpc.scope().as_str());

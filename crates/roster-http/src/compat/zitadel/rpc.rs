@@ -1,7 +1,7 @@
 //! The User Service's operations as one typed enum, parsed once from the method name and the
 //! request message (mini-redis's `cmd` module): the scope each needs is an exhaustive match, so
-//! an RPC cannot be added without one, and the user it is about goes with its name (the method
-//! it was parsed from) to the audit trail, the metrics and the rate limits.
+//! an RPC cannot be added without one; its name (the method it was parsed from) and the user it
+//! is about (the message's `userId`) go to the audit trail, the metrics and the rate limits.
 //!
 //! Each arm of [`Rpc::apply`] maps the message to core calls and the answer back; the longer
 //! mappings are functions of the parent module.
@@ -131,37 +131,6 @@ impl Rpc {
             | Rpc::DeleteUserMetadata(_)
             | Rpc::AddSecret(_)
             | Rpc::RemoveSecret(_) => Scope::UsersWrite,
-        }
-    }
-
-    /// The user the RPC is about, as the caller named it.
-    pub(super) fn user(&self) -> Option<&str> {
-        match self {
-            Rpc::GetUserById(r)
-            | Rpc::DeactivateUser(r)
-            | Rpc::ReactivateUser(r)
-            | Rpc::LockUser(r)
-            | Rpc::UnlockUser(r)
-            | Rpc::DeleteUser(r)
-            | Rpc::RemovePhone(r)
-            | Rpc::AddSecret(r)
-            | Rpc::RemoveSecret(r) => Some(&r.user_id),
-            Rpc::ListUserMetadata(r) => Some(&r.user_id),
-            Rpc::UpdateUser(r) => Some(&r.user_id),
-            Rpc::UpdateHumanUser(r) => Some(&r.user_id),
-            Rpc::SetEmail(id, _) | Rpc::SetPhone(id, _) => Some(id),
-            Rpc::ResendEmailCode(r) | Rpc::SendEmailCode(r) | Rpc::ResendPhoneCode(r) => {
-                Some(&r.user_id)
-            }
-            Rpc::VerifyEmail(r) | Rpc::VerifyPhone(r) => Some(&r.user_id),
-            Rpc::PasswordReset(r) => Some(&r.user_id),
-            Rpc::SetPassword(r) => Some(&r.user_id),
-            Rpc::SetUserMetadata(r) => Some(&r.user_id),
-            Rpc::DeleteUserMetadata(r) => Some(&r.user_id),
-            Rpc::ListUsers(_)
-            | Rpc::CreateUser(_)
-            | Rpc::AddHumanUser(_)
-            | Rpc::Unimplemented(_) => None,
         }
     }
 
