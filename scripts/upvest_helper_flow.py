@@ -2,7 +2,8 @@
 (`upvest-investment-api[requests-auth]`, `UpvestRequestsAuth`), unchanged: a token holding a
 P-521 public key is the OAuth2 client; the helper fetches an access token from `/auth/token`
 (signed), then signs every request (HTTP Message Signatures with `content-digest`) and sends
-idempotency keys. A second key that Roster does not know is refused.
+idempotency keys — to the native API, then to the platform's dialect at `/compat/upvest` with
+the platform's scope names. A second key that Roster does not know is refused.
 
 Usage: python upvest_helper_flow.py ROSTER_URL ADMIN_TOKEN
 ROSTER_URL is the server's root (`http://127.0.0.1:PORT`). Prints each step; exits 1 at the
@@ -40,14 +41,14 @@ def key_pair():
     return private, public.decode()
 
 
-def helper(private, client_id, secret):
+def helper(private, client_id, secret, scopes=SCOPES):
     return UpvestRequestsAuth(
         private_key_pem=private,
         private_key_passphrase=PASSPHRASE,
         key_id=str(uuid.uuid4()),
         client_id=client_id,
         client_secret=secret,
-        scopes=SCOPES,
+        scopes=scopes,
     )
 
 
@@ -98,6 +99,33 @@ def main(base, admin):
         step("a key Roster does not know is refused", False)
     except AuthorisationError as e:
         step("a key Roster does not know is refused", e.response.status_code == 401)
+
+    # The dialect, as an application written for the platform calls it.
+    auth = helper(private, client_id, secret, ["users:read", "users:admin"])
+    api = f"{base}/compat/upvest"
+    karl = {
+        "first_name": "Karl", "last_name": "Schmidt", "salutation": "SALUTATION_MALE",
+        "birth_date": "1972-09-30", "nationalities": ["DE"],
+        "address": {"address_line1": "Rosenweg 221", "postcode": "45678", "city": "Berlin",
+                    "country": "DE"},
+    }
+    key = str(uuid.uuid4())
+    made = requests.post(f"{api}/users", json=karl, auth=auth.with_idempotency_key(key))
+    step("the dialect creates a user", made.status_code == 200 and made.json()["status"] == "ACTIVE",
+         made.text)
+    replay = requests.post(f"{api}/users", json=karl, auth=auth.with_idempotency_key(key))
+    step("the idempotency key replays it", replay.json().get("id") == made.json()["id"], replay.text)
+    user = made.json()["id"]
+    listed = requests.get(f"{api}/users", params={"sort": "updated_at", "order": "DESC"}, auth=auth)
+    step("the dialect lists users",
+         listed.status_code == 200 and listed.json()["meta"]["total_count"] >= 1, listed.text)
+    got = requests.get(f"{api}/users/{user}", auth=auth)
+    step("the dialect reads the user", got.json().get("first_name") == "Karl", got.text)
+    change = requests.post(f"{api}/users/{user}/data_change_requests", json={"last_name": "Schmitt"},
+                           auth=auth)
+    step("a data change is accepted", change.status_code == 202, change.text)
+    gone = requests.delete(f"{api}/users/{user}", auth=auth)
+    step("offboarding starts", gone.status_code == 202, gone.text)
 
     print("upvest helper flow: all steps passed")
 

@@ -78,9 +78,20 @@ pub fn email_key(email: &str) -> String {
     email.to_lowercase()
 }
 
-/// Every ISO 3166-1 alpha-2 country code, the values country fields take.
+/// Every value country fields take: the ISO 3166-1 alpha-2 codes, and `XK` ([`is_country`]).
 pub fn country_codes() -> Vec<&'static str> {
-    celes::Country::get_countries().iter().map(|c| c.alpha2).collect()
+    let mut codes: Vec<&'static str> =
+        celes::Country::get_countries().iter().map(|c| c.alpha2).collect();
+    codes.push("XK");
+    codes
+}
+
+/// Whether `code` is an ISO 3166-1 alpha-2 country code, or `XK`: the code Kosovo goes by in
+/// passports and banking (user-assigned in ISO 3166, listed by the investment platform).
+pub fn is_country(code: &str) -> bool {
+    code.len() == 2
+        && code.bytes().all(|b| b.is_ascii_uppercase())
+        && (code == "XK" || celes::Country::from_alpha2(code).is_ok())
 }
 
 /// A phone number in E.164 form (`+` and 8 to 15 digits), or `None`.
@@ -804,10 +815,7 @@ impl Checker {
     }
 
     fn country(&mut self, field: &str, code: &str) -> Option<String> {
-        let valid = code.len() == 2
-            && code.bytes().all(|b| b.is_ascii_uppercase())
-            && celes::Country::from_alpha2(code).is_ok();
-        if valid {
+        if is_country(code) {
             Some(code.to_owned())
         } else {
             self.push(

@@ -4,11 +4,11 @@
 //! `client_secret` its secret, in the form body or in HTTP Basic (§2.3.1). The access token acts
 //! with the client's scopes, or fewer when `scope` narrows them, on every surface.
 
-use axum::extract::{OriginalUri, State};
+use axum::Json;
+use axum::extract::OriginalUri;
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
 use base64::Engine as _;
 use roster_core::Error;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -110,32 +110,62 @@ impl IntoResponse for Refused {
     }
 }
 
-/// `POST …/token`: `grant_type=client_credentials`, the client's credentials, an optional
-/// `scope`; answers `{access_token, token_type, expires_in, scope}`.
-pub(crate) async fn token(
-    State(state): State<AppState>,
-    caller: Option<Extension<Caller>>,
+/// Scope names of the investment platform, taken at every token endpoint (its helper always
+/// asks at `/auth/token`): each grants the Roster scopes it stands for.
+const SCOPE_ALIASES: [(&str, &str); 4] = [
+    ("users:admin", "users:read users:write"),
+    ("webhooks:read", "directory:admin"),
+    ("webhooks:admin", "directory:admin"),
+    ("webhooks:write", "directory:admin"),
+];
+
+/// The request of a token endpoint, whichever path it is mounted at.
+pub(crate) struct TokenRequest {
+    state: AppState,
+    caller: Option<Caller>,
     method: Method,
-    OriginalUri(uri): OriginalUri,
-    digest: Option<Extension<BodyDigest>>,
+    uri: axum::http::Uri,
+    digest: BodyDigest,
     headers: HeaderMap,
-    body: Body<OAuth>,
-) -> Response {
-    let body_digest = digest.map_or(BodyDigest::Unchecked, |Extension(d)| d);
-    let message = Message { method: &method, uri: &uri, headers: &headers, body: body_digest };
-    match grant(&state, caller.map(|Extension(c)| c), &message, body).await {
-        Ok(response) => response,
-        Err(refused) => refused.into_response(),
+}
+
+impl axum::extract::FromRequestParts<AppState> for TokenRequest {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |u| &u.0).clone();
+        Ok(TokenRequest {
+            state: state.clone(),
+            caller: parts.extensions.get::<Caller>().cloned(),
+            method: parts.method.clone(),
+            uri,
+            digest: parts.extensions.get().copied().unwrap_or(BodyDigest::Unchecked),
+            headers: parts.headers.clone(),
+        })
     }
 }
 
+/// `POST /auth/token`: `grant_type=client_credentials`, the client's credentials, an optional
+/// `scope`; answers `{access_token, token_type, expires_in, scope}`.
+pub(crate) async fn token(request: TokenRequest, body: Body<OAuth>) -> Response {
+    grant(request, body, "Bearer").await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// The investment platform's token endpoint: the same grant, `token_type` spelled as it does.
+pub(crate) async fn upvest_token(request: TokenRequest, body: Body<OAuth>) -> Response {
+    grant(request, body, "bearer").await.unwrap_or_else(IntoResponse::into_response)
+}
+
 async fn grant(
-    state: &AppState,
-    caller: Option<Caller>,
-    message: &Message<'_>,
+    request: TokenRequest,
     body: Body<OAuth>,
+    token_type: &str,
 ) -> Result<Response, Refused> {
-    let headers = message.headers;
+    let TokenRequest { state, caller, method, uri, digest, headers } = request;
+    let message = Message { method: &method, uri: &uri, headers: &headers, body: digest };
     if body.format != Format::Form {
         return Err(Rejection::UnsupportedMediaType("").into());
     }
@@ -157,7 +187,7 @@ async fn grant(
         }
         None => return Err(Refused::new("invalid_request", "grant_type is required")),
     }
-    let basic = basic_credentials(headers);
+    let basic = basic_credentials(&headers);
     let is_basic = basic.is_some();
     let body_secret = form.remove("client_secret");
     let (id, secret) = match (basic, form.get("client_id"), body_secret) {
@@ -171,9 +201,15 @@ async fn grant(
         (None, Some(id), Some(secret)) => (id.clone(), SecretString::from(secret)),
         (None, ..) => return Err(Refused::client(false)),
     };
-    let scope = form.get("scope").map(String::as_str);
+    let asked = form.get("scope").map(String::as_str);
+    let scope = asked.map(|names| {
+        let named = names.split_whitespace().map(|name| {
+            SCOPE_ALIASES.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, ours)| ours)
+        });
+        named.collect::<Vec<_>>().join(" ")
+    });
     let d = &state.directory;
-    let (client, access) = match d.grant_client_credentials(&id, &secret, scope).await {
+    let (client, access) = match d.grant_client_credentials(&id, &secret, scope.as_deref()).await {
         Ok(granted) => granted,
         Err(Error::Unauthenticated) => return Err(Refused::client(is_basic)),
         Err(e) => return Err(Rejection::Core(e).into()),
@@ -185,17 +221,19 @@ async fn grant(
     // made but never shown: refusing now leaves nothing behind.
     if let Some(key) = &client.public_key {
         let now = state.directory.now();
-        signature::check(message, key, now).await.map_err(|e| match e {
+        signature::check(&message, key, now).await.map_err(|e| match e {
             Error::BadSignature(_) => Refused::unsigned(&e),
             e => Rejection::Core(e).into(),
         })?;
     }
+    // The scopes granted, in the names they were asked by (all of them, or it is refused).
     let scopes: Vec<&str> = access.scopes.iter().map(|s| s.as_str()).collect();
+    let granted = asked.filter(|a| !a.trim().is_empty()).map(|a| a.split_whitespace().collect());
     let body = json!({
         "access_token": access.token.expose_secret(),
-        "token_type": "Bearer",
+        "token_type": token_type,
         "expires_in": access.expires_in,
-        "scope": scopes.join(" "),
+        "scope": granted.unwrap_or(scopes).join(" "),
     });
     let mut response = Json(body).into_response();
     response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -13,7 +13,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::compat::zitadel;
+use crate::compat::{upvest, zitadel};
 use crate::problem::{ApiError, Problem};
 use crate::scim::ScimError;
 
@@ -162,6 +162,7 @@ enum Owner {
     Native,
     Scim,
     Zitadel(zitadel::Transport),
+    Upvest,
 }
 
 /// The surface that owns `path`: one line a surface.
@@ -170,6 +171,8 @@ fn owner(path: &str) -> Owner {
         Owner::Scim
     } else if let Some(rest) = path.strip_prefix("/compat/zitadel") {
         Owner::Zitadel(zitadel::transport(rest))
+    } else if path.starts_with("/compat/upvest") {
+        Owner::Upvest
     } else {
         Owner::Native
     }
@@ -179,10 +182,17 @@ fn owner(path: &str) -> Owner {
 /// that surface's shape, with the layer's status and `Retry-After`.
 pub(crate) async fn shape(request: Request, next: Next) -> Response {
     let owner = owner(request.uri().path());
+    if let Owner::Upvest = owner {
+        // The dialect renders every answer itself, its request id in each.
+        let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok());
+        let id = id.and_then(|v| uuid::Uuid::parse_str(v).ok());
+        let path = request.uri().path().to_owned();
+        return upvest::finish(id, &path, next.run(request).await);
+    }
     let response = next.run(request).await;
     let Some(refusal) = response.extensions().get::<Refusal>().copied() else { return response };
     let mut shaped = match owner {
-        Owner::Native => return response,
+        Owner::Native | Owner::Upvest => return response,
         Owner::Scim => ScimError::from(Rejection::Refused(refusal)).into_response(),
         Owner::Zitadel(transport) => {
             zitadel::ZitadelError::from(Rejection::Refused(refusal)).render(transport)

@@ -3,4 +3,5 @@
 //! error shape and its routes — no SQL and no business rule (see ARCHITECTURE.md, "How to add a
 //! dialect").
 
+pub(crate) mod upvest;
 pub(crate) mod zitadel;

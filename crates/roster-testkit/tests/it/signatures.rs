@@ -1,7 +1,8 @@
 //! Signed requests: a token that holds a public key must sign every request made with it or
 //! with its access tokens — on every surface and at the token endpoint — with an HTTP Message
 //! Signature over the request and a `content-digest` of its body; anything else is a 401 in the
-//! surface's shape that writes nothing.
+//! surface's shape that writes nothing. The investment platform's own signing helper drives
+//! signed requests too, in `compat/upvest.rs`.
 
 use reqwest::{Method, StatusCode};
 use roster_testkit::signing::{RequestSigner, Signing};
@@ -175,16 +176,4 @@ async fn a_keyed_client_signs_its_token_requests_and_its_access_tokens_sign_too(
     let list = app.request_as(&access, Method::GET, "/v1/users");
     let signed = send_signed(&app, list, &signer, Signing::at(now(&app))).await;
     assert_eq!(signed.status(), StatusCode::OK);
-}
-
-/// The investment platform's own signing helper, unchanged, against the native API: its token
-/// request, its signatures and its idempotency keys are taken; a key Roster does not know is not.
-#[tokio::test]
-async fn the_investment_platforms_signing_helper_is_accepted_unchanged() {
-    let app = TestApp::spawn().await;
-    let package = "upvest-investment-api[requests-auth]==0.0.1";
-    let python = roster_testkit::python_with("upvest-helper", package);
-    let args = vec![app.url(""), app.token.clone()];
-    let stdout = roster_testkit::run_script(python, "upvest_helper_flow.py", args).await;
-    assert!(stdout.ends_with("upvest helper flow: all steps passed\n"), "{stdout}");
 }

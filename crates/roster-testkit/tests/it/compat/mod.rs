@@ -1,3 +1,4 @@
 //! The vendor dialects under `/compat/<vendor>`, each over real HTTP like every other surface.
 
+mod upvest;
 mod zitadel;
