@@ -70,6 +70,11 @@ pub struct Webhook {
     pub enabled: bool,
     /// The shape of the deliveries: `roster` (the event document), or a platform's envelope.
     pub format: String,
+    /// What the webhook is for, in a few words.
+    pub title: Option<String>,
+    /// Settings of a platform's format (its own subscription fields), kept as given.
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -93,6 +98,12 @@ pub struct WebhookInput {
     /// envelope a dialect registers.
     #[schema(nullable = false)]
     pub format: Option<String>,
+    /// What the webhook is for, at most 100 characters.
+    #[schema(nullable = false)]
+    pub title: Option<String>,
+    /// Settings of a platform's format, a JSON object kept as given (at most 4 KiB).
+    #[schema(value_type = Option<Object>, nullable = false)]
+    pub settings: Option<Value>,
 }
 
 /// How a webhook's deliveries are shaped: Roster's event document (`roster`, the default), or a
@@ -103,6 +114,7 @@ pub trait PayloadFormat: Send + Sync + 'static {
     /// The name a webhook's `format` gives.
     fn name(&self) -> &'static str;
     /// The body of a delivery of `event` (Roster's document of it) to `webhook` of `tenant`.
+    /// The format reads what it needs (the user at delivery: [`Directory::user_at_delivery`]).
     async fn body(
         &self,
         directory: &Directory,
@@ -266,6 +278,7 @@ impl Directory {
         };
         let format = input.format.unwrap_or_else(|| "roster".to_owned());
         self.webhook_formats().check(&format, &mut errors);
+        check_title_and_settings(&input.title, &input.settings, &mut errors);
         let (Some(url), true) = (url, errors.is_empty()) else {
             return Err(Error::Invalid(errors));
         };
@@ -275,6 +288,8 @@ impl Directory {
             event_types,
             enabled: input.enabled.unwrap_or(true),
             format,
+            title: input.title,
+            settings: input.settings,
             created_at: now,
             updated_at: now,
         };
@@ -311,10 +326,13 @@ impl Directory {
         {
             webhook.format = format;
         }
+        check_title_and_settings(&input.title, &input.settings, &mut errors);
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
         webhook.enabled = input.enabled.unwrap_or(webhook.enabled);
+        webhook.title = input.title.or(webhook.title);
+        webhook.settings = input.settings.or(webhook.settings);
         webhook.updated_at = self.now();
         if self.store().update_webhook(p.tenant, &webhook).await? {
             Ok(webhook)
@@ -393,6 +411,16 @@ impl Directory {
         let secret = self.webhook_secret(d.webhook_id).await?;
         let signature = sign(&secret, self.now().unix_timestamp(), &body);
         Ok(Some(Outgoing { url: claimed.url.clone(), body, event_id, signature }))
+    }
+
+    /// A user of `tenant` as it is when a delivery is made (a tombstone once deleted), for a
+    /// payload format whose events carry the user; `None` when there is no such user.
+    pub async fn user_at_delivery(
+        &self,
+        tenant: TenantId,
+        id: crate::UserId,
+    ) -> Result<Option<crate::User>> {
+        Ok(self.store().user(tenant, id).await?.map(|record| record.user))
     }
 
     /// Records how an attempt went: done, retried later, or failed for good once the retry
@@ -543,6 +571,25 @@ fn check_url(raw: &str, allow_private: bool, errors: &mut Vec<FieldError>) -> Op
 }
 
 /// The valid, distinct patterns of `types`, in their order.
+fn check_title_and_settings(
+    title: &Option<String>,
+    settings: &Option<Value>,
+    errors: &mut Vec<FieldError>,
+) {
+    if title.as_ref().is_some_and(|t| t.chars().count() > 100 || t.chars().any(char::is_control)) {
+        errors.push(FieldError::new(
+            "title",
+            "invalid_format",
+            "at most 100 characters, no control characters",
+        ));
+    }
+    if let Some(settings) = settings
+        && (!settings.is_object() || settings.to_string().len() > 4096)
+    {
+        errors.push(FieldError::new("settings", "invalid", "a JSON object of at most 4 KiB"));
+    }
+}
+
 fn check_types(types: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
     if types.is_empty() || types.len() > MAX_TYPES {
         errors.push(FieldError::new("event_types", "out_of_range", "name 1 to 32 event types"));

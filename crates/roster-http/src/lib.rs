@@ -223,6 +223,12 @@ pub mod fuzzing {
     }
 }
 
+/// The webhook payload formats of the dialects this crate serves, for the node to register
+/// (`Directory::with_webhook_format`).
+pub fn webhook_formats() -> Vec<Arc<dyn roster_core::webhooks::PayloadFormat>> {
+    vec![compat::upvest::webhook_format()]
+}
+
 /// The OpenAPI document of the native API.
 pub fn openapi() -> serde_json::Value {
     api(&HttpConfig::default()).1

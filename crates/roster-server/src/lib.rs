@@ -63,6 +63,9 @@ pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::
             default_virtual_type: config.organizations.default_virtual_type.clone(),
         })
         .map_err(anyhow::Error::msg)?;
+    let directory = roster_http::webhook_formats()
+        .into_iter()
+        .fold(directory, |directory, format| directory.with_webhook_format(format));
     let directory = match &config.phone_default_region {
         Some(region) => directory.with_phone_default_region(region).map_err(anyhow::Error::msg)?,
         None => directory,

@@ -871,8 +871,8 @@ impl Store for This {
     async fn create_webhook(&self, tenant: TenantId, w: &Webhook) -> Result<()> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         sqlx::query(
-            "insert into webhooks (tenant_id, id, url, enabled, created_at, updated_at, format) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
+            "insert into webhooks (tenant_id, id, url, enabled, created_at, updated_at, format, title, settings) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(tenant.as_uuid())
         .bind(w.id.as_uuid())
@@ -881,6 +881,8 @@ impl Store for This {
         .bind(micros(w.created_at))
         .bind(micros(w.updated_at))
         .bind(&w.format)
+        .bind(&w.title)
+        .bind(w.settings.as_ref().map(serde_json::Value::to_string))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -923,7 +925,8 @@ impl Store for This {
     async fn update_webhook(&self, tenant: TenantId, w: &Webhook) -> Result<bool> {
         let mut tx = self.writer().begin().await.map_err(db_error)?;
         let done = sqlx::query(
-            "update webhooks set url = $3, enabled = $4, updated_at = $5, format = $6 where tenant_id = $1 and id = $2",
+            "update webhooks set url = $3, enabled = $4, updated_at = $5, format = $6, title = $7, settings = $8 \
+             where tenant_id = $1 and id = $2",
         )
         .bind(tenant.as_uuid())
         .bind(w.id.as_uuid())
@@ -931,6 +934,8 @@ impl Store for This {
         .bind(w.enabled)
         .bind(micros(w.updated_at))
         .bind(&w.format)
+        .bind(&w.title)
+        .bind(w.settings.as_ref().map(serde_json::Value::to_string))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -1303,7 +1308,8 @@ async fn insert_job(tx: &mut Tx<'_>, r: &JobRecord) -> Result<()> {
     Ok(())
 }
 
-const WEBHOOK_SELECT: &str = "select w.id, w.url, w.enabled, w.created_at, w.updated_at, w.format, t.pattern, t.prefix \
+const WEBHOOK_SELECT: &str = "select w.id, w.url, w.enabled, w.created_at, w.updated_at, w.format, w.title, w.settings, \
+     t.pattern, t.prefix \
      from webhooks w join webhook_event_types t on t.webhook_id = w.id";
 
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_seq, status, attempts, next_attempt_at, \
@@ -1316,6 +1322,12 @@ fn webhook_view(row: &DbRow) -> Result<Webhook> {
         event_types: Vec::new(),
         enabled: row.try_get("enabled").map_err(db_error)?,
         format: row.try_get("format").map_err(db_error)?,
+        title: row.try_get("title").map_err(db_error)?,
+        settings: row
+            .try_get::<Option<String>, _>("settings")
+            .map_err(db_error)?
+            .map(|s| serde_json::from_str(&s).map_err(Error::internal))
+            .transpose()?,
         created_at: from_micros(row.try_get("created_at").map_err(db_error)?),
         updated_at: from_micros(row.try_get("updated_at").map_err(db_error)?),
     })

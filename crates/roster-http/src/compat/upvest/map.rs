@@ -48,7 +48,7 @@ pub(crate) fn status(state: UserState) -> &'static str {
     }
 }
 
-fn time(t: OffsetDateTime) -> Value {
+pub(super) fn time(t: OffsetDateTime) -> Value {
     t.format(&Rfc3339).map_or(Value::Null, Value::String)
 }
 

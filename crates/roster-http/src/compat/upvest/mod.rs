@@ -11,6 +11,7 @@
 
 mod error;
 mod map;
+mod webhooks;
 mod wire;
 
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -41,7 +42,29 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/users", get(list_users).post(create_user))
         .route("/users/{user_id}", get(get_user).delete(offboard_user))
         .route("/users/{user_id}/data_change_requests", post(change_data))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/webhooks/{webhook_id}",
+            get(webhooks::get).patch(webhooks::update).delete(webhooks::delete),
+        )
         .route("/auth/token", post(crate::oauth::upvest_token))
+}
+
+/// The platform's webhook delivery format, for the node to register.
+pub(crate) fn webhook_format() -> std::sync::Arc<dyn roster_core::webhooks::PayloadFormat> {
+    webhooks::format()
+}
+
+/// `offset` (from 0) and `limit` (0 to 1000, default 100) of a listing; a 400 naming either.
+fn page(params: &[(String, String)]) -> Result<(u64, u64)> {
+    let number =
+        |name: &str, default: u64, max: u64| match params.iter().rev().find(|(n, _)| n == name) {
+            None => Ok(default),
+            Some((_, v)) => v.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| {
+                UpvestError::bad_request(format!("{name}: must be a whole number from 0 to {max}"))
+            }),
+        };
+    Ok((number("offset", 0, i32::MAX as u64)?, number("limit", 100, 1000)?))
 }
 
 /// What every request of the platform says besides its body: `upvest-api-version` absent or
@@ -130,13 +153,7 @@ async fn list_users(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
     let param = |name: &str| params.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
-    let number = |name: &str, default: u64, max: u64| match param(name) {
-        None => Ok(default),
-        Some(v) => v.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| {
-            UpvestError::bad_request(format!("{name}: must be a whole number from 0 to {max}"))
-        }),
-    };
-    let (offset, limit) = (number("offset", 0, i32::MAX as u64)?, number("limit", 100, 1000)?);
+    let (offset, limit) = page(&params)?;
     let (sort_name, sort) = match param("sort") {
         None | Some("created_at") => ("created_at", SortKey::CreatedAt),
         Some("updated_at") => ("updated_at", SortKey::UpdatedAt),

@@ -425,3 +425,103 @@ async fn the_platforms_signing_helper_drives_the_dialect() {
     let stdout = roster_testkit::run_script(python, "upvest_helper_flow.py", args).await;
     assert!(stdout.ends_with("upvest helper flow: all steps passed\n"), "{stdout}");
 }
+
+#[tokio::test]
+async fn webhooks_are_the_platforms_subscriptions_and_deliver_its_seven_events() {
+    let app = TestApp::spawn_with(|config| config.webhooks.allow_private_targets = true).await;
+    let mut receiver = crate::native::webhooks::Receiver::start(&[]).await;
+    let body = json!({ "title": "User webhook", "url": receiver.url, "type": ["USER"],
+                       "config": { "delay": "5s", "max_package_size": 10240 } });
+    let made = call(&app, Method::POST, "/webhooks").json(&body).send().await.unwrap();
+    let made = expect_status(made, StatusCode::CREATED).await;
+    let mut members: Vec<&str> = made.as_object().unwrap().keys().map(String::as_str).collect();
+    members.sort_unstable();
+    assert_eq!(
+        members,
+        ["config", "created_at", "enabled", "id", "title", "type", "updated_at", "url"]
+    );
+    assert_eq!(
+        (&made["enabled"], &made["type"], &made["config"]),
+        (&json!(false), &body["type"], &body["config"])
+    );
+    let hook = id(&made).to_owned();
+    let native = expect_status(
+        app.get(&format!("/v1/webhooks/{hook}")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!((&native["format"], &native["title"]), (&json!("upvest"), &json!("User webhook")));
+    let listed =
+        expect_status(call(&app, Method::GET, "/webhooks").send().await.unwrap(), StatusCode::OK)
+            .await;
+    assert_eq!(listed["meta"], json!({ "offset": 0, "limit": 100, "count": 1, "total_count": 1 }));
+    let bad = call(&app, Method::POST, "/webhooks")
+        .json(&json!({ "title": "x", "url": "ftp://example.com" }));
+    assert!(
+        problem(bad.send().await.unwrap(), StatusCode::BAD_REQUEST, "bad_request")
+            .await
+            .contains("url")
+    );
+    let enabled =
+        call(&app, Method::PATCH, &format!("/webhooks/{hook}")).json(&json!({ "enabled": true }));
+    let enabled = expect_status(enabled.send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(
+        (&enabled["enabled"], &enabled["title"], &enabled["config"]),
+        (&json!(true), &json!("User webhook"), &body["config"])
+    );
+
+    // Each change, then its delivery: {"payload": [event]}, the event exactly as the platform has it.
+    let mut next = async |expected: &str| {
+        let delivery = receiver.next().await.json();
+        let event = &delivery["payload"][0];
+        assert_eq!(delivery["payload"].as_array().unwrap().len(), 1, "{delivery}");
+        let mut members: Vec<&str> =
+            event.as_object().unwrap().keys().map(String::as_str).collect();
+        members.sort_unstable();
+        assert_eq!(members, ["created_at", "id", "object", "type", "webhook_id"], "{event}");
+        assert_eq!(
+            (event["type"].as_str().unwrap(), &event["webhook_id"]),
+            (expected, &json!(hook)),
+            "{event}"
+        );
+        event["object"].clone()
+    };
+    let karl =
+        expect_status(create(&app, &key(), &karl()).send().await.unwrap(), StatusCode::OK).await;
+    let user_id = id(&karl).to_owned();
+    assert_eq!(next("USER.CREATED").await["id"], json!(user_id));
+    let change = |body: Value| {
+        call(&app, Method::POST, &format!("/users/{user_id}/data_change_requests"))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        change(json!({ "last_name": "Schmitt" })).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(next("USER.DATA_CHANGED").await["last_name"], "Schmitt");
+    assert_eq!(
+        change(json!({ "birth_date": "2999-01-01" })).await.unwrap().status(),
+        StatusCode::ACCEPTED
+    );
+    let failed = next("USER.DATA_CHANGE_FAILED").await;
+    assert_eq!(failed["user_id"], json!(user_id));
+    assert!(failed["reason"].as_str().unwrap().starts_with("birth_date"), "{failed}");
+    for (action, expected) in [("deactivate", "USER.DEACTIVATED"), ("activate", "USER.ACTIVATED")] {
+        let moved = app.post(&format!("/v1/users/{user_id}/{action}")).send().await.unwrap();
+        assert_eq!(moved.status(), StatusCode::OK);
+        assert_eq!(
+            next(expected).await["status"],
+            if action == "activate" { "ACTIVE" } else { "INACTIVE" }
+        );
+    }
+    let gone = call(&app, Method::DELETE, &format!("/users/{user_id}")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::ACCEPTED);
+    next("USER.OFFBOARDING_INITIATED").await;
+    assert_eq!(next("USER.OFFBOARDED").await["status"], "OFFBOARDED");
+
+    let deleted = call(&app, Method::DELETE, &format!("/webhooks/{hook}")).send().await.unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let again = call(&app, Method::GET, &format!("/webhooks/{hook}")).send().await.unwrap();
+    problem(again, StatusCode::NOT_FOUND, "not_found").await;
+}

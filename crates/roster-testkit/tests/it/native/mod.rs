@@ -27,4 +27,4 @@ mod tenants;
 mod tokens;
 mod users;
 mod validation;
-mod webhooks;
+pub(crate) mod webhooks;

@@ -13,13 +13,13 @@ use sha2::Sha256;
 use tokio::sync::mpsc;
 
 /// A request the receiver got.
-struct Received {
+pub(crate) struct Received {
     headers: HeaderMap,
     body: Vec<u8>,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 
@@ -30,13 +30,13 @@ impl Received {
 
 /// An HTTP endpoint on 127.0.0.1:0 that answers with the scripted statuses (then 200) and
 /// hands every request to the test. A scripted 0 never answers.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     requests: mpsc::UnboundedReceiver<Received>,
 }
 
 impl Receiver {
-    async fn start(script: &[u16]) -> Receiver {
+    pub(crate) async fn start(script: &[u16]) -> Receiver {
         let (tx, requests) = mpsc::unbounded_channel();
         let script = Arc::new(Mutex::new(script.to_vec()));
         let app = axum::Router::new().route(
@@ -63,7 +63,7 @@ impl Receiver {
     }
 
     /// The next request; fails the test after 10 s without one.
-    async fn next(&mut self) -> Received {
+    pub(crate) async fn next(&mut self) -> Received {
         tokio::time::timeout(Duration::from_secs(10), self.requests.recv())
             .await
             .expect("a delivery within 10 s")
