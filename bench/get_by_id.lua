@@ -1,12 +1,14 @@
--- wrk script: GET /v1/users/{id} for ids read from the file named by ROSTER_IDS, round robin.
+-- wrk script: GET <ROSTER_USERS_PATH, default /v1/users>/{id} for ids read from the file named
+-- by ROSTER_IDS, round robin.
 local ids = {}
 for line in io.lines(os.getenv("ROSTER_IDS")) do ids[#ids + 1] = line end
 local token = os.getenv("ROSTER_TOKEN")
+local path = os.getenv("ROSTER_USERS_PATH") or "/v1/users"
 local i = 0
 
 request = function()
   i = i % #ids + 1
-  return wrk.format("GET", "/v1/users/" .. ids[i], { ["Authorization"] = "Bearer " .. token })
+  return wrk.format("GET", path .. "/" .. ids[i], { ["Authorization"] = "Bearer " .. token })
 end
 
 done = function(summary, latency, requests)

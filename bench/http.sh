@@ -4,8 +4,9 @@
 #   2. records its idle RSS,
 #   3. creates N users from shared/data/users.py through POST /v1/users (one client),
 #   4. runs wrk (2 threads, 64 connections, 10 s) on GET /healthz, then on GET /v1/users/{id}
-#      over all created ids, then on the ZITADEL dialect's Connect GetUserByID over the same ids,
-#      and prints RSS after the load.
+#      over all created ids, then on the ZITADEL dialect's Connect GetUserByID and the Upvest
+#      dialect's GET /compat/upvest/users/{id} over the same ids, then on a page of 100 users
+#      natively and through the Upvest dialect, and prints RSS after the load.
 # usage: bench/http.sh [N=10000]   (needs wrk: apt-get install wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,4 +36,12 @@ ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" \
 echo "== ZITADEL Connect GetUserByID ($N users)"
 ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" \
     wrk -t2 -c64 -d10s --latency -s bench/zitadel_get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
+echo "== Upvest GET /compat/upvest/users/{id} ($N users)"
+ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ROSTER_USERS_PATH=/compat/upvest/users \
+    wrk -t2 -c64 -d10s --latency -s bench/get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
+for page in "/v1/users?limit=100" "/compat/upvest/users?limit=100"; do
+    echo "== GET $page"
+    wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $ROSTER_BOOTSTRAP_TOKEN" "$base$page" \
+        | grep -E "Requests/sec|99%|Non-2xx"
+done
 echo "RSS after load: $(rss)"
