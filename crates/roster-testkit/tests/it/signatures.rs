@@ -82,6 +82,7 @@ async fn a_keyed_token_signs_every_request_on_every_surface() {
         (Method::GET, "/scim/v2/Users?count=5", None),
         (Method::POST, "/compat/zitadel/zitadel.user.v2.UserService/ListUsers", Some(json!({}))),
         (Method::POST, "/compat/zitadel/v2/users", Some(json!({}))),
+        (Method::GET, "/compat/upvest/users?limit=5", None),
     ];
     for (method, path, body) in reads {
         let mut request = app.request_as(&token, method, path);
@@ -143,9 +144,36 @@ async fn tampered_stale_foreign_and_partial_signatures_are_refused_and_write_not
     assert_eq!(uncovered.await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(user_count(&app).await, before, "a refused request wrote a user");
 
+    // The investment platform's dialect refuses a tampered create in its own shape.
+    let upvest = || {
+        let body = json!({ "first_name": "Karl", "last_name": "Schmidt", "birth_date": "1972-09-30",
+            "nationalities": ["DE"], "address": { "address_line1": "Rosenweg 1", "postcode": "12345",
+            "city": "Berlin", "country": "DE" } });
+        let key = uuid::Uuid::new_v4().to_string();
+        let request = app.request_as(&token, Method::POST, "/compat/upvest/users");
+        request.header("idempotency-key", key).json(&body)
+    };
+    let mut request = upvest().build().unwrap();
+    signer.sign(&mut request, Signing::at(t));
+    *request.body_mut() = Some(new_user("eve").to_string().into());
+    let tampered = app.http.execute(request).await.unwrap();
+    let problem = expect_status(tampered, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(problem["type"], "https://docs.upvest.co/errors/unauthorised", "{problem}");
+    let no_key = send_signed(
+        &app,
+        upvest(),
+        &signer,
+        Signing { skip: &["idempotency-key"], ..Signing::at(t) },
+    );
+    assert_eq!(no_key.await.status(), StatusCode::UNAUTHORIZED, "idempotency-key must be covered");
+    assert_eq!(user_count(&app).await, before, "a refused request wrote a user");
+    let signed = send_signed(&app, upvest(), &signer, Signing::at(t)).await;
+    expect_status(signed, StatusCode::OK).await;
+
     // The same request, signed properly, is taken.
     let fine = send_signed(&app, create(), &signer, Signing::at(t)).await;
     expect_status(fine, StatusCode::CREATED).await;
+    assert_eq!(user_count(&app).await, before + 2);
 }
 
 #[tokio::test]

@@ -15,14 +15,16 @@ pub(crate) enum Shape {
     Scim,
     Connect,
     Gateway,
+    Upvest,
 }
 
 /// One route of each surface, each sent a JSON body.
-pub(crate) const SURFACES: [(Shape, &str); 4] = [
+pub(crate) const SURFACES: [(Shape, &str); 5] = [
     (Shape::Problem, "/v1/users"),
     (Shape::Scim, "/scim/v2/Users"),
     (Shape::Connect, "/compat/zitadel/zitadel.user.v2.UserService/AddHumanUser"),
     (Shape::Gateway, "/compat/zitadel/v2/users/human"),
+    (Shape::Upvest, "/compat/upvest/users"),
 ];
 
 /// Asserts `response` has `status` and a body in `shape`; returns the body.
@@ -52,6 +54,13 @@ pub(crate) async fn refused(
         Shape::Gateway => {
             assert!(body["code"].is_u64() && body["details"].is_array(), "{body}");
         }
+        Shape::Upvest => {
+            assert_eq!(media, "application/problem+json");
+            let slug =
+                body["type"].as_str().unwrap().strip_prefix("https://docs.upvest.co/errors/");
+            assert!(slug.is_some(), "{body}");
+            assert_eq!(body["request_id"], headers["upvest-request-id"].to_str().unwrap());
+        }
     }
     if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
         assert!(headers.contains_key("retry-after"), "{shape:?}: Retry-After");
@@ -79,8 +88,9 @@ async fn the_shared_extractors_refuse_in_each_surfaces_shape() {
         let malformed = post(&app, &app.token, path).body("{\"username\":").send().await.unwrap();
         let body = refused(malformed, StatusCode::BAD_REQUEST, shape).await;
         assert!(body.to_string().contains("not valid JSON"), "{shape:?}: {body}");
-        if shape != Shape::Connect && shape != Shape::Gateway {
-            // ZITADEL's gateway, like ZITADEL, reads any body as JSON.
+        if matches!(shape, Shape::Problem | Shape::Scim) {
+            // ZITADEL's gateway, like ZITADEL, reads any body as JSON; the investment platform
+            // answers another media type with a 400 (its own test checks that).
             let text = app.request(Method::POST, path).header("content-type", "text/plain");
             let response = text.body("{}").send().await.unwrap();
             refused(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, shape).await;
