@@ -13,7 +13,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::compat::{upvest, zitadel};
+use crate::compat::{transmit, upvest, zitadel};
 use crate::problem::{ApiError, Problem};
 use crate::scim::ScimError;
 
@@ -163,6 +163,7 @@ enum Owner {
     Scim,
     Zitadel(zitadel::Transport),
     Upvest,
+    Transmit,
 }
 
 /// The surface that owns `path`: one line a surface.
@@ -173,6 +174,8 @@ fn owner(path: &str) -> Owner {
         Owner::Zitadel(zitadel::transport(rest))
     } else if path.starts_with("/compat/upvest") {
         Owner::Upvest
+    } else if path.starts_with("/compat/transmit") {
+        Owner::Transmit
     } else {
         Owner::Native
     }
@@ -196,6 +199,9 @@ pub(crate) async fn shape(request: Request, next: Next) -> Response {
         Owner::Scim => ScimError::from(Rejection::Refused(refusal)).into_response(),
         Owner::Zitadel(transport) => {
             zitadel::ZitadelError::from(Rejection::Refused(refusal)).render(transport)
+        }
+        Owner::Transmit => {
+            transmit::TransmitError::from(Rejection::Refused(refusal)).into_response()
         }
     };
     // The body is the surface's; the status stays the layer's (a vendor's code table may

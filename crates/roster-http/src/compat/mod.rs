@@ -3,5 +3,6 @@
 //! error shape and its routes — no SQL and no business rule (see ARCHITECTURE.md, "How to add a
 //! dialect").
 
+pub(crate) mod transmit;
 pub(crate) mod upvest;
 pub(crate) mod zitadel;

@@ -16,15 +16,17 @@ pub(crate) enum Shape {
     Connect,
     Gateway,
     Upvest,
+    Transmit,
 }
 
 /// One route of each surface, each sent a JSON body.
-pub(crate) const SURFACES: [(Shape, &str); 5] = [
+pub(crate) const SURFACES: [(Shape, &str); 6] = [
     (Shape::Problem, "/v1/users"),
     (Shape::Scim, "/scim/v2/Users"),
     (Shape::Connect, "/compat/zitadel/zitadel.user.v2.UserService/AddHumanUser"),
     (Shape::Gateway, "/compat/zitadel/v2/users/human"),
     (Shape::Upvest, "/compat/upvest/users"),
+    (Shape::Transmit, "/compat/transmit/v1/users"),
 ];
 
 /// Asserts `response` has `status` and a body in `shape`; returns the body.
@@ -53,6 +55,10 @@ pub(crate) async fn refused(
         }
         Shape::Gateway => {
             assert!(body["code"].is_u64() && body["details"].is_array(), "{body}");
+        }
+        Shape::Transmit => {
+            assert_eq!(body["error_code"], status.as_u16(), "{body}");
+            assert!(body["message"].is_string() || body["message"].is_array(), "{body}");
         }
         Shape::Upvest => {
             assert_eq!(media, "application/problem+json");
@@ -88,7 +94,7 @@ async fn the_shared_extractors_refuse_in_each_surfaces_shape() {
         let malformed = post(&app, &app.token, path).body("{\"username\":").send().await.unwrap();
         let body = refused(malformed, StatusCode::BAD_REQUEST, shape).await;
         assert!(body.to_string().contains("not valid JSON"), "{shape:?}: {body}");
-        if matches!(shape, Shape::Problem | Shape::Scim) {
+        if matches!(shape, Shape::Problem | Shape::Scim | Shape::Transmit) {
             // ZITADEL's gateway, like ZITADEL, reads any body as JSON; the investment platform
             // answers another media type with a 400 (its own test checks that).
             let text = app.request(Method::POST, path).header("content-type", "text/plain");
