@@ -10,6 +10,7 @@
 
 mod error;
 mod map;
+mod search;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -350,18 +351,19 @@ async fn list_users(
     if order.is_none() {
         wrong.push("sort_order: asc or desc".to_owned());
     }
-    if param("search").is_some() {
-        wrong.push(
-            "search: Transmit's search syntax is not served yet; use search_prefix".to_owned(),
-        );
-    }
     let (Some(offset), Some(limit), Some(sort), Some(order), true) =
         (offset, limit, sort, order, wrong.is_empty())
     else {
         return Err(TransmitError::bad(wrong));
     };
+    let prefix = param("search_prefix").filter(|p| !p.is_empty()).map(prefix_filter);
+    let searched = param("search").map(search::filter).transpose()?;
+    let filter = match (prefix, searched) {
+        (Some(a), Some(b)) => Some(Filter::And(Box::new(a), Box::new(b))),
+        (a, b) => a.or(b),
+    };
     let search = Search {
-        filter: param("search_prefix").filter(|p| !p.is_empty()).map(prefix_filter),
+        filter,
         sort,
         order,
         limit,
@@ -380,22 +382,26 @@ async fn list_users(
     .into_response())
 }
 
-/// `GET /v1/users/count[?status=]`.
+/// `GET /v1/users/count[?status=][&search=]`: the seed's `status`, the current API's `search`.
 async fn count_users(
     State(state): State<AppState>,
     auth: Auth<UsersRead, Transmit>,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Response> {
-    let mut filter = None;
+    let mut filter: Option<Filter> = None;
     for (name, value) in &params {
-        match name.as_str() {
-            "status" => filter = Some(status_filter(value)?),
+        let more = match name.as_str() {
+            "status" => status_filter(value)?,
+            "search" => search::filter(value)?,
             other => {
-                return Err(TransmitError::bad_one(format!(
-                    "{other}: not a parameter of the count"
-                )));
+                let message = format!("{other}: not a parameter of the count");
+                return Err(TransmitError::bad_one(message));
             }
-        }
+        };
+        filter = Some(match filter {
+            Some(f) => Filter::And(Box::new(f), Box::new(more)),
+            None => more,
+        });
     }
     let search = Search { filter, limit: 1, count: true, ..Search::default() };
     let found = state.directory.search(&auth.principal, &search).await?;

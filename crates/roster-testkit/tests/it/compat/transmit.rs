@@ -419,3 +419,63 @@ async fn the_token_endpoint_and_scopes() {
     let anonymous = app.http.get(app.url(&format!("{BASE}/users"))).send().await.unwrap();
     refused(anonymous, StatusCode::UNAUTHORIZED).await;
 }
+
+#[tokio::test]
+async fn search_speaks_transmits_syntax_over_the_core_query() {
+    let app = TestApp::spawn().await;
+    let ada = created(&app, &ada()).await;
+    let bob = created(&app, &json!({ "email": "bob@example.org", "phone_number": "+12125550100",
+        "secondary_emails": ["ada@example.org"], "name": { "first_name": "Bob", "last_name": "Byron" },
+        "birthday": "1788-01-22" })).await;
+    let off = call(&app, Method::PUT, &format!("/users/{}", bob["user_id"].as_str().unwrap()));
+    expect_status(off.json(&json!({ "status": "Disabled" })).send().await.unwrap(), StatusCode::OK)
+        .await;
+    let found = |search: &str| {
+        let request = call(&app, Method::GET, "/users").query(&[("search", search)]);
+        async move {
+            let page = expect_status(request.send().await.unwrap(), StatusCode::OK).await;
+            page["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["user_id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let (a, b) =
+        (ada["user_id"].as_str().unwrap().to_owned(), bob["user_id"].as_str().unwrap().to_owned());
+    let created_ms = ada["created_at"].as_i64().unwrap();
+    for (search, expected) in [
+        (r#"email sw "ADA""#.to_owned(), vec![a.clone()]),
+        (r#"secondary_emails eq "ada@example.org""#.to_owned(), vec![b.clone()]),
+        (r#"(status eq "Disabled") and (phone_number sw "+1212")"#.to_owned(), vec![b.clone()]),
+        (r#"status ne "Disabled""#.to_owned(), vec![a.clone()]),
+        (
+            r#"name.last_name eq "Byron" or name.first_name eq "Ada""#.to_owned(),
+            vec![a.clone(), b.clone()],
+        ),
+        (r#"birthday lt "1800-01-01""#.to_owned(), vec![b.clone()]),
+        (format!("created_at ge {created_ms} and external_user_id pr"), vec![a.clone()]),
+        (r#"last_auth pr"#.to_owned(), vec![]),
+    ] {
+        assert_eq!(found(&search).await, expected, "{search}");
+    }
+    let count = call(&app, Method::GET, "/users/count").query(&[("search", r#"email pr"#)]);
+    assert_eq!(
+        expect_status(count.send().await.unwrap(), StatusCode::OK).await["result"]["user_count"],
+        2
+    );
+    for search in [
+        r#"email co "a""#,
+        r#"username eq "ada@example.com""#,
+        r#"(email eq "a""#,
+        r#"created_at gt "yesterday""#,
+    ] {
+        let response =
+            call(&app, Method::GET, "/users").query(&[("search", search)]).send().await.unwrap();
+        assert!(
+            text(&refused(response, StatusCode::BAD_REQUEST).await).contains("search"),
+            "{search}"
+        );
+    }
+}
