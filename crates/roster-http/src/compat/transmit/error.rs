@@ -38,8 +38,9 @@ impl TransmitError {
     }
 }
 
-impl IntoResponse for TransmitError {
-    fn into_response(self) -> Response {
+impl TransmitError {
+    /// The error's body: `message` (an array for a 400), `error_code`, and `ts_error_code`.
+    fn body(&self) -> serde_json::Value {
         let message = if self.status == StatusCode::BAD_REQUEST {
             json!(self.messages)
         } else {
@@ -49,7 +50,20 @@ impl IntoResponse for TransmitError {
         if let Some(code) = self.ts_error_code {
             body["ts_error_code"] = json!(code);
         }
-        let mut response = (self.status, axum::Json(body)).into_response();
+        body
+    }
+
+    /// The error of item `index` of a bulk request.
+    pub(crate) fn item(&self, index: usize) -> serde_json::Value {
+        let mut body = self.body();
+        body["index"] = json!(index);
+        body
+    }
+}
+
+impl IntoResponse for TransmitError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.body())).into_response();
         if matches!(self.status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
             response.headers_mut().insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
         }

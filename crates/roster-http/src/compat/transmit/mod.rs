@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use futures::StreamExt as _;
 use roster_core::filter::{AttrPath, CompareOp, Filter, Value as Literal};
 use roster_core::input::parse_document;
 use roster_core::query::{Order, SortKey};
@@ -31,12 +32,17 @@ use crate::AppState;
 use crate::auth::{Auth, UsersRead, UsersWrite};
 use crate::extract::JsonBody;
 
-/// The dialect's routes, relative to `/compat/transmit`.
-pub(crate) fn router() -> Router<AppState> {
+/// The dialect's routes, relative to `/compat/transmit`; bulk bodies may be
+/// `max_bulk_body_bytes` long.
+pub(crate) fn router(max_bulk_body_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/oidc/token", post(crate::oauth::token))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/count", get(count_users))
+        .route(
+            "/v1/users/bulk",
+            post(bulk_create).layer(axum::extract::DefaultBodyLimit::max(max_bulk_body_bytes)),
+        )
         .route("/v1/users/{user_id}", get(get_user).put(change_user))
         .route("/v1/users/email/{email}", get(by_email))
         .route("/v1/users/phone/{phone}", get(by_phone))
@@ -98,15 +104,55 @@ fn membership(p: &Principal, b: &map::UserBody) -> Result<Option<(ApplicationId,
     Ok(Some((app, Value::Object(doc))))
 }
 
-/// `POST /v1/users` → 201: an e-mail or a phone number is required; the username defaults to
-/// the e-mail, else the phone number. New users are `Active`.
+/// `POST /v1/users` → 201 `{"result": user}`.
 async fn create_user(
     State(state): State<AppState>,
     auth: Auth<UsersWrite, Transmit>,
     body: JsonBody<Transmit>,
 ) -> Result<Response> {
+    Ok(result(StatusCode::CREATED, create(&state, &auth.principal, body.value).await?))
+}
+
+/// Most users one bulk request creates.
+const MAX_BULK: usize = 1000;
+
+/// `POST /v1/users/bulk` (decided: Transmit documents no shape): an array of 1 to 1000 create
+/// bodies, each created on its own → 201 `{"result": {"users": [created, in request order],
+/// "errors": [{index, message, error_code, ts_error_code?}]}}`.
+async fn bulk_create(
+    State(state): State<AppState>,
+    auth: Auth<UsersWrite, Transmit>,
+    body: JsonBody<Transmit>,
+) -> Result<Response> {
+    let items = match body.value {
+        Value::Array(items) if (1..=MAX_BULK).contains(&items.len()) => items,
+        _ => {
+            return Err(TransmitError::bad_one(format!(
+                "the body must be an array of 1 to {MAX_BULK} users"
+            )));
+        }
+    };
     let p = &auth.principal;
-    let b = map::body(body.value)?;
+    // Several at a time, so that they share the writer's commits; answered in request order.
+    let outcomes: Vec<Result<Value>> = futures::stream::iter(items)
+        .map(|item| create(&state, p, item))
+        .buffered(16)
+        .collect()
+        .await;
+    let (mut users, mut errors) = (Vec::new(), Vec::new());
+    for (index, outcome) in outcomes.into_iter().enumerate() {
+        match outcome {
+            Ok(user) => users.push(user),
+            Err(e) => errors.push(e.item(index)),
+        }
+    }
+    Ok(result(StatusCode::CREATED, json!({ "users": users, "errors": errors })))
+}
+
+/// Creates one user from a Transmit create body: an e-mail or a phone number is required; the
+/// username defaults to the e-mail, else the phone number. New users are `Active`.
+async fn create(state: &AppState, p: &Principal, body: Value) -> Result<Value> {
+    let b = map::body(body)?;
     if b.email.is_none() && b.phone_number.is_none() {
         return Err(TransmitError::bad_one("email or phone_number is required"));
     }
@@ -129,7 +175,7 @@ async fn create_user(
     if let Some((app, doc)) = joins {
         d.put_app_membership(p, created.user.id, app, doc).await?;
     }
-    Ok(result(StatusCode::CREATED, single(&state, p, &created.user).await?))
+    single(state, p, &created.user).await
 }
 
 /// `PUT /v1/users/{user_id}`: Transmit's merge, and `status` (`Active` activates, approves or

@@ -479,3 +479,35 @@ async fn search_speaks_transmits_syntax_over_the_core_query() {
         );
     }
 }
+
+#[tokio::test]
+async fn bulk_creates_each_user_on_its_own_in_request_order() {
+    let app = TestApp::spawn().await;
+    let bodies = json!([
+        { "email": "one@example.com" },
+        { "name": { "first_name": "No contact" } },
+        { "email": "two@example.com", "phone_number": "+4930000002" },
+        { "email": "ONE@example.com" },
+    ]);
+    let response = call(&app, Method::POST, "/users/bulk").json(&bodies).send().await.unwrap();
+    let outcome = expect_status(response, StatusCode::CREATED).await["result"].clone();
+    let emails: Vec<&str> = outcome["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"]["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["one@example.com", "two@example.com"]);
+    let errors = outcome["errors"].as_array().unwrap();
+    assert_eq!((&errors[0]["index"], &errors[0]["error_code"]), (&json!(1), &json!(400)));
+    assert_eq!((&errors[1]["index"], &errors[1]["error_code"]), (&json!(3), &json!(409)));
+    assert!(errors[1]["ts_error_code"].is_string());
+    assert_eq!(app.all_users(false).await.len(), 2);
+    let too_many: Vec<Value> =
+        (0..1001).map(|i| json!({ "email": format!("u{i}@example.com") })).collect();
+    for body in [json!([]), json!({ "email": "x@example.com" }), json!(too_many)] {
+        let response = call(&app, Method::POST, "/users/bulk").json(&body).send().await.unwrap();
+        refused(response, StatusCode::BAD_REQUEST).await;
+    }
+    assert_eq!(app.all_users(false).await.len(), 2);
+}
