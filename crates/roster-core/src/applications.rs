@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless, with_retries};
+use crate::directory::{Directory, Extra, MAX_LIMIT, check_limit, stale_unless, with_retries};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{ApplicationId, UserId};
@@ -156,6 +156,36 @@ impl Directory {
         input: Value,
     ) -> Result<(AppMembership, bool)> {
         self.record(p.tenant, user, false).await?;
+        let (membership, new, change) = self.membership_write(p, user, id, input).await?;
+        if let Some((write, event)) = change {
+            self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await?;
+        }
+        Ok((membership, new))
+    }
+
+    /// The write and event that set a user's membership of application `id` to `input` (none
+    /// when it is so already), for a change that commits them with the user's.
+    pub(crate) async fn membership_change(
+        &self,
+        p: &Principal,
+        user: UserId,
+        id: ApplicationId,
+        input: Value,
+    ) -> Result<Extra> {
+        let (_, _, change) = self.membership_write(p, user, id, input).await?;
+        let (writes, events) = change.map(|(w, e)| (vec![w], vec![e])).unwrap_or_default();
+        Ok(Extra { writes, events })
+    }
+
+    /// The membership `input` makes, whether it is new, and what writes it (nothing when the
+    /// membership holds that already).
+    async fn membership_write(
+        &self,
+        p: &Principal,
+        user: UserId,
+        id: ApplicationId,
+        input: Value,
+    ) -> Result<(AppMembership, bool, Option<(Write, NewEvent)>)> {
         let app = self.application(p, id).await?;
         let (app_data, external_account_id) =
             validate::app_membership(parse_document::<MembershipInput>(input)?)?;
@@ -174,7 +204,7 @@ impl Directory {
                 if c.app_data == membership.app_data
                     && c.external_account_id == membership.external_account_id =>
             {
-                return Ok((c.clone(), false));
+                return Ok((c.clone(), false, None));
             }
             Some(_) => "application.member_updated",
             None => "application.member_added",
@@ -184,8 +214,7 @@ impl Directory {
             membership: Box::new(membership.clone()),
             new: current.is_none(),
         };
-        self.store().commit(p.tenant, Change::of(vec![write], vec![event])).await?;
-        Ok((membership, current.is_none()))
+        Ok((membership, current.is_none(), Some((write, event))))
     }
 
     pub async fn app_membership(

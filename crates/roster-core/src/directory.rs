@@ -755,7 +755,8 @@ impl Directory {
     where
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
-        self.update_user_as(p, id, if_match, edit, None, "user.updated", Vec::new()).await
+        self.update_user_as(p, id, if_match, edit, &|_| Ok(None), "user.updated", Extra::default())
+            .await
     }
 
     /// [`Directory::update_user`] that also makes the user active or not, in the same commit
@@ -771,7 +772,36 @@ impl Directory {
     where
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
-        self.update_user_as(p, id, if_match, edit, active, "user.updated", Vec::new()).await
+        let toward = |from| Ok(active.and_then(|a| Transition::towards_active(a, from)));
+        self.update_user_as(p, id, if_match, edit, &toward, "user.updated", Extra::default()).await
+    }
+
+    /// A dialect's change of a user, written in one commit or not at all: a JSON Merge Patch,
+    /// the transition `toward` picks from the user's current state (or none; offboarding is
+    /// not one of them, as it queues a job of its own), and the data of the user's membership
+    /// of an application (a native membership document). A change of the membership alone is a
+    /// new version of the user too: a dialect shows it in the user.
+    pub async fn change_user(
+        &self,
+        p: &Principal,
+        id: UserId,
+        patch: serde_json::Value,
+        toward: &(dyn Fn(UserState) -> Result<Option<Transition>> + Sync),
+        membership: Option<(crate::ApplicationId, serde_json::Value)>,
+    ) -> Result<User> {
+        crate::input::reject_read_only(&patch)?;
+        let extra = match membership {
+            Some((app, input)) => self.membership_change(p, id, app, input).await?,
+            None => Extra::default(),
+        };
+        let edit = |current: &User| crate::input::merged(current, &patch);
+        let toward = |from| match toward(from)? {
+            Some(Transition::Offboard | Transition::Delete) => {
+                Err(Error::internal("change_user does not offboard or delete"))
+            }
+            t => Ok(t),
+        };
+        self.update_user_as(p, id, None, edit, &toward, "user.updated", extra).await
     }
 
     /// Applies a JSON Merge Patch (RFC 7396) to a user; read-only fields in it are errors.
@@ -794,25 +824,25 @@ impl Directory {
         id: UserId,
         if_match: Option<i64>,
         edit: F,
-        active: Option<bool>,
+        toward: &(dyn Fn(UserState) -> Result<Option<Transition>> + Sync),
         kind: &'static str,
-        also: Vec<Write>,
+        extra: Extra,
     ) -> Result<User>
     where
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
-        let (edit, also) = (&edit, &also);
+        let (edit, extra) = (&edit, &extra);
         with_retries(if_match, || async move {
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
             let input = edit(&current.user)?;
-            let moving = active.and_then(|a| Transition::towards_active(a, current.user.state));
+            let moving = toward(current.user.state)?;
             let (mut record, mut events) = match self.replaced(p, &current, input).await? {
                 Some((record, mut event)) => {
                     event.kind = kind;
                     (record, vec![event])
                 }
-                None if moving.is_none() => return Ok(current.user),
+                None if moving.is_none() && extra.events.is_empty() => return Ok(current.user),
                 None => {
                     let mut record = current.clone();
                     record.user.updated_at = self.now();
@@ -824,7 +854,8 @@ impl Directory {
                 let (kind, data) = transition(&mut record, t)?;
                 events.push(event(p, kind, &record.user, data));
             }
-            self.commit_update(p.tenant, current, record, events, also.clone()).await
+            events.extend(extra.events.iter().cloned());
+            self.commit_update(p.tenant, current, record, events, extra.writes.clone()).await
         })
         .await
     }
@@ -1151,6 +1182,13 @@ pub(crate) fn event(
         occurred_at: user.updated_at,
         data,
     }
+}
+
+/// What a change of a user commits besides the user: other writes and their events.
+#[derive(Default, Clone)]
+pub(crate) struct Extra {
+    pub(crate) writes: Vec<Write>,
+    pub(crate) events: Vec<NewEvent>,
 }
 
 /// Applies `t` to a record: its new state (a tombstone for `delete`) and the event.

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::directory::Directory;
+use crate::directory::{Directory, Extra};
 use crate::error::{Error, Result};
 use crate::event::{Actor, NewEvent};
 use crate::id::{JobId, TenantId, UserId};
@@ -256,7 +256,15 @@ impl Directory {
         let edit = |current: &crate::User| crate::input::merged(current, &patch);
         let kind = "user.data_changed";
         let refused = match self
-            .update_user_as(&p, id, None, edit, None, kind, vec![done(JobState::Succeeded, None)])
+            .update_user_as(
+                &p,
+                id,
+                None,
+                edit,
+                &|_| Ok(None),
+                kind,
+                Extra { writes: vec![done(JobState::Succeeded, None)], events: Vec::new() },
+            )
             .await
         {
             Ok(_) => return Ok(()),

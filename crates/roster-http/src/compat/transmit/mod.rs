@@ -194,42 +194,38 @@ async fn change_user(
         return Err(TransmitError::bad_one("credentials: given at creation only"));
     }
     let joins = membership(p, &b)?;
-    let transitions = match b.status.as_deref() {
-        None => Vec::new(),
-        Some(status) => transitions(current.state, status)?,
-    };
-    let doc = map::document(&b, Some(&current))?;
-    let mut user = if doc.is_empty() {
-        current
-    } else {
-        d.merge_user(p, current.id, None, Value::Object(doc)).await?
-    };
-    if let Some((app, doc)) = joins {
-        d.put_app_membership(p, user.id, app, doc).await?;
+    let status = b.status.as_deref();
+    if let Some(status) = status {
+        transition(current.state, status)?;
     }
-    for t in transitions {
-        user = match t {
-            Transition::Offboard => d.offboard(p, user.id, None).await?.0,
-            t => d.transition(p, user.id, None, t).await?,
-        };
+    let doc = map::document(&b, Some(&current))?;
+    // The merge, the state and the application's data in one commit; forgetting queues the
+    // erasure after it (nothing is left to refuse by then: the status was checked above).
+    let toward = |from| match status {
+        Some("Forget Requested") | None => Ok(None),
+        Some(status) => transition(from, status),
+    };
+    let mut user = d.change_user(p, current.id, Value::Object(doc), &toward, joins).await?;
+    if status == Some("Forget Requested") && user.state != UserState::Offboarding {
+        user = d.offboard(p, user.id, None).await?.0;
     }
     Ok(result(StatusCode::OK, single(&state, p, &user).await?))
 }
 
-/// The transitions that take a user in `from` to Transmit's `status`.
-fn transitions(from: UserState, status: &str) -> Result<Vec<Transition>> {
+/// The transition that takes a user in `from` to Transmit's `status`: `Active` activates,
+/// approves or unlocks; `Disabled` deactivates; `Forget Requested` offboards; `Pending` has no
+/// way back.
+fn transition(from: UserState, status: &str) -> roster_core::Result<Option<Transition>> {
     use UserState as S;
-    let bad = |why: &str| Err(TransmitError::bad_one(format!("status: {why}")));
+    let bad = |why: &str| Err(roster_core::Error::invalid("status", "invalid_value", why));
     Ok(match (status, from) {
-        ("Active", S::Active) | ("Disabled", S::Inactive | S::Locked) => Vec::new(),
-        ("Pending", S::Initial | S::Pending) => Vec::new(),
-        ("Forget Requested", S::Offboarding) => Vec::new(),
-        ("Active", S::Inactive) => vec![Transition::Activate],
-        ("Active", S::Locked) => vec![Transition::Unlock],
-        ("Active", S::Pending) => vec![Transition::Approve],
-        ("Active", S::Initial) => vec![Transition::Activate],
-        ("Disabled", S::Active | S::Initial | S::Pending) => vec![Transition::Deactivate],
-        ("Forget Requested", _) => vec![Transition::Offboard],
+        ("Active", S::Active) | ("Disabled", S::Inactive | S::Locked) => None,
+        ("Pending", S::Initial | S::Pending) | ("Forget Requested", S::Offboarding) => None,
+        ("Active", S::Inactive | S::Initial) => Some(Transition::Activate),
+        ("Active", S::Locked) => Some(Transition::Unlock),
+        ("Active", S::Pending) => Some(Transition::Approve),
+        ("Disabled", S::Active | S::Initial | S::Pending) => Some(Transition::Deactivate),
+        ("Forget Requested", _) => Some(Transition::Offboard),
         ("Pending", _) => return bad("a user cannot go back to Pending"),
         ("Active" | "Disabled", S::Offboarding | S::Deleted) => {
             return bad("the user is being forgotten");

@@ -363,6 +363,32 @@ async fn groups_and_the_requesting_applications_data() {
     )
     .await;
     assert!(unbound["result"].get("custom_app_data").is_none(), "only for the application's token");
+    // One change: the user, its state and the application's data together, or nothing.
+    let version = async || {
+        let native = app.get(&format!("/v1/users/{uid}")).send().await.unwrap();
+        expect_status(native, StatusCode::OK).await["version"].as_i64().unwrap()
+    };
+    let before = version().await;
+    let all = as_app(Method::PUT, &format!("/users/{uid}")).json(&json!({ "name": { "first_name": "Ada" }, "status": "Disabled", "custom_app_data": { "plan": "max" } }));
+    let all = expect_status(all.send().await.unwrap(), StatusCode::OK).await["result"].clone();
+    assert_eq!(
+        (&all["status"], &all["custom_app_data"]),
+        (&json!("Disabled"), &json!({ "plan": "max" }))
+    );
+    assert_eq!(version().await, before + 1, "one commit");
+    let partly = as_app(Method::PUT, &format!("/users/{uid}")).json(&json!({ "name": { "first_name": "Changed" }, "status": "Active", "custom_app_data": "not an object" }));
+    refused(partly.send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+    let unchanged = expect_status(
+        as_app(Method::GET, &format!("/users/{uid}")).send().await.unwrap(),
+        StatusCode::OK,
+    )
+    .await["result"]
+        .clone();
+    assert_eq!(
+        (&unchanged["name"]["first_name"], &unchanged["status"], &unchanged["custom_app_data"]),
+        (&json!("Ada"), &json!("Disabled"), &json!({ "plan": "max" }))
+    );
+
     let left = as_app(Method::DELETE, &format!("/users/{uid}/apps")).send().await.unwrap();
     assert_eq!(left.status(), StatusCode::NO_CONTENT);
     refused(
