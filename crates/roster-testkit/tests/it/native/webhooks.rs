@@ -530,7 +530,7 @@ async fn a_webhook_names_a_known_payload_format() {
     assert_eq!(hook["format"], "roster");
     let id = hook["id"].as_str().unwrap();
     let unknown =
-        json!({ "url": "https://hooks.example.com/b", "event_types": ["*"], "format": "upvest" });
+        json!({ "url": "https://hooks.example.com/b", "event_types": ["*"], "format": "nope" });
     let problem = expect_status(
         app.post("/v1/webhooks").json(&unknown).send().await.unwrap(),
         StatusCode::BAD_REQUEST,
@@ -538,13 +538,14 @@ async fn a_webhook_names_a_known_payload_format() {
     .await;
     assert_eq!(
         (&problem["errors"][0]["field"], &problem["errors"][0]["message"]),
-        (&json!("format"), &json!("must be one of: roster"))
+        (&json!("format"), &json!("must be one of: roster, upvest"))
     );
     let patch = app.patch(&format!("/v1/webhooks/{id}")).json(&json!({ "format": "nope" }));
     expect_status(patch.send().await.unwrap(), StatusCode::BAD_REQUEST).await;
-    let patch = app.patch(&format!("/v1/webhooks/{id}")).json(&json!({ "format": "roster" }));
+    // A dialect's format, registered by the node, is one to name.
+    let patch = app.patch(&format!("/v1/webhooks/{id}")).json(&json!({ "format": "upvest" }));
     assert_eq!(
         expect_status(patch.send().await.unwrap(), StatusCode::OK).await["format"],
-        "roster"
+        "upvest"
     );
 }
