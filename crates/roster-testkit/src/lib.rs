@@ -441,7 +441,10 @@ impl TestDb {
             TestDb::Sqlite { .. } => None,
             TestDb::Postgres { base, schema, .. } => {
                 let sep = if base.contains('?') { '&' } else { '?' };
-                Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+                // Named after the schema, so that the drop can end the server's sessions.
+                Some(format!(
+                    "{base}{sep}options=-c%20search_path%3D{schema}&application_name={schema}"
+                ))
             }
         }
     }
@@ -451,6 +454,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let TestDb::Postgres { base, schema, .. } = self else { return };
         let (base, sql) = (base.clone(), format!("drop schema if exists {schema} cascade"));
+        let name = schema.clone();
         // Drop runs inside the test's runtime; the schema is dropped from a thread of its own.
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -459,6 +463,13 @@ impl Drop for TestDb {
                 .expect("runtime");
             runtime.block_on(async {
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&base).await?;
+                // A server task that stopped with a transaction open (a job in flight) holds
+                // its locks until its session ends, and its runtime is this test's, blocked
+                // here: its sessions are ended first.
+                sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1")
+                    .bind(&name)
+                    .execute(&mut conn)
+                    .await?;
                 sqlx::query(&sql).execute(&mut conn).await?;
                 Ok::<_, sqlx::Error>(())
             })
