@@ -310,28 +310,6 @@ async fn by_external_id(
     found(&state, &auth.principal, Lookup::ExternalId(&id), None, &id).await
 }
 
-/// A `status` filter value as the core states it stands for.
-fn status_filter(status: &str) -> Result<Filter> {
-    let states: &[&str] = match status {
-        "Pending" => &["initial", "pending"],
-        "Active" => &["active"],
-        "Disabled" => &["inactive", "locked"],
-        "Forget Requested" => &["offboarding"],
-        _ => {
-            return Err(TransmitError::bad_one(
-                "status: one of Active, Disabled, Pending, Forget Requested",
-            ));
-        }
-    };
-    let state = |s: &str| {
-        Filter::Compare(AttrPath::new(["state"]), CompareOp::Eq, Literal::String(s.into()))
-    };
-    Ok(states
-        .iter()
-        .skip(1)
-        .fold(state(states[0]), |f, s| Filter::Or(Box::new(f), Box::new(state(s)))))
-}
-
 /// Users whose primary e-mail or primary phone number starts with `prefix`.
 fn prefix_filter(prefix: &str) -> Filter {
     let primary = |array: &str| {
@@ -433,7 +411,9 @@ async fn count_users(
     let mut filter: Option<Filter> = None;
     for (name, value) in &params {
         let more = match name.as_str() {
-            "status" => status_filter(value)?,
+            "status" => search::with_status(value).ok_or_else(|| {
+                TransmitError::bad_one("status: one of Active, Disabled, Pending, Forget Requested")
+            })?,
             "search" => search::filter(value)?,
             other => {
                 let message = format!("{other}: not a parameter of the count");

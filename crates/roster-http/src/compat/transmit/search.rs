@@ -92,24 +92,30 @@ fn field(attr: &AttrPath, test: Option<(CompareOp, Literal)>) -> Result<Filter> 
     })
 }
 
-/// Transmit's statuses as the core states they stand for.
+/// A `status` comparison as a core filter.
 fn status(test: Option<(CompareOp, Literal)>) -> Result<Filter> {
     let Some((op @ (CompareOp::Eq | CompareOp::Ne), Literal::String(value))) = test else {
         return Err(bad("`status` compares with eq or ne and a status"));
     };
-    let states: &[&str] = match value.as_str() {
+    let Some(any) = with_status(&value) else {
+        return Err(bad("`status` is one of Active, Disabled, Pending, Forget Requested"));
+    };
+    Ok(if op == CompareOp::Eq { any } else { Filter::Not(Box::new(any)) })
+}
+
+/// The users in Transmit's `status`, as the core states it stands for (the inverse of
+/// [`super::map::status`]); `None` for a status Transmit does not have.
+pub(super) fn with_status(status: &str) -> Option<Filter> {
+    let states: &[&str] = match status {
         "Pending" => &["initial", "pending"],
         "Active" => &["active"],
         "Disabled" => &["inactive", "locked"],
         "Forget Requested" => &["offboarding"],
-        _ => return Err(bad("`status` is one of Active, Disabled, Pending, Forget Requested")),
+        _ => return None,
     };
     let state = |s: &&str| compare(&["state"], CompareOp::Eq, Literal::String((*s).to_owned()));
-    let any = states
-        .iter()
-        .skip(1)
-        .fold(state(&states[0]), |f, s| Filter::Or(Box::new(f), Box::new(state(s))));
-    Ok(if op == CompareOp::Eq { any } else { Filter::Not(Box::new(any)) })
+    let first = state(&states[0]);
+    Some(states.iter().skip(1).fold(first, |f, s| Filter::Or(Box::new(f), Box::new(state(s)))))
 }
 
 /// A time as the core compares it (RFC 3339): an ISO 8601 date-time, a date (its midnight,
