@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::applications::AppMembership;
 use crate::store::{KeyKind, UserKey};
 use crate::user::User;
 
@@ -79,6 +80,22 @@ pub fn entries(user: &User) -> Vec<AttrEntry> {
     if let Ok(Value::Object(profile)) = serde_json::to_value(&user.profile) {
         for (key, value) in &profile {
             flatten(key, value, 0, &mut out);
+        }
+    }
+    out.truncate(MAX_ENTRIES);
+    out
+}
+
+/// Every searchable value of a user's membership of an application: its `external_account_id`
+/// and the leaves of its `app_data` (paths `app_data.…`).
+pub fn membership_entries(membership: &AppMembership) -> Vec<AttrEntry> {
+    let mut out = Vec::new();
+    if let Some(account) = &membership.external_account_id {
+        flatten("external_account_id", &Value::String(account.clone()), 0, &mut out);
+    }
+    if let Value::Object(data) = &membership.app_data {
+        for (key, value) in data {
+            flatten(&format!("app_data.{key}"), value, 0, &mut out);
         }
     }
     out.truncate(MAX_ENTRIES);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::filter::{AttrPath, CompareOp, Filter, Value};
-use crate::id::{OrgId, RoleId, UserId};
+use crate::id::{ApplicationId, OrgId, RoleId, UserId};
 use crate::index::text_key;
 
 /// A filter resolved against the user model.
@@ -45,6 +45,12 @@ pub enum Cond {
     },
     /// The user is assigned the role.
     HasRole(RoleId),
+    /// Some application membership of the user satisfies the condition (any membership when
+    /// none), whose attribute paths are the membership's: `external_account_id`, `app_data.…`
+    /// (see [`crate::index::membership_entries`]).
+    Membership(Option<Box<Cond>>),
+    /// Inside [`Cond::Membership`] only: the membership is of this application.
+    Application(ApplicationId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,26 +167,76 @@ pub fn parse_filter(text: &str) -> Result<Filter> {
 
 /// Resolves a parsed filter against the user model.
 pub fn resolve(filter: &Filter) -> Result<Cond> {
-    resolve_in(filter, None)
+    resolve_in(filter, Scope::User)
 }
 
-/// `within`: the array a value path's inner filter is relative to.
-fn resolve_in(filter: &Filter, within: Option<&str>) -> Result<Cond> {
+/// What a filter's attribute paths are relative to.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    User,
+    /// Inside a value path such as `emails[...]`: the element's fields.
+    Element(&'a str),
+    /// Inside `memberships[...]`: a membership of an application.
+    Membership,
+}
+
+/// `memberships` and the path below it, when `path` starts there at the user's level.
+fn membership_path(path: &AttrPath, scope: Scope<'_>) -> Option<AttrPath> {
+    let is = matches!(scope, Scope::User)
+        && path.schema.is_none()
+        && path.names.first().is_some_and(|n| n == "memberships");
+    is.then(|| AttrPath::new(path.names.iter().skip(1).map(String::as_str)))
+}
+
+fn resolve_in(filter: &Filter, scope: Scope<'_>) -> Result<Cond> {
+    // `memberships pr`, `memberships.app_data.tier eq "gold"`: some membership, or one where
+    // the rest of the path compares true.
+    if let Filter::Present(path) | Filter::Compare(path, ..) = filter
+        && let Some(inner) = membership_path(path, scope)
+    {
+        let inner = match filter {
+            Filter::Compare(..) if inner.names.is_empty() => {
+                return Err(invalid(
+                    "invalid_filter",
+                    "`memberships` compares through its fields: application_id, \
+                     external_account_id, app_data.…",
+                ));
+            }
+            Filter::Compare(_, op, value) => Some(Filter::Compare(inner, *op, value.clone())),
+            _ if inner.names.is_empty() => None,
+            _ => Some(Filter::Present(inner)),
+        };
+        let cond = inner.map(|f| resolve_in(&f, Scope::Membership)).transpose()?;
+        return Ok(Cond::Membership(cond.map(Box::new)));
+    }
     Ok(match filter {
         Filter::And(a, b) => {
-            Cond::And(Box::new(resolve_in(a, within)?), Box::new(resolve_in(b, within)?))
+            Cond::And(Box::new(resolve_in(a, scope)?), Box::new(resolve_in(b, scope)?))
         }
         Filter::Or(a, b) => {
-            Cond::Or(Box::new(resolve_in(a, within)?), Box::new(resolve_in(b, within)?))
+            Cond::Or(Box::new(resolve_in(a, scope)?), Box::new(resolve_in(b, scope)?))
         }
-        Filter::Not(x) => Cond::Not(Box::new(resolve_in(x, within)?)),
-        Filter::Present(path) => match target(path, within)? {
+        Filter::Not(x) => Cond::Not(Box::new(resolve_in(x, scope)?)),
+        Filter::Present(path) => match target(path, scope)? {
             Target::Column(c) => Cond::ColumnSet(c),
             Target::Attr(p) => Cond::AttrPresent(p),
+            Target::Application => return Err(application_only()),
         },
-        Filter::Compare(path, op, value) => match (target(path, within)?, value) {
+        Filter::Compare(path, op, value) => match (target(path, scope)?, value) {
+            (Target::Application, Value::String(s))
+                if matches!(op, CompareOp::Eq | CompareOp::Ne) =>
+            {
+                let id = ApplicationId::from_uuid(Uuid::parse_str(s).map_err(|_| {
+                    invalid("invalid_value", format!("`{path}` compares with a UUID string"))
+                })?);
+                match op {
+                    CompareOp::Eq => Cond::Application(id),
+                    _ => Cond::Not(Box::new(Cond::Application(id))),
+                }
+            }
+            (Target::Application, _) => return Err(application_only()),
             (_, Value::Null) => {
-                let present = resolve_in(&Filter::Present(path.clone()), within)?;
+                let present = resolve_in(&Filter::Present(path.clone()), scope)?;
                 match op {
                     CompareOp::Eq => Cond::Not(Box::new(present)),
                     CompareOp::Ne => present,
@@ -195,44 +251,63 @@ fn resolve_in(filter: &Filter, within: Option<&str>) -> Result<Cond> {
             (Target::Column(c), value) => column(c, path, *op, value)?,
             (Target::Attr(p), value) => attr(p, path, *op, value)?,
         },
-        Filter::Elements(path, inner) => {
-            if within.is_some() {
-                return Err(invalid("invalid_filter", "value paths cannot nest"));
-            }
-            match target(path, None)? {
-                Target::Attr(p) => {
-                    let cond = resolve_in(inner, Some(&p))?;
-                    Cond::Elements { path: p, cond: Box::new(cond) }
-                }
-                Target::Column(_) => {
-                    return Err(invalid("invalid_filter", format!("`{path}` is not multi-valued")));
-                }
-            }
+        Filter::Elements(..) if !matches!(scope, Scope::User) => {
+            return Err(invalid("invalid_filter", "value paths cannot nest"));
         }
+        Filter::Elements(path, inner) if membership_path(path, scope).is_some() => {
+            if path.names.len() > 1 {
+                return Err(invalid("invalid_filter", format!("`{path}` is not multi-valued")));
+            }
+            Cond::Membership(Some(Box::new(resolve_in(inner, Scope::Membership)?)))
+        }
+        Filter::Elements(path, inner) => match target(path, scope)? {
+            Target::Attr(p) => {
+                let cond = resolve_in(inner, Scope::Element(&p))?;
+                Cond::Elements { path: p, cond: Box::new(cond) }
+            }
+            Target::Column(_) | Target::Application => {
+                return Err(invalid("invalid_filter", format!("`{path}` is not multi-valued")));
+            }
+        },
     })
+}
+
+fn application_only() -> Error {
+    invalid("invalid_operator", "`application_id` compares with eq or ne and a UUID string")
 }
 
 enum Target {
     Column(Column),
     Attr(String),
+    /// A membership's `application_id`.
+    Application,
 }
 
 /// Maps a path of the native document (`emails.value`, `name.family`) to what is stored.
-fn target(path: &AttrPath, within: Option<&str>) -> Result<Target> {
+fn target(path: &AttrPath, scope: Scope<'_>) -> Result<Target> {
     let unknown =
         || invalid("unknown_attribute", format!("`{path}` is not a filterable attribute"));
     if path.schema.is_some() {
         return Err(unknown());
     }
     let names: Vec<&str> = path.names.iter().map(String::as_str).collect();
-    if let Some(array) = within {
+    match scope {
         // Inside `emails[...]`, paths name the element's fields.
-        let full = format!("{array}.{}", names.join("."));
-        return if names.iter().all(|n| !n.is_empty()) {
-            Ok(Target::Attr(full))
-        } else {
-            Err(unknown())
-        };
+        Scope::Element(array) if names.iter().all(|n| !n.is_empty()) => {
+            return Ok(Target::Attr(format!("{array}.{}", names.join("."))));
+        }
+        Scope::Element(_) => return Err(unknown()),
+        Scope::Membership => {
+            return match names.as_slice() {
+                ["application_id"] => Ok(Target::Application),
+                ["external_account_id"] => Ok(Target::Attr(names.join("."))),
+                ["app_data", rest @ ..] if rest.iter().all(|n| !n.is_empty()) => {
+                    Ok(Target::Attr(names.join(".")))
+                }
+                _ => Err(unknown()),
+            };
+        }
+        Scope::User => {}
     }
     let column = match names.as_slice() {
         ["id"] => Some(Column::Id),
@@ -405,6 +480,57 @@ mod tests {
             }
         );
         assert!(resolved(r#"claims.loyalty.tier eq "gold" and attributes.department pr"#).is_ok());
+    }
+
+    #[test]
+    fn memberships_resolve_to_the_membership_index() {
+        let app = "0190a6c4-0000-7000-8000-000000000001";
+        let id = ApplicationId::from_uuid(Uuid::parse_str(app).unwrap());
+        let tier = |op| Cond::Attr {
+            path: "app_data.tier".into(),
+            op,
+            value: AttrOperand::Text("gold".into()),
+        };
+        assert_eq!(
+            resolved(&format!(
+                r#"memberships[application_id eq "{app}" and app_data.tier eq "Gold"]"#
+            ))
+            .unwrap(),
+            Cond::Membership(Some(Box::new(Cond::And(
+                Box::new(Cond::Application(id)),
+                Box::new(tier(CompareOp::Eq))
+            ))))
+        );
+        assert_eq!(
+            resolved(r#"memberships.app_data.tier sw "gold""#).unwrap(),
+            Cond::Membership(Some(Box::new(tier(CompareOp::Sw))))
+        );
+        assert_eq!(resolved("memberships pr").unwrap(), Cond::Membership(None));
+        assert_eq!(
+            resolved("memberships.external_account_id eq null").unwrap(),
+            Cond::Membership(Some(Box::new(Cond::Not(Box::new(Cond::AttrPresent(
+                "external_account_id".into()
+            ))))))
+        );
+        assert_eq!(
+            resolved(&format!(r#"not (memberships[application_id ne "{app}"])"#)).unwrap(),
+            Cond::Not(Box::new(Cond::Membership(Some(Box::new(Cond::Not(Box::new(
+                Cond::Application(id)
+            )))))))
+        );
+    }
+
+    #[test]
+    fn membership_mistakes_are_named() {
+        assert!(error(r#"memberships eq "x""#).starts_with("invalid_filter"));
+        assert!(error(r#"memberships[name eq "x"]"#).starts_with("unknown_attribute"));
+        assert!(error(r#"memberships[application_id eq "x"]"#).starts_with("invalid_value"));
+        assert!(error(r#"memberships[application_id sw "0"]"#).starts_with("invalid_operator"));
+        assert!(error("memberships[application_id pr]").starts_with("invalid_operator"));
+        assert!(error("memberships[emails[value pr]]").starts_with("invalid_filter"));
+        assert!(error("memberships.app_data[tier pr]").starts_with("invalid_filter"));
+        // Only the user's own level has memberships; the profile's `app_data` is another thing.
+        assert!(resolved("app_data.crm.tier pr").is_ok());
     }
 
     #[test]

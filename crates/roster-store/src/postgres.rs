@@ -39,10 +39,14 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(db_error)?;
+        let indexed = migrated(&pool, MEMBERSHIP_INDEX_MIGRATION).await;
         sqlx::migrate!("migrations/postgres")
             .run(&pool)
             .await
             .map_err(roster_core::Error::internal)?;
+        if !indexed {
+            index_memberships(&pool).await?;
+        }
         let feed = tokio::sync::watch::Sender::new(0);
         let queue = spawn_writer(pool.clone(), feed.clone());
         Ok(PgStore { pool, queue, feed })

@@ -1927,12 +1927,84 @@ async fn put_membership(tx: &mut Tx<'_>, t: Uuid, m: &AppMembership, new: bool) 
         .execute(&mut **tx)
         .await
         .map_err(db_error)?;
-    if done.rows_affected() == 1 {
-        Ok(())
-    } else {
+    if done.rows_affected() != 1 {
         // Added, or removed, by a concurrent request meanwhile.
-        Err(Error::Refused("the membership changed meanwhile: try again"))
+        return Err(Error::Refused("the membership changed meanwhile: try again"));
     }
+    if !new {
+        sqlx::query("delete from application_user_attrs where tenant_id = $1 and application_id = $2 and user_id = $3")
+            .bind(t)
+            .bind(m.application_id.as_uuid())
+            .bind(m.user_id.as_uuid())
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    insert_membership_attrs(tx, t, std::slice::from_ref(m)).await
+}
+
+/// The migration that gave memberships a value index.
+const MEMBERSHIP_INDEX_MIGRATION: i64 = 22;
+
+/// Whether the migration `version` had been applied (not on a new database).
+async fn migrated(pool: &Pool<Db>, version: i64) -> bool {
+    let applied = sqlx::query("select 1 from _sqlx_migrations where version = $1 and success")
+        .bind(version)
+        .fetch_optional(pool)
+        .await;
+    matches!(applied, Ok(Some(_)))
+}
+
+/// Indexes the memberships written before their value index existed (run once, when the
+/// migration that made it is applied); later ones are indexed as they are written.
+async fn index_memberships(pool: &Pool<Db>) -> Result<()> {
+    const PAGE: usize = 1000;
+    let mut after: Option<(Uuid, Uuid, Uuid)> = None;
+    loop {
+        let mut q = QueryBuilder::<Db>::new(format!("select tenant_id, {MEMBERSHIP_COLUMNS} from application_users"));
+        if let Some((t, a, u)) = after {
+            q.push(" where (tenant_id, application_id, user_id) > (").push_bind(t);
+            q.push(", ").push_bind(a).push(", ").push_bind(u).push(")");
+        }
+        q.push(format!(" order by tenant_id, application_id, user_id limit {PAGE}"));
+        let rows = q.build().fetch_all(pool).await.map_err(db_error)?;
+        let mut tx = pool.begin().await.map_err(db_error)?;
+        for row in &rows {
+            let tenant: Uuid = row.try_get("tenant_id").map_err(db_error)?;
+            let m = membership_view(row)?;
+            insert_membership_attrs(&mut tx, tenant, std::slice::from_ref(&m)).await?;
+            after = Some((tenant, *m.application_id.as_uuid(), *m.user_id.as_uuid()));
+        }
+        tx.commit().await.map_err(db_error)?;
+        if rows.len() < PAGE {
+            return Ok(());
+        }
+    }
+}
+
+/// Indexes the searchable values of memberships (see `roster_core::index::membership_entries`).
+async fn insert_membership_attrs(tx: &mut Tx<'_>, t: Uuid, memberships: &[AppMembership]) -> Result<()> {
+    let rows: Vec<(&AppMembership, index::AttrEntry)> = memberships
+        .iter()
+        .flat_map(|m| index::membership_entries(m).into_iter().map(move |e| (m, e)))
+        .collect();
+    for chunk in rows.chunks(1000) {
+        let mut q = QueryBuilder::<Db>::new(
+            "insert into application_user_attrs (tenant_id, application_id, user_id, path, elem, value, num) ",
+        );
+        q.push_values(chunk, |mut row, (m, e)| {
+            row.push_bind(t)
+                .push_bind(*m.application_id.as_uuid())
+                .push_bind(*m.user_id.as_uuid())
+                .push_bind(e.path.clone())
+                .push_bind(e.elem)
+                .push_bind(e.value.clone())
+                .push_bind(e.num);
+        });
+        q.push(" on conflict do nothing");
+        q.build().execute(&mut **tx).await.map_err(db_error)?;
+    }
+    Ok(())
 }
 
 const ROLE_COLUMNS: &str = "id, organization_id, name, created_at, updated_at, version";
@@ -2863,6 +2935,20 @@ fn push_cond(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, cond: &Cond) {
             q.push(" and r.role_id = ").push_bind(*role.as_uuid());
             q.push(")");
         }
+        Cond::Membership(cond) => {
+            // Users with an application membership satisfying `cond`.
+            q.push("u.id in (select m.user_id from application_users m where m.tenant_id = ").push_bind(*tenant.as_uuid());
+            if let Some(cond) = cond {
+                q.push(" and (");
+                push_membership(q, cond);
+                q.push(")");
+            }
+            q.push(")");
+        }
+        // `resolve` puts it inside memberships only.
+        Cond::Application(_) => {
+            q.push("false");
+        }
         Cond::Elements { path, cond } => {
             // Users with an array element (same user, same `elem`) satisfying every part of `cond`.
             q.push("u.id in (select x.user_id from user_attrs x where x.tenant_id = ").push_bind(*tenant.as_uuid());
@@ -2904,7 +2990,47 @@ fn push_element(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
         | Cond::ColumnSet(_)
         | Cond::Elements { .. }
         | Cond::Organization { .. }
-        | Cond::HasRole(_) => {
+        | Cond::HasRole(_)
+        | Cond::Membership(_)
+        | Cond::Application(_) => {
+            q.push("false");
+        }
+    }
+}
+
+/// `cond` over the membership `m`: its application, or an `exists` on its indexed values.
+fn push_membership(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
+    match cond {
+        Cond::And(a, b) | Cond::Or(a, b) => {
+            q.push("(");
+            push_membership(q, a);
+            q.push(if matches!(cond, Cond::And(..)) { ") and (" } else { ") or (" });
+            push_membership(q, b);
+            q.push(")");
+        }
+        Cond::Not(x) => {
+            q.push("not (");
+            push_membership(q, x);
+            q.push(")");
+        }
+        Cond::Application(id) => {
+            q.push("m.application_id = ").push_bind(*id.as_uuid());
+        }
+        Cond::Attr { .. } | Cond::AttrPresent(_) => {
+            q.push(
+                "exists (select 1 from application_user_attrs e where e.tenant_id = m.tenant_id \
+                 and e.application_id = m.application_id and e.user_id = m.user_id and ",
+            );
+            push_attr(q, "e", cond);
+            q.push(")");
+        }
+        // `resolve` puts only the application and attribute tests inside memberships.
+        Cond::Column(..)
+        | Cond::ColumnSet(_)
+        | Cond::Elements { .. }
+        | Cond::Organization { .. }
+        | Cond::HasRole(_)
+        | Cond::Membership(_) => {
             q.push("false");
         }
     }

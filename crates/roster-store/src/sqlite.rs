@@ -58,10 +58,14 @@ impl SqliteStore {
             .connect_with(options.clone().pragma("temp_store", "memory"))
             .await
             .map_err(db_error)?;
+        let indexed = migrated(&writer, MEMBERSHIP_INDEX_MIGRATION).await;
         sqlx::migrate!("migrations/sqlite")
             .run(&writer)
             .await
             .map_err(roster_core::Error::internal)?;
+        if !indexed {
+            index_memberships(&writer).await?;
+        }
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         let reader = SqlitePoolOptions::new()
             .max_connections(u32::try_from(readers).unwrap_or(8))

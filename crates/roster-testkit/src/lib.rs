@@ -115,7 +115,7 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     // Last: the database outlives the server that uses it.
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl TestApp {
@@ -164,7 +164,7 @@ impl TestApp {
             config,
             stop: Some(stop),
             server: Some(server),
-            _db: db,
+            db,
         };
         let decoy = app
             .request_as(&app.decoy_token, Method::POST, "/v1/users")
@@ -179,6 +179,24 @@ impl TestApp {
             .expect("create decoy");
         assert_eq!(decoy.status(), StatusCode::CREATED, "decoy user");
         app
+    }
+
+    /// Runs `sql` on the app's database directly, as an older release or an operator would:
+    /// for tests of what the store makes of data it did not write itself.
+    pub async fn raw_sql(&self, sql: &str) {
+        use sqlx::Connection;
+        match self.db.postgres_url() {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+                sqlx::raw_sql(sql).execute(&mut conn).await.expect("run SQL");
+            }
+            None => {
+                let path = self.db.data_dir().join("roster.db");
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await.expect("open");
+                sqlx::raw_sql(sql).execute(&mut conn).await.expect("run SQL");
+            }
+        }
     }
 
     /// `postgres` or `sqlite`: which backend this run uses.

@@ -31,7 +31,9 @@ pub(crate) struct ReadParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
-    /// A SCIM filter over the native attribute names, e.g. `name.family sw "Schm"`.
+    /// A SCIM filter over the native attribute names, e.g. `name.family sw "Schm"`; a user's
+    /// application memberships are `memberships[application_id eq "…" and app_data.plan eq
+    /// "pro"]` (fields `application_id`, `external_account_id`, `app_data.…`).
     #[param(min_length = 1)]
     filter: Option<String>,
     /// `created_at` (default), `updated_at`, `username`, `email`, `family_name`, `phone` or

@@ -120,3 +120,105 @@ async fn applications_are_the_tenants_own() {
     let listed = theirs(Method::GET, "/v1/applications".to_owned()).send().await.unwrap();
     assert_eq!(expect_status(listed, StatusCode::OK).await["data"], json!([]));
 }
+
+/// The usernames a filter selects, in username order.
+async fn found(app: &TestApp, peer: Option<&str>, filter: &str) -> Vec<String> {
+    let query: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+    let path = format!("/v1/users?sort_by=username&filter={query}");
+    let request = match peer {
+        Some(base) => app.http.get(format!("{base}{path}")).bearer_auth(&app.token),
+        None => app.get(&path),
+    };
+    let page = expect_status(request.send().await.unwrap(), StatusCode::OK).await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn users_are_found_by_their_memberships() {
+    let app = TestApp::spawn().await;
+    let (portal, shop) = (register(&app, "Portal").await, register(&app, "Shop").await);
+    let join = async |who: &Value, to: &Value, body: Value| {
+        let path = format!("/v1/users/{}/applications/{}", id(who), id(to));
+        expect_status(app.put(&path).json(&body).send().await.unwrap(), StatusCode::CREATED).await;
+    };
+    let ada = app.create_user(user("ada")).await;
+    let bob = app.create_user(user("bob")).await;
+    app.create_user(user("cyd")).await;
+    let gold = json!({ "app_data": { "plan": { "tier": "Gold", "seats": [3, 12] } }, "external_account_id": "P-1" });
+    join(&ada, &portal, gold).await;
+    join(&bob, &portal, json!({ "app_data": { "plan": { "tier": "silver" } } })).await;
+    join(
+        &bob,
+        &shop,
+        json!({ "app_data": { "plan": { "tier": "gold" } }, "external_account_id": "S-9" }),
+    )
+    .await;
+    let (p, s) = (id(&portal).to_owned(), id(&shop).to_owned());
+    let cases: Vec<(String, &[&str])> = vec![
+        ("memberships pr".into(), &["ada", "bob"]),
+        ("not (memberships pr)".into(), &["cyd"]),
+        (
+            format!(r#"memberships[application_id eq "{p}" and app_data.plan.tier eq "gold"]"#),
+            &["ada"],
+        ),
+        (
+            format!(r#"memberships[application_id eq "{s}" and app_data.plan.tier eq "gold"]"#),
+            &["bob"],
+        ),
+        // Both conditions on one membership: bob's gold is the shop's, his portal plan silver.
+        (
+            format!(r#"memberships[application_id eq "{p}" and app_data.plan.tier sw "g"]"#),
+            &["ada"],
+        ),
+        (r#"memberships.app_data.plan.tier eq "GOLD""#.into(), &["ada", "bob"]),
+        ("memberships.app_data.plan.seats gt 10".into(), &["ada"]),
+        (r#"memberships.external_account_id eq "s-9""#.into(), &["bob"]),
+        (format!(r#"memberships[application_id eq "{p}" and external_account_id pr]"#), &["ada"]),
+        (format!(r#"memberships[application_id ne "{p}"]"#), &["bob"]),
+    ];
+    for (filter, expected) in &cases {
+        assert_eq!(found(&app, None, filter).await, *expected, "{filter}");
+    }
+
+    // A changed membership is found by its new data only; a removed one not at all.
+    let path = format!("/v1/users/{}/applications/{}", id(&ada), p);
+    let body = json!({ "app_data": { "plan": { "tier": "bronze" } } });
+    expect_status(app.put(&path).json(&body).send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(found(&app, None, r#"memberships.app_data.plan.tier eq "gold""#).await, ["bob"]);
+    assert_eq!(found(&app, None, "memberships.external_account_id pr").await, ["bob"]);
+    assert_eq!(app.delete(&path).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(found(&app, None, "memberships pr").await, ["bob"]);
+
+    // Another tenant's memberships are not found, nor are its users.
+    let theirs = app.request_as(&app.decoy_token, Method::GET, "/v1/users?filter=memberships%20pr");
+    assert_eq!(
+        expect_status(theirs.send().await.unwrap(), StatusCode::OK).await["data"],
+        json!([])
+    );
+    for (bad, named) in [
+        (r#"memberships eq "x""#, "memberships"),
+        (r#"memberships[application_id eq "x"]"#, "application_id"),
+        (r#"memberships[name eq "x"]"#, "name"),
+    ] {
+        let query: String = url::form_urlencoded::byte_serialize(bad.as_bytes()).collect();
+        let response = app.get(&format!("/v1/users?filter={query}")).send().await.unwrap();
+        let body = expect_status(response, StatusCode::BAD_REQUEST).await;
+        assert!(body.to_string().contains(named), "{bad}: {body}");
+    }
+
+    // Memberships written before their values were indexed (by an older release) are indexed
+    // when a node applies the migration that made the index.
+    app.raw_sql(
+        "drop table application_user_attrs; delete from _sqlx_migrations where version = 22",
+    )
+    .await;
+    let peer = app.spawn_peer().await;
+    let filter =
+        format!(r#"memberships[application_id eq "{s}" and app_data.plan.tier eq "gold"]"#);
+    assert_eq!(found(&app, Some(&peer.base), &filter).await, ["bob"]);
+}
