@@ -193,7 +193,25 @@ async fn change_user(
     if b.credentials.is_some() {
         return Err(TransmitError::bad_one("credentials: given at creation only"));
     }
-    let joins = membership(p, &b)?;
+    let mut joins = membership(p, &b)?;
+    // A merge: the part of the application's data the body leaves out is kept.
+    if let Some((app, Value::Object(doc))) = &mut joins {
+        let kept = match state.directory.app_membership(p, current.id, *app).await {
+            Ok(m) => Some(m),
+            Err(roster_core::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(kept) = kept {
+            if !doc.contains_key("app_data") {
+                doc.insert("app_data".into(), kept.app_data);
+            }
+            if let (false, Some(account)) =
+                (doc.contains_key("external_account_id"), kept.external_account_id)
+            {
+                doc.insert("external_account_id".into(), json!(account));
+            }
+        }
+    }
     let status = b.status.as_deref();
     if let Some(status) = status {
         transition(current.state, status)?;
@@ -377,7 +395,8 @@ async fn list_users(
         return Err(TransmitError::bad(wrong));
     };
     let prefix = param("search_prefix").filter(|p| !p.is_empty()).map(prefix_filter);
-    let searched = param("search").map(search::filter).transpose()?;
+    let searched =
+        param("search").map(|s| search::filter(s, auth.principal.application)).transpose()?;
     let filter = match (prefix, searched) {
         (Some(a), Some(b)) => Some(Filter::And(Box::new(a), Box::new(b))),
         (a, b) => a.or(b),
@@ -414,7 +433,7 @@ async fn count_users(
             "status" => search::with_status(value).ok_or_else(|| {
                 TransmitError::bad_one("status: one of Active, Disabled, Pending, Forget Requested")
             })?,
-            "search" => search::filter(value)?,
+            "search" => search::filter(value, auth.principal.application)?,
             other => {
                 let message = format!("{other}: not a parameter of the count");
                 return Err(TransmitError::bad_one(message));

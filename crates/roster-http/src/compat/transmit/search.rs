@@ -1,9 +1,11 @@
 //! Transmit's search syntax (a subset of SCIM's filters): `FIELD OP "VALUE"` joined by `and` and
 //! `or`, with parentheses; operators `eq ne gt ge lt le pr sw`. Parsed by the core's filter
 //! parser, then checked against Transmit's fields and operators and rewritten onto the core's
-//! paths: the primary e-mail and phone are the elements of `emails`/`phones` marked primary.
+//! paths: the primary e-mail and phone are the elements of `emails`/`phones` marked primary;
+//! `external_account_id` and `custom_app_data.*` are the requesting application's membership.
 
 use roster_core::filter::{AttrPath, CompareOp, Filter, Value as Literal};
+use roster_core::id::ApplicationId;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -13,26 +15,29 @@ fn bad(message: impl Into<String>) -> TransmitError {
     TransmitError::bad_one(format!("search: {}", message.into()))
 }
 
-/// `search` as a core filter.
-pub(crate) fn filter(search: &str) -> Result<Filter> {
+/// `search` as a core filter; `app` is the requesting application (the token's).
+pub(crate) fn filter(search: &str, app: Option<ApplicationId>) -> Result<Filter> {
     let parsed = Filter::parse(search).map_err(|e| bad(e.to_string()))?;
-    translate(parsed)
+    translate(parsed, app)
 }
 
-fn translate(filter: Filter) -> Result<Filter> {
+fn translate(filter: Filter, app: Option<ApplicationId>) -> Result<Filter> {
+    let both = |a: Box<Filter>, b: Box<Filter>| -> Result<(Box<Filter>, Box<Filter>)> {
+        Ok((Box::new(translate(*a, app)?), Box::new(translate(*b, app)?)))
+    };
     Ok(match filter {
-        Filter::And(a, b) => Filter::And(Box::new(translate(*a)?), Box::new(translate(*b)?)),
-        Filter::Or(a, b) => Filter::Or(Box::new(translate(*a)?), Box::new(translate(*b)?)),
+        Filter::And(a, b) => both(a, b).map(|(a, b)| Filter::And(a, b))?,
+        Filter::Or(a, b) => both(a, b).map(|(a, b)| Filter::Or(a, b))?,
         Filter::Not(_) => return Err(bad("`not` is not part of Transmit's syntax")),
         Filter::Elements(path, _) => {
             return Err(bad(format!("`{path}[…]` is not part of Transmit's syntax")));
         }
-        Filter::Present(path) => field(&path, None)?,
+        Filter::Present(path) => field(&path, None, app)?,
         Filter::Compare(path, op, value) => {
             if matches!(op, CompareOp::Co | CompareOp::Ew) {
                 return Err(bad(format!("`{}` is not one of Transmit's operators", op.as_str())));
             }
-            field(&path, Some((op, value)))?
+            field(&path, Some((op, value)), app)?
         }
     })
 }
@@ -56,7 +61,11 @@ fn contact(array: &str, primary: bool, test: Option<(CompareOp, Literal)>) -> Fi
 }
 
 /// A Transmit field, present (`None`) or compared, as a core filter.
-fn field(attr: &AttrPath, test: Option<(CompareOp, Literal)>) -> Result<Filter> {
+fn field(
+    attr: &AttrPath,
+    test: Option<(CompareOp, Literal)>,
+    app: Option<ApplicationId>,
+) -> Result<Filter> {
     let name = attr.names.join(".");
     let simple = |native: &[&str], test: Option<(CompareOp, Literal)>| match test {
         Some((op, value)) => compare(native, op, value),
@@ -82,14 +91,28 @@ fn field(attr: &AttrPath, test: Option<(CompareOp, Literal)>) -> Result<Filter> 
                 }
             }
         }
-        "external_account_id" => {
-            return Err(bad("`external_account_id` is not searchable in Roster yet"));
-        }
-        n if n == "custom_app_data" || n.starts_with("custom_app_data.") => {
-            return Err(bad("`custom_app_data` is not searchable in Roster yet"));
+        "external_account_id" => membership(app, simple(&["external_account_id"], test))?,
+        n if n.starts_with("custom_app_data.") && attr.names.iter().all(|n| !n.is_empty()) => {
+            let mut native = vec!["app_data"];
+            native.extend(attr.names.iter().skip(1).map(String::as_str));
+            membership(app, simple(&native, test))?
         }
         other => return Err(bad(format!("`{other}` is not a searchable field"))),
     })
+}
+
+/// `test` on the requesting application's membership of the user.
+fn membership(app: Option<ApplicationId>, test: Filter) -> Result<Filter> {
+    let Some(app) = app else {
+        return Err(bad(
+            "`external_account_id` and `custom_app_data` need a token bound to an application",
+        ));
+    };
+    let this = compare(&["application_id"], CompareOp::Eq, Literal::String(app.to_string()));
+    Ok(Filter::Elements(
+        path(&["memberships"]),
+        Box::new(Filter::And(Box::new(this), Box::new(test))),
+    ))
 }
 
 /// A `status` comparison as a core filter.
@@ -146,7 +169,7 @@ mod tests {
 
     #[test]
     fn transmits_example_translates() {
-        let f = filter(r#"(status eq "Pending") and (name.first_name sw "John") and (created_at le "2022-08-22")"#)
+        let f = filter(r#"(status eq "Pending") and (name.first_name sw "John") and (created_at le "2022-08-22")"#, None)
             .unwrap();
         let printed = f.to_string();
         assert!(printed.contains("state eq \"initial\""), "{printed}");
@@ -167,8 +190,31 @@ mod tests {
             r#"emails[value eq "a"]"#,
             r#"email eq"#,
         ] {
-            let e = filter(search).unwrap_err();
+            let e = filter(search, None).unwrap_err();
             assert!(format!("{e:?}").contains("search"), "{search}");
         }
+    }
+
+    #[test]
+    fn the_applications_fields_are_its_membership() {
+        let app = ApplicationId::from_uuid(uuid::Uuid::from_u128(7));
+        let f =
+            filter(r#"custom_app_data.plan.tier eq "gold" or external_account_id pr"#, Some(app))
+                .unwrap();
+        let printed = f.to_string();
+        let this = format!(r#"application_id eq "{app}""#);
+        assert!(
+            printed.contains(&format!(r#"memberships[{this} and app_data.plan.tier eq "gold"]"#)),
+            "{printed}"
+        );
+        assert!(
+            printed.contains(&format!("memberships[{this} and external_account_id pr]")),
+            "{printed}"
+        );
+        for search in [r#"external_account_id eq "a""#, r#"custom_app_data.plan eq "a""#] {
+            let e = filter(search, None).unwrap_err();
+            assert!(format!("{e:?}").contains("bound to an application"), "{search}");
+        }
+        assert!(filter(r#"custom_app_data eq "a""#, Some(app)).is_err());
     }
 }

@@ -388,6 +388,44 @@ async fn groups_and_the_requesting_applications_data() {
         (&unchanged["name"]["first_name"], &unchanged["status"], &unchanged["custom_app_data"]),
         (&json!("Ada"), &json!("Disabled"), &json!({ "plan": "max" }))
     );
+    assert_eq!(unchanged["external_account_id"], "acct-1", "a merge keeps what it leaves out");
+
+    // The application's fields are searched in its own memberships: another application's
+    // member with the same data is not found, and a token of no application cannot ask.
+    let shop = expect_status(
+        app.post("/v1/applications").json(&json!({ "name": "shop" })).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let other = app.create_user(roster_testkit::user("other")).await;
+    let elsewhere = format!(
+        "/v1/users/{}/applications/{}",
+        other["id"].as_str().unwrap(),
+        shop["id"].as_str().unwrap()
+    );
+    let same_data = json!({ "app_data": { "plan": "max" }, "external_account_id": "acct-1" });
+    expect_status(app.put(&elsewhere).json(&same_data).send().await.unwrap(), StatusCode::CREATED)
+        .await;
+    let searched = async |search: &str| {
+        let request = as_app(Method::GET, "/users").query(&[("search", search)]);
+        let page = expect_status(request.send().await.unwrap(), StatusCode::OK).await;
+        let ids = page["result"].as_array().unwrap().iter().map(|u| u["user_id"].clone());
+        (page["total_count"].clone(), ids.collect::<Vec<_>>())
+    };
+    for search in [
+        r#"custom_app_data.plan eq "MAX""#,
+        r#"external_account_id eq "acct-1" and custom_app_data.plan pr"#,
+        r#"(custom_app_data.plan sw "m") and (status eq "Disabled")"#,
+    ] {
+        assert_eq!(searched(search).await, (json!(1), vec![json!(uid)]), "{search}");
+    }
+    assert_eq!(searched(r#"custom_app_data.plan eq "pro""#).await.0, json!(0));
+    let count = as_app(Method::GET, "/users/count").query(&[("search", "external_account_id pr")]);
+    let count = expect_status(count.send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(count["result"]["user_count"], 1);
+    let unbound = call(&app, Method::GET, "/users").query(&[("search", "external_account_id pr")]);
+    let unbound = refused(unbound.send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert!(text(&unbound).contains("bound to an application"), "{unbound}");
 
     let left = as_app(Method::DELETE, &format!("/users/{uid}/apps")).send().await.unwrap();
     assert_eq!(left.status(), StatusCode::NO_CONTENT);
@@ -407,6 +445,7 @@ async fn groups_and_the_requesting_applications_data() {
     )
     .await;
     assert_eq!(kept["result"]["user_id"], json!(uid), "the user is kept");
+    assert_eq!(searched("custom_app_data.plan pr").await.0, json!(0), "nor found as a member");
 }
 
 #[tokio::test]
