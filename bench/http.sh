@@ -4,9 +4,11 @@
 #   2. records its idle RSS,
 #   3. creates N users from shared/data/users.py through POST /v1/users (one client),
 #   4. runs wrk (2 threads, 64 connections, 10 s) on GET /healthz, then on GET /v1/users/{id}
-#      over all created ids, then on the ZITADEL dialect's Connect GetUserByID and the Upvest
-#      dialect's GET /compat/upvest/users/{id} over the same ids, then on a page of 100 users
-#      natively and through the Upvest dialect, and prints RSS after the load.
+#      over all created ids, then on the ZITADEL dialect's Connect GetUserByID, the Upvest
+#      dialect's GET /compat/upvest/users/{id} and the Transmit dialect's GET
+#      /compat/transmit/v1/users/{id} over the same ids, then on a page of 100 users natively and
+#      through the Upvest dialect, then on a search by the prefix of the primary e-mail or phone
+#      natively and through Transmit's search_prefix, and prints RSS after the load.
 # usage: bench/http.sh [N=10000]   (needs wrk: apt-get install wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +41,13 @@ ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" \
 echo "== Upvest GET /compat/upvest/users/{id} ($N users)"
 ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ROSTER_USERS_PATH=/compat/upvest/users \
     wrk -t2 -c64 -d10s --latency -s bench/get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
-for page in "/v1/users?limit=100" "/compat/upvest/users?limit=100"; do
+echo "== Transmit GET /compat/transmit/v1/users/{id} ($N users)"
+ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ROSTER_USERS_PATH=/compat/transmit/v1/users \
+    wrk -t2 -c64 -d10s --latency -s bench/get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
+# The prefix of the primary e-mail or phone (40 of the first 10,000 people), both ways.
+prefix="$(python3 -c 'import urllib.parse as u; print(u.quote("emails[primary eq true and value sw \"roho\"] or phones[primary eq true and value sw \"roho\"]"))')"
+for page in "/v1/users?limit=100" "/compat/upvest/users?limit=100" \
+    "/v1/users?limit=100&filter=$prefix" "/compat/transmit/v1/users?page_limit=100&search_prefix=roho"; do
     echo "== GET $page"
     wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $ROSTER_BOOTSTRAP_TOKEN" "$base$page" \
         | grep -E "Requests/sec|99%|Non-2xx"

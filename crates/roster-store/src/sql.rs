@@ -2951,13 +2951,41 @@ fn push_cond(q: &mut QueryBuilder<'_, Db>, tenant: TenantId, cond: &Cond) {
         }
         Cond::Elements { path, cond } => {
             // Users with an array element (same user, same `elem`) satisfying every part of `cond`.
+            // The elements come from the index by the filter's most selective test, not by
+            // walking every element under the path.
             q.push("u.id in (select x.user_id from user_attrs x where x.tenant_id = ").push_bind(*tenant.as_uuid());
             q.push(" and ");
-            push_path_prefix(q, "x", path);
+            match element_driver(cond) {
+                Some((_, driver)) => push_attr(q, "x", driver),
+                None => push_path_prefix(q, "x", path),
+            }
             q.push(" and (");
             push_element(q, cond);
             q.push("))");
         }
+    }
+}
+
+/// A test of a value path's filter that every matching element passes (a conjunct), with its
+/// rank as a way into the (tenant, path, value) index: an `eq` or `sw` on text finds few
+/// rows, a number comparison a range, a boolean half of them.
+fn element_driver(cond: &Cond) -> Option<(u8, &Cond)> {
+    match cond {
+        Cond::And(a, b) => match (element_driver(a), element_driver(b)) {
+            (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        },
+        Cond::Attr { op, value, .. } => {
+            let rank = match (op, value) {
+                (CompareOp::Eq | CompareOp::Sw, AttrOperand::Text(_)) => 3,
+                (_, AttrOperand::Number(_)) => 2,
+                (CompareOp::Eq, AttrOperand::Bool(_)) => 1,
+                _ => 0,
+            };
+            Some((rank, cond))
+        }
+        Cond::AttrPresent(_) => Some((0, cond)),
+        _ => None,
     }
 }
 
