@@ -200,6 +200,11 @@ pub enum Lookup<'a> {
         namespace: &'a str,
         value: &'a str,
     },
+    /// The user's account at an external identity provider, both parts compared exactly.
+    Identity {
+        provider: &'a str,
+        subject: &'a str,
+    },
 }
 
 impl Directory {
@@ -604,6 +609,9 @@ impl Directory {
             Lookup::ExternalId(x) => (KeyKind::ExternalUserId, x.to_owned()),
             Lookup::Alias { namespace, value } => {
                 (KeyKind::Alias, index::alias_key(namespace, value))
+            }
+            Lookup::Identity { provider, subject } => {
+                (KeyKind::Identity, index::identity_key(provider, subject))
             }
         };
         let record = self.store.user_by_key(p.tenant, kind, &value).await?.ok_or(NOT_FOUND)?;
@@ -1247,6 +1255,7 @@ const PROFILE_FIELDS: &[&str] = &[
     "postal_address",
     "external_ids",
     "aliases",
+    "identities",
     "attributes",
     "claims",
     "app_data",

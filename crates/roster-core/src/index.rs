@@ -167,7 +167,20 @@ pub fn keys(user: &User) -> Vec<UserKey> {
             field: format!("aliases.{namespace}"),
         });
     }
+    for (i, identity) in user.profile.identities.iter().enumerate() {
+        keys.push(UserKey {
+            kind: KeyKind::Identity,
+            value: identity_key(&identity.provider, &identity.subject),
+            field: format!("identities[{i}]"),
+        });
+    }
     keys
+}
+
+/// The unique key of an identity link: neither part holds a line break (a URL has no white
+/// space, a subject no control character), so the pair is unambiguous.
+pub fn identity_key(provider: &str, subject: &str) -> String {
+    format!("{provider}\n{subject}")
 }
 
 /// The unique key of an alias: a namespace holds no `:`, so the pair is unambiguous.

@@ -60,6 +60,9 @@ pub struct UserInput {
     /// The user's ids in other systems by namespace (1 to 32 of `a-z`, `0-9`, `_`, `-`, starting
     /// with a letter); each unique in the tenant and namespace.
     pub aliases: Option<BTreeMap<String, String>>,
+    /// Links to the user's accounts at external identity providers; each (provider, subject)
+    /// pair links one user of the tenant.
+    pub identities: Option<Vec<crate::user::Identity>>,
     pub attributes: Option<BTreeMap<String, Vec<String>>>,
     #[schema(value_type = Option<Object>)]
     pub claims: Option<Value>,

@@ -344,6 +344,8 @@ fn target(path: &AttrPath, scope: Scope<'_>) -> Result<Target> {
             | ["external_ids", "external_user_id" | "external_account_id"]
             | ["machine", "name" | "description" | "access_token_type"]
             | ["aliases", _]
+            | ["identities"]
+            | ["identities", "provider" | "subject"]
             | ["attributes" | "claims" | "app_data", ..]
     );
     if !known {

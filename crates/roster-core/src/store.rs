@@ -363,15 +363,18 @@ pub enum KeyKind {
     ExternalUserId,
     /// `<namespace>:<value>` of an alias.
     Alias,
+    /// `<provider>\n<subject>` of an identity link.
+    Identity,
 }
 
 impl KeyKind {
-    pub const ALL: [KeyKind; 5] = [
+    pub const ALL: [KeyKind; 6] = [
         KeyKind::Username,
         KeyKind::Email,
         KeyKind::Phone,
         KeyKind::ExternalUserId,
         KeyKind::Alias,
+        KeyKind::Identity,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -381,6 +384,7 @@ impl KeyKind {
             KeyKind::Phone => "phone",
             KeyKind::ExternalUserId => "external_user_id",
             KeyKind::Alias => "alias",
+            KeyKind::Identity => "identity",
         }
     }
 }

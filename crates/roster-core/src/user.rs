@@ -145,6 +145,10 @@ pub struct Profile {
     /// callers choose ids answers with its namespace's alias.
     #[serde(default)]
     pub aliases: BTreeMap<String, String>,
+    /// Links to the user's accounts at external identity providers: each (provider, subject)
+    /// pair links one user of the tenant.
+    #[serde(default)]
+    pub identities: Vec<Identity>,
     /// Multi-valued string attributes.
     #[serde(default)]
     pub attributes: BTreeMap<String, Vec<String>>,
@@ -245,6 +249,17 @@ pub struct ExternalIds {
     /// Unique in the tenant.
     pub external_user_id: Option<String>,
     pub external_account_id: Option<String>,
+}
+
+/// The user's account at an external identity provider (OpenID Connect's issuer and subject).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Identity {
+    /// The provider's absolute http(s) URL, kept exactly as given.
+    #[schema(min_length = 1, max_length = 2048)]
+    pub provider: String,
+    /// The user's id at the provider, compared exactly.
+    #[schema(min_length = 1, max_length = 255)]
+    pub subject: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

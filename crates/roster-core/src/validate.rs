@@ -14,8 +14,8 @@ use crate::id::OrgId;
 use crate::input::{MachineInput, UserInput};
 use crate::secret::HashLimits;
 use crate::user::{
-    AccessTokenType, Address, Birth, Contact, ExternalIds, Gender, Machine, PersonName, Profile,
-    Salutation, Title, UserKind, UserState,
+    AccessTokenType, Address, Birth, Contact, ExternalIds, Gender, Identity, Machine, PersonName,
+    Profile, Salutation, Title, UserKind, UserState,
 };
 
 /// Longest username, name part or other short text, in characters.
@@ -292,6 +292,7 @@ pub fn user(input: UserInput, mode: Mode, today: Date, rules: &Rules) -> Result<
             .filter(|a| !a.is_empty()),
         external_ids: input.external_ids.map(|e| external_ids(&mut v, e)).unwrap_or_default(),
         aliases: aliases(&mut v, input.aliases.unwrap_or_default()),
+        identities: identities(&mut v, input.identities.unwrap_or_default()),
         attributes: attributes(&mut v, input.attributes.unwrap_or_default()),
         claims: input.claims.and_then(|c| {
             if !c.is_object() {
@@ -466,6 +467,39 @@ fn external_ids(v: &mut Checker, e: ExternalIds) -> ExternalIds {
             MAX_TEXT,
         ),
     }
+}
+
+/// Most identity links a user holds.
+pub const MAX_IDENTITIES: usize = 20;
+/// Longest subject of an identity link (OpenID Connect's bound).
+pub const MAX_SUBJECT: usize = 255;
+
+/// Identity links: an absolute http(s) URL as given, a subject of 1 to 255 characters, each
+/// pair once.
+fn identities(v: &mut Checker, identities: Vec<Identity>) -> Vec<Identity> {
+    if identities.len() > MAX_IDENTITIES {
+        v.push("identities", "too_many", format!("at most {MAX_IDENTITIES} identities"));
+        return Vec::new();
+    }
+    let mut kept: Vec<Identity> = Vec::with_capacity(identities.len());
+    for (i, identity) in identities.into_iter().enumerate() {
+        let url = identity.provider.len() <= 2048
+            && identity.provider.trim() == identity.provider
+            && url::Url::parse(&identity.provider)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+        if !url {
+            let field = format!("identities[{i}].provider");
+            v.push(&field, "invalid_format", "must be an absolute http(s) URL");
+        }
+        let subject =
+            v.check_text(&format!("identities[{i}].subject"), &identity.subject, MAX_SUBJECT);
+        if kept.contains(&identity) {
+            v.push(&format!("identities[{i}]"), "duplicate", "links the same account twice");
+        } else if url && subject {
+            kept.push(identity);
+        }
+    }
+    kept
 }
 
 /// Most aliases a user holds.

@@ -150,6 +150,7 @@ fn api(config: &HttpConfig) -> (Router<AppState>, serde_json::Value) {
         .routes(routes!(users::user_by_email))
         .routes(routes!(users::user_by_phone))
         .routes(routes!(users::user_by_external_id))
+        .routes(routes!(users::user_by_identity))
         .routes(routes!(orgs::create_organization, orgs::list_organizations))
         .routes(routes!(
             orgs::get_organization,

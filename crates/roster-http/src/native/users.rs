@@ -563,6 +563,37 @@ lookup!(
     "external user id"
 );
 
+/// The account at an identity provider that `GET /v1/users/by-identity` looks up.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct IdentityParams {
+    /// The provider's URL, exactly as linked.
+    provider: String,
+    /// The user's id at the provider, exactly.
+    subject: String,
+}
+
+/// Find a user by an account at an external identity provider (both parts compared exactly).
+#[utoipa::path(
+    get, path = "/v1/users/by-identity", tag = "users",
+    params(IdentityParams),
+    responses(
+        (status = 200, description = "The user", body = User, headers(("ETag" = String))),
+        (status = 400, description = "A parameter is missing", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["users:read"]))
+)]
+pub(crate) async fn user_by_identity(
+    State(state): State<AppState>,
+    auth: Auth<UsersRead>,
+    ApiQuery(params): ApiQuery<IdentityParams>,
+) -> Result<Response, ApiError> {
+    let lookup = Lookup::Identity { provider: &params.provider, subject: &params.subject };
+    let user = state.directory.find_user(&auth.principal, lookup).await?;
+    Ok(user_response(StatusCode::OK, &user))
+}
+
 /// List users: filtered, sorted, paged by offset or by cursor.
 ///
 /// A cursor page costs the same at any depth; offsets get slower the deeper they go.

@@ -53,6 +53,7 @@ async fn openapi_describes_every_v1_route() {
         "GET /v1/users/count",
         "GET /v1/users/by-email/{email}",
         "GET /v1/users/by-external-id/{external_id}",
+        "GET /v1/users/by-identity",
         "GET /v1/users/by-phone/{phone}",
         "GET /v1/users/by-username/{username}",
         "GET /v1/users/{id}",

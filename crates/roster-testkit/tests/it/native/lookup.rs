@@ -1,4 +1,5 @@
-//! Lookups by username, e-mail, phone and external id, within the tenant only.
+//! Lookups by username, e-mail, phone, external id, alias and identity link, within the tenant
+//! only.
 
 use reqwest::StatusCode;
 use roster_testkit::{
@@ -127,4 +128,67 @@ async fn aliases_are_unique_per_namespace_and_searchable() {
     assert_eq!(patched["aliases"], json!({ "hr": "7" }));
     // Freed, the alias can be another user's.
     app.create_user(json!({ "username": "eve", "aliases": { "crm": "C-1" } })).await;
+}
+
+#[tokio::test]
+async fn identity_links_are_unique_exact_and_found() {
+    let app = TestApp::spawn().await;
+    let idp = "https://idp.example.org/realms/staff";
+    let link = |subject: &str| json!([{ "provider": idp, "subject": subject }]);
+    let ada = app.create_user(json!({ "username": "ada", "identities": link("oauth2|Ada") })).await;
+    assert_eq!(ada["identities"], link("oauth2|Ada"), "kept exactly as given");
+    // Subjects compare exactly: another case is another account; so is another provider, or
+    // the same account in another tenant.
+    app.create_user(json!({ "username": "bob", "identities": link("oauth2|ada") })).await;
+    let other = json!([{ "provider": format!("{idp}/"), "subject": "oauth2|Ada" }]);
+    app.create_user(json!({ "username": "cyd", "identities": other })).await;
+    let decoy = app.request_as(&app.decoy_token, reqwest::Method::POST, "/v1/users");
+    let decoy = decoy.json(&json!({ "username": "d2", "identities": link("oauth2|Ada") }));
+    expect_status(decoy.send().await.unwrap(), StatusCode::CREATED).await;
+
+    let taken =
+        app.post("/v1/users").json(&json!({ "username": "eve", "identities": link("oauth2|Ada") }));
+    let problem = expect_status(taken.send().await.unwrap(), StatusCode::CONFLICT).await;
+    assert_eq!(problem["errors"][0]["field"], "identities[0]", "{problem}");
+    for (identities, field) in [
+        (json!([{ "provider": "idp.example.org", "subject": "x" }]), "identities[0].provider"),
+        (
+            json!([{ "provider": "ftp://idp.example.org", "subject": "x" }]),
+            "identities[0].provider",
+        ),
+        (json!([{ "provider": idp, "subject": "" }]), "identities[0].subject"),
+        (json!([{ "provider": idp, "subject": "x".repeat(256) }]), "identities[0].subject"),
+        (json!([{ "provider": idp, "subject": "a\nb" }]), "identities[0].subject"),
+        (
+            json!([{ "provider": idp, "subject": "x" }, { "provider": idp, "subject": "x" }]),
+            "identities[1]",
+        ),
+        (json!([{ "provider": idp }]), "identities"),
+    ] {
+        let bad =
+            app.post("/v1/users").json(&json!({ "username": "eve", "identities": identities }));
+        let problem = expect_status(bad.send().await.unwrap(), StatusCode::BAD_REQUEST).await;
+        assert!(problem["errors"][0]["field"].as_str().unwrap().starts_with(field), "{problem}");
+    }
+
+    let find = |subject: &str| {
+        app.get("/v1/users/by-identity").query(&[("provider", idp), ("subject", subject)]).send()
+    };
+    let found = expect_status(find("oauth2|Ada").await.unwrap(), StatusCode::OK).await;
+    assert_eq!(found["id"], ada["id"]);
+    expect_status(find("OAUTH2|ADA").await.unwrap(), StatusCode::NOT_FOUND).await;
+    let missing = app.get("/v1/users/by-identity").query(&[("provider", idp)]).send().await;
+    expect_status(missing.unwrap(), StatusCode::BAD_REQUEST).await;
+    let filtered =
+        app.get("/v1/users").query(&[("filter", r#"identities[subject eq "oauth2|ada"]"#)]);
+    let filtered = expect_status(filtered.send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(filtered["data"].as_array().unwrap().len(), 3, "filters compare without case");
+
+    // Unlinked, the account can be linked to another user.
+    let id = ada["id"].as_str().unwrap();
+    let patch = app.merge_patch(&format!("/v1/users/{id}"), &json!({ "identities": [] }));
+    let patched = expect_status(patch.send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(patched["identities"], json!([]), "{patched}");
+    expect_status(find("oauth2|Ada").await.unwrap(), StatusCode::NOT_FOUND).await;
+    app.create_user(json!({ "username": "eve", "identities": link("oauth2|Ada") })).await;
 }
