@@ -116,7 +116,28 @@ pub struct Search {
     pub include_deleted: bool,
     /// Only the users of an organization, or of a role.
     pub within: Option<Within>,
+    /// Keyset paging from a plain position (the sort key and id of the last user seen), for a
+    /// surface with cursors of its own; excludes `cursor`.
+    pub after: Option<(SortValue, UserId)>,
+    /// A test the users `filter` selects must also pass, for what the index cannot decide
+    /// (exact, case-sensitive values): pages are filled from further matches. Excludes
+    /// `offset` and `count`.
+    pub refine: Option<Refine>,
 }
+
+/// A test of a user beyond the filter (see [`Search::refine`]).
+#[derive(Clone)]
+pub struct Refine(pub Arc<dyn Fn(&User) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Refine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Refine(..)")
+    }
+}
+
+/// Most users a refined search reads for one page, beyond which it answers what it found with
+/// a cursor to go on from.
+const MAX_REFINE_READ: u32 = 10_000;
 
 /// Narrows a user listing to an organization's or a role's users.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +160,8 @@ impl Default for Search {
             count: false,
             include_deleted: false,
             within: None,
+            after: None,
+            refine: None,
         }
     }
 }
@@ -149,6 +172,8 @@ pub struct Found {
     pub users: Vec<User>,
     /// Continues after the last user of this page; `None` when the page was not full.
     pub next_cursor: Option<String>,
+    /// The position `next_cursor` holds, for surfaces with cursors of their own.
+    pub next: Option<(SortValue, UserId)>,
     pub total_count: Option<u64>,
 }
 
@@ -525,7 +550,7 @@ impl Directory {
             id: valid.id.unwrap_or_else(|| UserId::generate(now)),
             kind: valid.kind,
             state: valid.state.unwrap_or(UserState::Active),
-            username: Some(valid.username),
+            username: valid.username,
             organization_id,
             profile: valid.profile,
             password: PasswordInfo {
@@ -629,11 +654,23 @@ impl Directory {
                 format!("must be from 0 to {MAX_OFFSET}"),
             ));
         }
-        if search.offset.is_some() && search.cursor.is_some() {
+        if [search.offset.is_some(), search.cursor.is_some(), search.after.is_some()]
+            .into_iter()
+            .filter(|set| *set)
+            .count()
+            > 1
+        {
             return Err(Error::invalid(
                 "cursor",
                 "conflict",
                 "a page is chosen by offset or by cursor, not both",
+            ));
+        }
+        if search.refine.is_some() && (search.offset.is_some() || search.count) {
+            return Err(Error::invalid(
+                "offset",
+                "conflict",
+                "a refined search pages by cursor and does not count",
             ));
         }
         let mut cond = search.filter.as_ref().map(query::resolve).transpose()?;
@@ -664,11 +701,10 @@ impl Directory {
         let binding =
             cursor::Binding::new(search.sort, search.order, &filter_text, search.include_deleted);
         let key = self.cursor_key().await?;
-        let after = search
-            .cursor
-            .as_deref()
-            .map(|c| cursor::decode(key, p.tenant, &binding, c))
-            .transpose()?;
+        let after = match &search.cursor {
+            Some(c) => Some(cursor::decode(key, p.tenant, &binding, c)?),
+            None => search.after.clone(),
+        };
         let query = UserQuery {
             cond,
             sort: search.sort,
@@ -678,6 +714,9 @@ impl Directory {
             after,
             include_deleted: search.include_deleted,
         };
+        if let Some(refine) = &search.refine {
+            return self.refined(p, query, refine, key, &binding).await;
+        }
         let (records, total_count) = if search.count {
             let (records, total) = tokio::try_join!(
                 self.store.users(p.tenant, &query),
@@ -688,13 +727,54 @@ impl Directory {
             (self.store.users(p.tenant, &query).await?, None)
         };
         let full = records.len() == usize::try_from(search.limit).unwrap_or(usize::MAX);
-        let next_cursor = match records.last() {
-            Some(last) if full => {
-                Some(cursor::encode(key, p.tenant, &binding, position(&last.user, search.sort))?)
+        let next = records.last().filter(|_| full).map(|last| position(&last.user, search.sort));
+        let next_cursor =
+            next.clone().map(|at| cursor::encode(key, p.tenant, &binding, at)).transpose()?;
+        let users = records.into_iter().map(|r| r.user).collect();
+        Ok(Found { users, next_cursor, next, total_count })
+    }
+
+    /// A page of the users `query` selects that also pass `refine`, read in pages of the query
+    /// until the page is full, the matches end, or [`MAX_REFINE_READ`] users were read (then
+    /// the cursor goes on from the last one read).
+    async fn refined(
+        &self,
+        p: &Principal,
+        mut query: UserQuery,
+        refine: &Refine,
+        key: &cursor::CursorKey,
+        binding: &cursor::Binding,
+    ) -> Result<Found> {
+        let (limit, sort) = (usize::try_from(query.limit).unwrap_or(usize::MAX), query.sort);
+        let mut users = Vec::new();
+        let mut read = 0u32;
+        query.limit = query.limit.max(DEFAULT_LIMIT);
+        let next = loop {
+            let records = self.store.users(p.tenant, &query).await?;
+            let ended = records.len() < usize::try_from(query.limit).unwrap_or(usize::MAX);
+            read = read.saturating_add(query.limit);
+            for record in records {
+                query.after = Some(position(&record.user, sort));
+                if (refine.0)(&record.user) {
+                    users.push(record.user);
+                    if users.len() == limit {
+                        break;
+                    }
+                }
             }
-            _ => None,
+            if users.len() == limit {
+                break users.last().map(|u| position(u, sort));
+            }
+            if ended {
+                break None;
+            }
+            if read >= MAX_REFINE_READ {
+                break query.after.clone();
+            }
         };
-        Ok(Found { users: records.into_iter().map(|r| r.user).collect(), next_cursor, total_count })
+        let next_cursor =
+            next.clone().map(|at| cursor::encode(key, p.tenant, binding, at)).transpose()?;
+        Ok(Found { users, next_cursor, next, total_count: None })
     }
 
     /// How many users match `filter`.
@@ -1019,9 +1099,9 @@ impl Directory {
         let mut record = current.clone();
         let user = &mut record.user;
         let mut fields = Vec::new();
-        if user.username.as_deref() != Some(valid.username.as_str()) {
+        if user.username != valid.username {
             fields.push("username");
-            user.username = Some(valid.username);
+            user.username = valid.username;
         }
         if user.organization_id != organization_id {
             fields.push("organization_id");

@@ -425,6 +425,26 @@ fn attr(stored: String, path: &AttrPath, op: CompareOp, value: &Value) -> Result
     Ok(Cond::Attr { path: stored, op, value: operand })
 }
 
+/// Whether `doc` contains `pattern`, as PostgreSQL's `jsonb @>` defines it: an object contains
+/// another when it holds each of its keys with a value that contains that key's value; an array
+/// contains another when each of its elements is contained in some element of the array;
+/// strings are equal exactly (with case), numbers by value, booleans and null by themselves, and
+/// values of different types never. The exact test behind a search the index only narrows.
+pub fn json_contains(doc: &serde_json::Value, pattern: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (doc, pattern) {
+        (J::Object(d), J::Object(p)) => {
+            p.iter().all(|(k, v)| d.get(k).is_some_and(|dv| json_contains(dv, v)))
+        }
+        (J::Array(d), J::Array(p)) => p.iter().all(|v| d.iter().any(|dv| json_contains(dv, v))),
+        (J::Number(a), J::Number(b)) => match (a.as_i64(), b.as_i64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => a.as_f64() == b.as_f64(),
+        },
+        _ => doc == pattern,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +502,34 @@ mod tests {
             }
         );
         assert!(resolved(r#"claims.loyalty.tier eq "gold" and attributes.department pr"#).is_ok());
+    }
+
+    #[test]
+    fn containment_is_exact_and_type_strict() {
+        use serde_json::json;
+        let doc = json!({ "name": "Patrick", "age": 30, "ok": true, "none": null,
+            "tags": ["a", "b"], "address": { "city": "Wellington", "zip": "6011" } });
+        for pattern in [
+            json!({}),
+            json!({ "name": "Patrick", "address": { "city": "Wellington" } }),
+            json!({ "age": 30.0 }),
+            json!({ "none": null, "ok": true }),
+            json!({ "tags": ["b"] }),
+        ] {
+            assert!(json_contains(&doc, &pattern), "{pattern}");
+        }
+        for pattern in [
+            json!({ "name": "patrick" }),
+            json!({ "name": "Pat" }),
+            json!({ "age": "30" }),
+            json!({ "ok": "true" }),
+            json!({ "none": false }),
+            json!({ "tags": ["c"] }),
+            json!({ "address": { "city": "Wellington", "country": "NZ" } }),
+            json!({ "missing": null }),
+        ] {
+            assert!(!json_contains(&doc, &pattern), "{pattern}");
+        }
     }
 
     #[test]

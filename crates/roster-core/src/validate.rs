@@ -47,7 +47,8 @@ pub struct ValidUser {
     /// A caller-chosen id, on create.
     pub id: Option<crate::UserId>,
     pub kind: UserKind,
-    pub username: String,
+    /// Unique in the tenant when set; a user may have none (as MATTR's).
+    pub username: Option<String>,
     pub state: Option<UserState>,
     pub organization_id: Option<OrgId>,
     pub profile: Profile,
@@ -137,18 +138,12 @@ pub fn user(input: UserInput, mode: Mode, today: Date, rules: &Rules) -> Result<
             UserKind::Human
         }),
     };
-    let username = match input.username {
-        None => {
-            v.push("username", "required", "is required");
-            String::new()
+    let username = input.username.and_then(|s| {
+        if s.trim() != s {
+            v.push("username", "invalid_format", "must not start or end with white space");
         }
-        Some(s) => {
-            if s.trim() != s {
-                v.push("username", "invalid_format", "must not start or end with white space");
-            }
-            v.text("username", Some(s), MAX_TEXT).unwrap_or_default()
-        }
-    };
+        v.text("username", Some(s), MAX_TEXT)
+    });
     let state = match (input.state.as_deref(), mode) {
         (None, _) => None,
         (Some(_), Mode::Replace) => {
@@ -971,7 +966,7 @@ mod tests {
                 id: crate::UserId::from_uuid(uuid::Uuid::from_u128(1)),
                 kind: current.kind,
                 state: crate::UserState::Active,
-                username: Some(current.username),
+                username: current.username,
                 organization_id: crate::OrgId::from_uuid(uuid::Uuid::from_u128(2)),
                 profile: current.profile,
                 password: Default::default(),

@@ -141,7 +141,7 @@ impl SearchBody {
             cursor: self.cursor,
             count: self.count.unwrap_or(false),
             include_deleted: self.include_deleted.unwrap_or(false),
-            within: None,
+            ..Search::default()
         })
     }
 }

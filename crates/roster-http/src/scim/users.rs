@@ -301,6 +301,10 @@ pub(crate) fn from_scim(document: &Value) -> Result<(UserInput, Option<bool>), E
             .into_iter()
             .map(|name| FieldError::new(name, "unknown_field", "is not an attribute Roster keeps")),
     );
+    // Roster's users may have no username; SCIM's always have a userName (RFC 7643 §4.1.1).
+    if !native.contains_key("username") {
+        errors.push(FieldError::new("userName", "required", "is required"));
+    }
     // Single values become the one-element lists the core keeps.
     let mut kept =
         native.remove("attributes").and_then(|a| a.as_object().cloned()).unwrap_or_default();

@@ -246,3 +246,28 @@ async fn organization_must_exist_in_the_tenant() {
     body["organization_id"] = root.clone();
     assert_eq!(app.create_user(body).await["organization_id"], root);
 }
+
+#[tokio::test]
+async fn a_username_is_optional_and_unique_when_set() {
+    let app = TestApp::spawn().await;
+    let first = app.create_user(json!({ "claims": { "tier": "gold" } })).await;
+    let second = app.create_user(json!({})).await;
+    assert_eq!((&first["username"], &second["username"]), (&Value::Null, &Value::Null));
+    let ada = app.create_user(user("ada")).await;
+    let taken = app.post("/v1/users").json(&json!({ "username": "ADA" })).send().await.unwrap();
+    expect_status(taken, StatusCode::CONFLICT).await;
+
+    // Removed by a merge patch, the username is free again; sorting puts users without one first.
+    let id = ada["id"].as_str().unwrap();
+    let patch = app.merge_patch(&format!("/v1/users/{id}"), &json!({ "username": null }));
+    let patched = expect_status(patch.send().await.unwrap(), StatusCode::OK).await;
+    assert_eq!(patched["username"], Value::Null);
+    let missing = app.get("/v1/users/by-username/ada").send().await.unwrap();
+    expect_status(missing, StatusCode::NOT_FOUND).await;
+    app.create_user(user("ada")).await;
+    let page = app.get("/v1/users?sort_by=username&order=desc").send().await.unwrap();
+    let page = expect_status(page, StatusCode::OK).await;
+    let names: Vec<&Value> =
+        page["data"].as_array().unwrap().iter().map(|u| &u["username"]).collect();
+    assert_eq!(names, [&json!("ada"), &Value::Null, &Value::Null, &Value::Null]);
+}
