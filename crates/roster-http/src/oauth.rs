@@ -82,7 +82,7 @@ impl From<Rejection> for Refused {
             Rejection::Core(e) => Refused::new("invalid_request", e.to_string()),
             Rejection::UnsupportedMediaType(_) => Refused::new(
                 "invalid_request",
-                "the body must be application/x-www-form-urlencoded",
+                "the body must be a form (application/x-www-form-urlencoded) or a JSON object",
             ),
             Rejection::TooLarge => Refused::new("invalid_request", "the body is too large"),
             Rejection::Malformed(detail) => Refused::new("invalid_request", detail),
@@ -151,31 +151,68 @@ impl axum::extract::FromRequestParts<AppState> for TokenRequest {
 /// `POST /auth/token`: `grant_type=client_credentials`, the client's credentials, an optional
 /// `scope`; answers `{access_token, token_type, expires_in, scope}`.
 pub(crate) async fn token(request: TokenRequest, body: Body<OAuth>) -> Response {
-    grant(request, body, "Bearer").await.unwrap_or_else(IntoResponse::into_response)
+    grant(request, body, "Bearer").await.map_or_else(IntoResponse::into_response, answer)
 }
 
 /// The investment platform's token endpoint: the same grant, `token_type` spelled as it does.
 pub(crate) async fn upvest_token(request: TokenRequest, body: Body<OAuth>) -> Response {
-    grant(request, body, "bearer").await.unwrap_or_else(IntoResponse::into_response)
+    grant(request, body, "bearer").await.map_or_else(IntoResponse::into_response, answer)
 }
 
+/// MATTR's token endpoint: the same grant, answered `{access_token, token_type, expires_in}`;
+/// credentials that fail are MATTR's `access_denied`.
+pub(crate) async fn mattr_token(request: TokenRequest, body: Body<OAuth>) -> Response {
+    match grant(request, body, "Bearer").await {
+        Ok(mut granted) => {
+            if let Some(granted) = granted.as_object_mut() {
+                granted.remove("scope");
+            }
+            answer(granted)
+        }
+        Err(refused) if refused.error == "invalid_client" => {
+            let body = json!({ "error": "access_denied", "error_description": "Unauthorized" });
+            let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+            response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// A granted token's answer: never cached.
+fn answer(granted: serde_json::Value) -> Response {
+    let mut response = Json(granted).into_response();
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// The grant: the request's parameters from a form (RFC 6749) or a JSON object of strings (as
+/// some platforms' clients send them); the answer's body.
 async fn grant(
     request: TokenRequest,
     body: Body<OAuth>,
     token_type: &str,
-) -> Result<Response, Refused> {
+) -> Result<serde_json::Value, Refused> {
     let TokenRequest { state, caller, method, uri, digest, headers } = request;
     let message = Message { method: &method, uri: &uri, headers: &headers, body: digest };
-    if body.format != Format::Form {
+    if body.format == Format::Xml {
         return Err(Rejection::UnsupportedMediaType("").into());
     }
     let mut form = std::collections::BTreeMap::new();
     for (name, value) in body.value.as_object().into_iter().flatten() {
-        // RFC 6749 §3.2: no parameter more than once.
-        let Some(value) = value.as_str() else {
-            return Err(Refused::new("invalid_request", format!("`{name}` is given twice")));
-        };
-        form.insert(name.clone(), value.to_owned());
+        match (value.as_str(), body.format) {
+            (Some(value), _) => {
+                form.insert(name.clone(), value.to_owned());
+            }
+            // RFC 6749 §3.2: no parameter more than once.
+            (None, Format::Form) => {
+                return Err(Refused::new("invalid_request", format!("`{name}` is given twice")));
+            }
+            (None, _) => {
+                return Err(Refused::new("invalid_request", format!("`{name}` must be a string")));
+            }
+        }
     }
     match form.get("grant_type").map(String::as_str) {
         Some("client_credentials") => {}
@@ -229,16 +266,12 @@ async fn grant(
     // The scopes granted, in the names they were asked by (all of them, or it is refused).
     let scopes: Vec<&str> = access.scopes.iter().map(|s| s.as_str()).collect();
     let granted = asked.filter(|a| !a.trim().is_empty()).map(|a| a.split_whitespace().collect());
-    let body = json!({
+    Ok(json!({
         "access_token": access.token.expose_secret(),
         "token_type": token_type,
         "expires_in": access.expires_in,
         "scope": granted.unwrap_or(scopes).join(" "),
-    });
-    let mut response = Json(body).into_response();
-    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.headers_mut().insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    }))
 }
 
 /// The client's id and secret from HTTP Basic, each form-urlencoded as RFC 6749 §2.3.1 says.
