@@ -13,7 +13,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::compat::{transmit, upvest, zitadel};
+use crate::compat::{mattr, transmit, upvest, zitadel};
 use crate::problem::{ApiError, Problem};
 use crate::scim::ScimError;
 
@@ -164,6 +164,7 @@ enum Owner {
     Zitadel(zitadel::Transport),
     Upvest,
     Transmit,
+    Mattr,
 }
 
 /// The surface that owns `path`: one line a surface.
@@ -176,6 +177,8 @@ fn owner(path: &str) -> Owner {
         Owner::Upvest
     } else if path.starts_with("/compat/transmit") {
         Owner::Transmit
+    } else if path.starts_with("/compat/mattr") {
+        Owner::Mattr
     } else {
         Owner::Native
     }
@@ -200,6 +203,7 @@ pub(crate) async fn shape(request: Request, next: Next) -> Response {
         Owner::Zitadel(transport) => {
             zitadel::ZitadelError::from(Rejection::Refused(refusal)).render(transport)
         }
+        Owner::Mattr => mattr::MattrError::from(Rejection::Refused(refusal)).into_response(),
         Owner::Transmit => {
             transmit::TransmitError::from(Rejection::Refused(refusal)).into_response()
         }

@@ -3,6 +3,7 @@
 //! error shape and its routes — no SQL and no business rule (see ARCHITECTURE.md, "How to add a
 //! dialect").
 
+pub(crate) mod mattr;
 pub(crate) mod transmit;
 pub(crate) mod upvest;
 pub(crate) mod zitadel;

@@ -83,6 +83,8 @@ async fn a_keyed_token_signs_every_request_on_every_surface() {
         (Method::POST, "/compat/zitadel/zitadel.user.v2.UserService/ListUsers", Some(json!({}))),
         (Method::POST, "/compat/zitadel/v2/users", Some(json!({}))),
         (Method::GET, "/compat/upvest/users?limit=5", None),
+        (Method::GET, "/compat/transmit/v1/users?page_limit=5", None),
+        (Method::POST, "/compat/mattr/v1/users/search", Some(json!({ "limit": 5 }))),
     ];
     for (method, path, body) in reads {
         let mut request = app.request_as(&token, method, path);

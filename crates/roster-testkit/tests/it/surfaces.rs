@@ -17,16 +17,18 @@ pub(crate) enum Shape {
     Gateway,
     Upvest,
     Transmit,
+    Mattr,
 }
 
 /// One route of each surface, each sent a JSON body.
-pub(crate) const SURFACES: [(Shape, &str); 6] = [
+pub(crate) const SURFACES: [(Shape, &str); 7] = [
     (Shape::Problem, "/v1/users"),
     (Shape::Scim, "/scim/v2/Users"),
     (Shape::Connect, "/compat/zitadel/zitadel.user.v2.UserService/AddHumanUser"),
     (Shape::Gateway, "/compat/zitadel/v2/users/human"),
     (Shape::Upvest, "/compat/upvest/users"),
     (Shape::Transmit, "/compat/transmit/v1/users"),
+    (Shape::Mattr, "/compat/mattr/v1/users"),
 ];
 
 /// Asserts `response` has `status` and a body in `shape`; returns the body.
@@ -59,6 +61,11 @@ pub(crate) async fn refused(
         Shape::Transmit => {
             assert_eq!(body["error_code"], status.as_u16(), "{body}");
             assert!(body["message"].is_string() || body["message"].is_array(), "{body}");
+        }
+        Shape::Mattr => {
+            let reason = status.canonical_reason().unwrap().replace([' ', '-'], "");
+            assert_eq!(body["code"], reason, "{body}");
+            assert!(body["message"].is_string(), "{body}");
         }
         Shape::Upvest => {
             assert_eq!(media, "application/problem+json");
@@ -94,7 +101,7 @@ async fn the_shared_extractors_refuse_in_each_surfaces_shape() {
         let malformed = post(&app, &app.token, path).body("{\"username\":").send().await.unwrap();
         let body = refused(malformed, StatusCode::BAD_REQUEST, shape).await;
         assert!(body.to_string().contains("not valid JSON"), "{shape:?}: {body}");
-        if matches!(shape, Shape::Problem | Shape::Scim | Shape::Transmit) {
+        if matches!(shape, Shape::Problem | Shape::Scim | Shape::Transmit | Shape::Mattr) {
             // ZITADEL's gateway, like ZITADEL, reads any body as JSON; the investment platform
             // answers another media type with a 400 (its own test checks that).
             let text = app.request(Method::POST, path).header("content-type", "text/plain");
