@@ -103,14 +103,22 @@ pub enum Trail {
     System,
 }
 
-/// Which entries to read: those after `after` (oldest first), optionally narrowed.
+/// Which entries to read: those after `after` (oldest first) or, with `before`, those below it
+/// (newest first), optionally narrowed.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub after: i64,
+    /// Newest first, from the entry below this position (`i64::MAX`: from the newest).
+    pub before: Option<i64>,
     pub limit: u32,
     pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
     pub outcome: Option<Outcome>,
     pub token_id: Option<TokenId>,
+    /// Only these requests (by `x-request-id`), when any.
+    pub request_ids: Vec<String>,
+    /// Only these operations (method and route template), when any.
+    pub operations: Vec<String>,
 }
 
 enum Message {

@@ -1170,9 +1170,25 @@ impl Store for This {
             Trail::Unauthenticated => q.push("tenant_id is null and token_id is null"),
             Trail::System => q.push("tenant_id is null and token_id is not null"),
         };
-        q.push(" and id > ").push_bind(query.after);
+        match query.before {
+            Some(before) => q.push(" and id < ").push_bind(before),
+            None => q.push(" and id > ").push_bind(query.after),
+        };
         if let Some(since) = query.since {
             q.push(" and occurred_at >= ").push_bind(micros(since));
+        }
+        if let Some(until) = query.until {
+            q.push(" and occurred_at <= ").push_bind(micros(until));
+        }
+        for (column, values) in [("request_id", &query.request_ids), ("operation", &query.operations)] {
+            if !values.is_empty() {
+                q.push(format!(" and {column} in ("));
+                let mut list = q.separated(", ");
+                for value in values {
+                    list.push_bind(value.clone());
+                }
+                q.push(")");
+            }
         }
         if let Some(outcome) = query.outcome {
             q.push(" and outcome = ").push_bind(outcome.as_str());
@@ -1180,7 +1196,8 @@ impl Store for This {
         if let Some(token) = query.token_id {
             q.push(" and token_id = ").push_bind(*token.as_uuid());
         }
-        q.push(" order by id limit ").push_bind(i64::from(query.limit));
+        q.push(if query.before.is_some() { " order by id desc limit " } else { " order by id limit " });
+        q.push_bind(i64::from(query.limit));
         let rows = q.build().fetch_all(self.reader()).await.map_err(db_error)?;
         rows.iter().map(audit_entry).collect()
     }

@@ -56,6 +56,7 @@ impl AuditParams {
             since: self.since,
             outcome: self.outcome,
             token_id: self.token_id,
+            ..AuditQuery::default()
         }
     }
 }

@@ -211,6 +211,11 @@ pub(crate) fn cursor(time_name: &str, at: OffsetDateTime, id: &str) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
     let time = at.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default();
+    cursor_text(time_name, &time, id)
+}
+
+/// A cursor of a time exactly as it was answered.
+pub(crate) fn cursor_text(time_name: &str, time: &str, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{time_name}={time}&id={id}"))
 }
 

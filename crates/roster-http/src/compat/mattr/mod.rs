@@ -1,12 +1,15 @@
 //! MATTR VII's Users API at `/compat/mattr`: users (claims and a link to an identity provider)
-//! created, read, replaced, deleted, listed and searched, and their credentials' metadata, under
+//! created, read, replaced, deleted, listed and searched, their credentials' metadata, and the
+//! analytic events of those requests, under
 //! the seed's `/core/v1` and the current `/v1` alike; its token endpoint at `/oauth/token`.
 //!
 //! - [`map`]: MATTR's documents and cursors, the core's users.
 //! - [`error`]: `{code, message, details?}`.
+//! - [`analytics`]: its analytic events, read from the audit trail.
 //!
 //! See docs/compat/mattr.md for every operation, decision and difference.
 
+mod analytics;
 mod error;
 mod map;
 
@@ -40,7 +43,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/users", get(list_users).post(create_user))
         .route("/users/search", post(search_users))
         .route("/users/{id}", get(get_user).put(replace_user).delete(delete_user))
-        .route("/users/{id}/credentials", get(user_credentials));
+        .route("/users/{id}/credentials", get(user_credentials))
+        .route("/analytics/events", get(analytics::events_page));
     Router::new()
         .route("/oauth/token", post(crate::oauth::mattr_token))
         .nest("/core/v1", users.clone())

@@ -361,3 +361,118 @@ async fn tokens_scopes_and_tenants() {
     let after = app.request_as(&access, Method::GET, &format!("{}/users/{id}", PREFIXES[1])).send();
     refused(after.await.unwrap(), StatusCode::UNAUTHORIZED, "Unauthorized").await;
 }
+
+#[tokio::test]
+async fn analytic_events_come_from_the_audit_trail() {
+    let app = TestApp::spawn().await;
+    let sent = |method: Method, path: &str, body: Option<Value>| {
+        let mut request = app.request(method, &format!("{}{path}", PREFIXES[0]));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+            (response.json::<Value>().await.unwrap_or(Value::Null), id)
+        }
+    };
+    let (user, create) = sent(Method::POST, "/users", Some(json!({ "claims": { "a": 1 } }))).await;
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let (_, read) = sent(Method::GET, &format!("/users/{uid}"), None).await;
+    let missing = "00000000-0000-7000-8000-000000000000";
+    let (_, failed) = sent(Method::GET, &format!("/users/{missing}"), None).await;
+    let (_, list) = sent(Method::GET, "/users", None).await;
+    app.get("/v1/users").send().await.unwrap(); // not the dialect's: no event
+
+    let events = |query: &str| {
+        let request = call(&app, Method::GET, &format!("/analytics/events{query}"));
+        async move { expect_status(request.send().await.unwrap(), StatusCode::OK).await }
+    };
+    let all = events("").await;
+    let kinds: Vec<&str> =
+        all["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "USER_RETRIEVE_LIST_SUCCESS",
+            "USER_RETRIEVE_LIST_START",
+            "USER_RETRIEVE_FAIL",
+            "USER_RETRIEVE_START",
+            "USER_RETRIEVE_SUCCESS",
+            "USER_RETRIEVE_START",
+            "USER_CREATE_SUCCESS",
+            "USER_CREATE_START",
+        ]
+    );
+    let outcome = &all["data"][4];
+    assert_eq!(
+        outcome,
+        &json!({ "id": outcome["id"], "type": "USER_RETRIEVE_SUCCESS", "timestamp": outcome["timestamp"],
+            "category": "user", "requestId": read, "data": { "id": uid } })
+    );
+    assert!(
+        outcome["timestamp"].as_str().unwrap().ends_with('Z')
+            && outcome["timestamp"].as_str().unwrap().len() == 24
+    );
+    assert_eq!(
+        (&all["data"][0]["data"], &all["data"][0]["requestId"]),
+        (&Value::Null, &json!(list)),
+        "a list names no user"
+    );
+    assert!(all.get("nextCursor").is_none());
+
+    // Filters: types, categories, request ids, event ids; the same events page by cursor.
+    let only = events("?types=USER_CREATE_START,USER_RETRIEVE_FAIL").await;
+    assert_eq!(only["data"].as_array().unwrap().len(), 2);
+    let by_request = events(&format!("?requestIds={failed},{create}")).await;
+    let requests: Vec<&str> = by_request["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["requestId"].as_str().unwrap())
+        .collect();
+    assert_eq!(requests, [failed.as_str(), failed.as_str(), create.as_str(), create.as_str()]);
+    assert_eq!(events("?categories=user").await["data"], all["data"]);
+    assert_eq!(events("?categories=credential").await["data"], json!([]));
+    let one = all["data"][2]["id"].as_str().unwrap();
+    assert_eq!(events(&format!("?ids={one}")).await["data"], json!([all["data"][2]]));
+    let mut paged = Vec::new();
+    let mut query = "?limit=3".to_owned();
+    loop {
+        let page = events(&query).await;
+        paged.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(next) => query = format!("?limit=3&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(Value::Array(paged), all["data"]);
+    let dated = events("?dateFrom=2000-01-01T00:00:00Z&dateTo=2999-01-01T00:00:00Z").await;
+    assert_eq!(dated["data"], all["data"]);
+    assert_eq!(events("?dateTo=2000-01-01T00:00:00Z").await["data"], json!([]));
+
+    // The tenant's admins only, and their own tenant's.
+    let theirs =
+        app.request_as(&app.decoy_token, Method::GET, &format!("{}/analytics/events", PREFIXES[1]));
+    assert_eq!(
+        expect_status(theirs.send().await.unwrap(), StatusCode::OK).await,
+        json!({ "data": [] })
+    );
+    let body = json!({ "name": "reader", "scopes": ["users:read"] });
+    let reader = expect_status(
+        app.post("/v1/tokens").json(&body).send().await.unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let denied = app.request_as(
+        reader["token"].as_str().unwrap(),
+        Method::GET,
+        &format!("{}/analytics/events", PREFIXES[1]),
+    );
+    refused(denied.send().await.unwrap(), StatusCode::FORBIDDEN, "Forbidden").await;
+    for query in ["?limit=0", "?cursor=nope", "?dateFrom=yesterday"] {
+        let response =
+            call(&app, Method::GET, &format!("/analytics/events{query}")).send().await.unwrap();
+        assert_eq!(invalid(response).await.len(), 1, "{query}");
+    }
+}
