@@ -8,7 +8,9 @@
 #      dialect's GET /compat/upvest/users/{id} and the Transmit dialect's GET
 #      /compat/transmit/v1/users/{id} over the same ids, then on a page of 100 users natively and
 #      through the Upvest dialect, then on a search by the prefix of the primary e-mail or phone
-#      natively and through Transmit's search_prefix, and prints RSS after the load.
+#      natively and through Transmit's search_prefix, then MATTR's read by id and its claims
+#      search next to the native filter on the same claim, and prints RSS after the load.
+#   Every person's given and family names are also their claims (load_users.py --claims).
 # usage: bench/http.sh [N=10000]   (needs wrk: apt-get install wrk)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +30,7 @@ for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.
 rss() { awk '/VmRSS/ { printf "%.1f MiB", $2 / 1024 }' "/proc/$pid/status"; }
 echo "idle RSS: $(rss)"
 
-python3 "$USERS_PY" --count "$N" | python3 bench/load_users.py "$base" "$ROSTER_BOOTSTRAP_TOKEN" > "$work/ids"
+python3 "$USERS_PY" --count "$N" | python3 bench/load_users.py "$base" "$ROSTER_BOOTSTRAP_TOKEN" --claims > "$work/ids"
 
 echo "== GET /healthz"
 wrk -t2 -c64 -d10s --latency "$base/healthz" | grep -E "Requests/sec|99%|Non-2xx"
@@ -52,4 +54,16 @@ for page in "/v1/users?limit=100" "/compat/upvest/users?limit=100" \
     wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $ROSTER_BOOTSTRAP_TOKEN" "$base$page" \
         | grep -E "Requests/sec|99%|Non-2xx"
 done
+echo "== MATTR GET /compat/mattr/v1/users/{id} ($N users)"
+ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ROSTER_USERS_PATH=/compat/mattr/v1/users \
+    wrk -t2 -c64 -d10s --latency -s bench/get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
+# The family name of the first person (10 people in 100,000 have it), as a claim, both ways.
+claim="$(python3 -c 'import urllib.parse as u; print(u.quote("claims.familyName eq \"Toviko\""))')"
+echo "== GET /v1/users?filter=claims.familyName eq \"Toviko\""
+wrk -t2 -c64 -d10s --latency -H "Authorization: Bearer $ROSTER_BOOTSTRAP_TOKEN" "$base/v1/users?filter=$claim" \
+    | grep -E "Requests/sec|99%|Non-2xx"
+echo "== MATTR POST /compat/mattr/v1/users/search {\"claims\": {\"familyName\": \"Toviko\"}}"
+ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ROSTER_BODY='{"claims": {"familyName": "Toviko"}}' \
+    wrk -t2 -c64 -d10s --latency -s bench/post.lua "$base/compat/mattr/v1/users/search" \
+    | grep -E "Requests/sec|99%|non-2xx"
 echo "RSS after load: $(rss)"

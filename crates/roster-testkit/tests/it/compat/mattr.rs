@@ -139,6 +139,7 @@ async fn bad_requests_name_each_parameter_and_write_nothing() {
             vec!["authenticationProvider.providerId"],
         ),
         (json!({ "claims": { "big": "x".repeat(70_000) } }), vec!["claims"]),
+        (json!({ "claims": { "nul": "a\u{0}b" } }), vec!["claims"]),
     ] {
         assert_eq!(invalid(post(body.clone()).await.unwrap()).await, params, "{body}");
     }
