@@ -2,11 +2,10 @@
 //! times the request and records its outcome, and [`crate::auth::Auth`] names the caller in the
 //! request's [`Caller`] slot once it knows it — also when it then refuses the scope.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use roster_core::{Actor, AuditEntry, Outcome, Principal, Scope, TenantId, TokenId};
@@ -14,6 +13,7 @@ use tower_http::request_id::RequestId;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::client::ClientAddr;
 use crate::surface::Operation;
 
 /// Who made the request, once authentication has said so: the tenant whose trail the entry
@@ -48,8 +48,7 @@ pub(crate) async fn record(
         .and_then(|id| id.header_value().to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let client_ip =
-        request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+    let client_ip = request.extensions().get::<ClientAddr>().map(|client| client.0);
     let (mut parts, body) = request.into_parts();
     // The id a route names; other parameters (an e-mail address, a phone number) are personal
     // data and stay out of the trail.

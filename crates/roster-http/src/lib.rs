@@ -33,6 +33,7 @@ use utoipa_axum::routes;
 mod audit;
 pub mod auth;
 pub mod body;
+pub mod client;
 mod compat;
 pub mod extract;
 pub mod limits;
@@ -45,6 +46,7 @@ mod scim;
 mod signature;
 pub mod surface;
 
+pub use client::TrustedProxies;
 pub use limits::RateLimits;
 pub use metrics::Metrics;
 use problem::Problem;
@@ -76,6 +78,8 @@ pub struct HttpConfig {
     pub max_long_polls: usize,
     /// Long-polls one token may hold at once; beyond, 429 with `Retry-After`.
     pub max_long_polls_per_token: usize,
+    /// Peers whose `Forwarded`/`X-Forwarded-For` name the client (see [`client`]).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpConfig {
@@ -87,6 +91,7 @@ impl Default for HttpConfig {
             max_concurrent_requests: 1024,
             max_long_polls: 256,
             max_long_polls_per_token: 4,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -303,6 +308,10 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
                 .on_request(())
                 .on_failure(()),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.trusted_proxies.clone()),
+            client::address,
+        ))
         .layer(axum::middleware::from_fn(limits::head_size))
         .layer(axum::middleware::from_fn(surface::shape))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
@@ -320,11 +329,13 @@ fn request_span(request: &Request) -> tracing::Span {
     let request_id =
         request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok());
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str());
+    let client = request.extensions().get::<client::ClientAddr>().map(|c| c.0.to_string());
     tracing::info_span!(
         "request",
         method = %request.method(),
         route,
         request_id = request_id.unwrap_or(""),
+        client = client.as_deref().unwrap_or(""),
         tenant_id = tracing::field::Empty,
     )
 }

@@ -10,11 +10,11 @@
 //! take every slot.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method};
@@ -27,6 +27,7 @@ use roster_core::{Actor, Principal};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::client::ClientAddr;
 use crate::problem::ApiError;
 use crate::surface::{Refusal, Rejection};
 
@@ -213,8 +214,8 @@ pub(crate) async fn limit(
     if let Some(token) = request.headers().get(AUTHORIZATION) {
         keys.push(Key::Token(Sha256::digest(token.as_bytes()).into()));
     }
-    if let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        keys.push(Key::Address(peer.ip()));
+    if let Some(ClientAddr(client)) = request.extensions().get::<ClientAddr>() {
+        keys.push(Key::Address(*client));
     }
     let path = request.uri().path();
     if !is_read(request.method(), path)

@@ -54,6 +54,11 @@ pub struct Config {
     pub max_long_polls: usize,
     /// Long-polls one token may hold at once; beyond, 429 with `Retry-After`.
     pub max_long_polls_per_token: usize,
+    /// Load balancers and proxies (addresses or CIDR blocks; in `ROSTER_TRUSTED_PROXIES`
+    /// comma-separated) whose `Forwarded`/`X-Forwarded-For` name the client; empty by default,
+    /// when those headers are ignored.
+    #[serde(deserialize_with = "comma_separated")]
+    pub trusted_proxies: Vec<String>,
     /// How long in-flight requests may take to finish after SIGTERM or SIGINT.
     pub shutdown_grace_seconds: u64,
     /// How long audit entries are kept.
@@ -152,6 +157,7 @@ const KEYS: &[&str] = &[
     "max_concurrent_requests",
     "max_long_polls",
     "max_long_polls_per_token",
+    "trusted_proxies",
     "shutdown_grace_seconds",
     "audit_retention_days",
     "invitation_ttl_hours",
@@ -159,6 +165,22 @@ const KEYS: &[&str] = &[
     "nats",
     "organizations",
 ];
+
+/// A list given as a TOML array or as one comma-separated string (as an environment variable
+/// holds it).
+fn comma_separated<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(s) => s.split(',').map(str::to_owned).collect(),
+        List::Many(items) => items,
+    };
+    Ok(items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,6 +210,7 @@ impl Default for Config {
             max_concurrent_requests: 1024,
             max_long_polls: 256,
             max_long_polls_per_token: 4,
+            trusted_proxies: Vec::new(),
             shutdown_grace_seconds: 30,
             audit_retention_days: 90,
             invitation_ttl_hours: 168,
@@ -303,6 +326,22 @@ mod tests {
                 (config.nats.subject_prefix.as_str(), config.nats.stream.as_str()),
                 ("roster", "EVENTS")
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_are_a_list_or_a_comma_separated_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROSTER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7");
+            let config = Config::load(Path::new("absent.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.trusted_proxies, ["10.0.0.0/8", "192.0.2.7"]);
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("roster.toml", r#"trusted_proxies = ["fd00::/8"]"#)?;
+            let config = Config::load(Path::new("roster.toml")).map_err(|e| e.to_string())?;
+            assert_eq!(config.trusted_proxies, ["fd00::/8"]);
             Ok(())
         });
     }

@@ -98,6 +98,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Server> {
 
 /// [`build`] with time from `clock` (tests pin it).
 pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Server> {
+    let trusted_proxies = roster_http::TrustedProxies::parse(&config.trusted_proxies)
+        .map_err(|e| anyhow::anyhow!("trusted_proxies: {e}"))?;
     let directory = open_with_clock(config, clock).await?;
     let app = roster_http::app(
         directory.clone(),
@@ -109,6 +111,7 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
             max_concurrent_requests: config.max_concurrent_requests,
             max_long_polls: config.max_long_polls,
             max_long_polls_per_token: config.max_long_polls_per_token,
+            trusted_proxies,
         },
     );
     let listener = tokio::net::TcpListener::bind(config.listen)

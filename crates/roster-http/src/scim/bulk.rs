@@ -5,11 +5,9 @@
 
 use std::collections::HashMap;
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, HOST, IF_MATCH, LOCATION};
 use axum::http::{Extensions, HeaderMap, Method, Request, StatusCode};
 use serde_json::{Map, Value, json};
@@ -23,6 +21,7 @@ use super::{
 };
 use crate::AppState;
 use crate::auth::{Auth, UsersWrite};
+use crate::client::ClientAddr;
 
 pub(crate) async fn bulk(
     State(state): State<AppState>,
@@ -62,7 +61,7 @@ pub(crate) async fn bulk(
     let context = Context {
         headers,
         request_id: extensions.get::<RequestId>().cloned(),
-        client: extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0),
+        client: extensions.get::<ClientAddr>().copied(),
     };
     let mut created: HashMap<String, String> = HashMap::new();
     let mut results = Vec::with_capacity(operations.len());
@@ -171,7 +170,7 @@ fn resolve_text(text: &str, created: &HashMap<String, String>) -> ScimResult<Str
 struct Context {
     headers: HeaderMap,
     request_id: Option<RequestId>,
-    client: Option<SocketAddr>,
+    client: Option<ClientAddr>,
 }
 
 async fn run(
@@ -192,7 +191,7 @@ async fn run(
         request = request.extension(id.clone());
     }
     if let Some(client) = context.client {
-        request = request.extension(ConnectInfo(client));
+        request = request.extension(client);
     }
     if let Some(v) = &op.version {
         request = request.header(IF_MATCH, v);
