@@ -3006,58 +3006,47 @@ fn element_driver(cond: &Cond) -> Option<(u8, &Cond)> {
     }
 }
 
-/// `cond` over the element `x` of a value path: each attribute test is an `exists` on the rows
-/// of the same user and element.
-fn push_element(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
+/// `cond`'s `and`, `or` and `not` as SQL, each other part as `leaf` writes it.
+fn push_tree<'a>(q: &mut QueryBuilder<'a, Db>, cond: &Cond, leaf: fn(&mut QueryBuilder<'a, Db>, &Cond)) {
     match cond {
         Cond::And(a, b) | Cond::Or(a, b) => {
             q.push("(");
-            push_element(q, a);
+            push_tree(q, a, leaf);
             q.push(if matches!(cond, Cond::And(..)) { ") and (" } else { ") or (" });
-            push_element(q, b);
+            push_tree(q, b, leaf);
             q.push(")");
         }
         Cond::Not(x) => {
             q.push("not (");
-            push_element(q, x);
+            push_tree(q, x, leaf);
             q.push(")");
         }
+        other => leaf(q, other),
+    }
+}
+
+/// `cond` over the element `x` of a value path: each attribute test is an `exists` on the rows
+/// of the same user and element.
+fn push_element(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
+    push_tree(q, cond, |q, test| match test {
         Cond::Attr { .. } | Cond::AttrPresent(_) => {
             q.push(
                 "exists (select 1 from user_attrs e where e.tenant_id = x.tenant_id \
                  and e.user_id = x.user_id and e.elem = x.elem and ",
             );
-            push_attr(q, "e", cond);
+            push_attr(q, "e", test);
             q.push(")");
         }
         // `resolve` puts only attribute tests inside value paths.
-        Cond::Column(..)
-        | Cond::ColumnSet(_)
-        | Cond::Elements { .. }
-        | Cond::Organization { .. }
-        | Cond::HasRole(_)
-        | Cond::Membership(_)
-        | Cond::Application(_) => {
+        _ => {
             q.push("false");
         }
-    }
+    });
 }
 
 /// `cond` over the membership `m`: its application, or an `exists` on its indexed values.
 fn push_membership(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
-    match cond {
-        Cond::And(a, b) | Cond::Or(a, b) => {
-            q.push("(");
-            push_membership(q, a);
-            q.push(if matches!(cond, Cond::And(..)) { ") and (" } else { ") or (" });
-            push_membership(q, b);
-            q.push(")");
-        }
-        Cond::Not(x) => {
-            q.push("not (");
-            push_membership(q, x);
-            q.push(")");
-        }
+    push_tree(q, cond, |q, test| match test {
         Cond::Application(id) => {
             q.push("m.application_id = ").push_bind(*id.as_uuid());
         }
@@ -3066,19 +3055,14 @@ fn push_membership(q: &mut QueryBuilder<'_, Db>, cond: &Cond) {
                 "exists (select 1 from application_user_attrs e where e.tenant_id = m.tenant_id \
                  and e.application_id = m.application_id and e.user_id = m.user_id and ",
             );
-            push_attr(q, "e", cond);
+            push_attr(q, "e", test);
             q.push(")");
         }
         // `resolve` puts only the application and attribute tests inside memberships.
-        Cond::Column(..)
-        | Cond::ColumnSet(_)
-        | Cond::Elements { .. }
-        | Cond::Organization { .. }
-        | Cond::HasRole(_)
-        | Cond::Membership(_) => {
+        _ => {
             q.push("false");
         }
-    }
+    });
 }
 
 /// The test on one `user_attrs` row aliased `a`.

@@ -102,14 +102,13 @@ async fn replace_user(
         let mut input = merged(current, &json!({}))?;
         input.claims = claims.clone();
         let mut identities = current.profile.identities.clone();
-        match &link {
-            None => {}
-            Some(None) if identities.is_empty() => {}
-            Some(None) => {
+        match (&link, identities.is_empty()) {
+            (Some(None), false) => {
                 identities.remove(0);
             }
-            Some(Some(link)) if identities.is_empty() => identities.push(link.clone()),
-            Some(Some(link)) => identities[0] = link.clone(),
+            (Some(Some(link)), true) => identities.push(link.clone()),
+            (Some(Some(link)), false) => identities[0] = link.clone(),
+            (None | Some(None), _) => {}
         }
         input.identities = Some(identities);
         Ok(input)
