@@ -9,7 +9,8 @@
 #      /compat/transmit/v1/users/{id} over the same ids, then on a page of 100 users natively and
 #      through the Upvest dialect, then on a search by the prefix of the primary e-mail or phone
 #      natively and through Transmit's search_prefix, then MATTR's read by id and its claims
-#      search next to the native filter on the same claim, and prints RSS after the load.
+#      search next to the native filter on the same claim, then Ubisecure CustomerID's GET105 in
+#      XML and in JSON, and prints RSS after the load.
 #   Every person's given and family names are also their claims (load_users.py --claims).
 # usage: bench/http.sh [N=10000]   (needs wrk: apt-get install wrk)
 set -euo pipefail
@@ -66,4 +67,10 @@ echo "== MATTR POST /compat/mattr/v1/users/search {\"claims\": {\"familyName\": 
 ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ROSTER_BODY='{"claims": {"familyName": "Toviko"}}' \
     wrk -t2 -c64 -d10s --latency -s bench/post.lua "$base/compat/mattr/v1/users/search" \
     | grep -E "Requests/sec|99%|non-2xx"
+for accept in application/xml application/json; do
+    echo "== Ubisecure GET105 /compat/ubisecure/2.1/users/{id}, Accept: $accept ($N users)"
+    ROSTER_IDS="$work/ids" ROSTER_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ROSTER_ACCEPT="$accept" \
+        ROSTER_USERS_PATH=/compat/ubisecure/2.1/users \
+        wrk -t2 -c64 -d10s --latency -s bench/get_by_id.lua "$base" | grep -E "Requests/sec|99%|non-2xx"
+done
 echo "RSS after load: $(rss)"

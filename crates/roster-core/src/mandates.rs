@@ -257,6 +257,12 @@ impl Directory {
         Ok(delegation)
     }
 
+    pub async fn delegation(&self, p: &Principal, id: DelegationId) -> Result<Delegation> {
+        let found = self.store().delegation(p.tenant, id).await?;
+        let found = found.ok_or(Error::NotFound { kind: "delegation" })?;
+        Ok(self.delegation_as_read(found))
+    }
+
     /// A mandate's delegations, or those a user received, oldest first.
     pub async fn delegations(&self, p: &Principal, of: DelegationsOf) -> Result<Vec<Delegation>> {
         match of {
@@ -267,17 +273,16 @@ impl Directory {
                 self.record(p.tenant, user, false).await?;
             }
         }
-        let now = self.now();
         let found = self.store().delegations(p.tenant, of).await?;
-        Ok(found
-            .into_iter()
-            .map(|mut d| {
-                if d.state == GrantState::Active && d.valid_until.is_some_and(|u| u <= now) {
-                    d.state = GrantState::Expired;
-                }
-                d
-            })
-            .collect())
+        Ok(found.into_iter().map(|d| self.delegation_as_read(d)).collect())
+    }
+
+    /// `active` past its end reads as `expired`.
+    fn delegation_as_read(&self, mut d: Delegation) -> Delegation {
+        if d.state == GrantState::Active && d.valid_until.is_some_and(|u| u <= self.now()) {
+            d.state = GrantState::Expired;
+        }
+        d
     }
 
     async fn party(&self, p: &Principal, field: &str, value: Value) -> Result<Party> {

@@ -15,8 +15,8 @@ use crate::error::Result;
 use crate::event::{Event, EventQuery, NewEvent};
 use crate::groups::{Group, GroupQuery, Member};
 use crate::id::{
-    ApplicationId, CredentialId, GroupId, InvitationId, JobId, MandateId, OrgId, RoleId, TenantId,
-    TokenId, UserId, WebhookId,
+    ApplicationId, CredentialId, DelegationId, GroupId, InvitationId, JobId, MandateId, OrgId,
+    RoleId, TenantId, TokenId, UserId, WebhookId,
 };
 use crate::invitations::{Invitation, InvitationsOf};
 use crate::jobs::{ImportProgress, Job, JobRecord, JobState};
@@ -87,6 +87,7 @@ pub trait Store: Send + Sync + 'static {
     async fn mandate(&self, tenant: TenantId, id: MandateId) -> Result<Option<Mandate>>;
     /// The mandates a party gave or received, in id order.
     async fn mandates(&self, tenant: TenantId, of: MandatesOf) -> Result<Vec<Mandate>>;
+    async fn delegation(&self, tenant: TenantId, id: DelegationId) -> Result<Option<Delegation>>;
     /// A mandate's delegations, or a user's received ones, in id order.
     async fn delegations(&self, tenant: TenantId, of: DelegationsOf) -> Result<Vec<Delegation>>;
     async fn invitation(&self, tenant: TenantId, id: InvitationId) -> Result<Option<Invitation>>;

@@ -263,6 +263,7 @@ pub fn app(directory: Directory, metrics: Arc<Metrics>, config: &HttpConfig) -> 
         .nest("/compat/upvest", compat::upvest::router())
         .nest("/compat/transmit", compat::transmit::router(config.max_bulk_body_bytes))
         .nest("/compat/mattr", compat::mattr::router())
+        .nest(compat::ubisecure::MOUNT, compat::ubisecure::router())
         .layer(axum::middleware::from_fn_with_state(config.max_bulk_body_bytes, signature::digest))
         .layer(axum::middleware::from_fn_with_state(limiter, limits::limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))

@@ -13,7 +13,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::compat::{mattr, transmit, upvest, zitadel};
+use crate::compat::{mattr, transmit, ubisecure, upvest, zitadel};
 use crate::problem::{ApiError, Problem};
 use crate::scim::ScimError;
 
@@ -165,6 +165,7 @@ enum Owner {
     Upvest,
     Transmit,
     Mattr,
+    Ubisecure,
 }
 
 /// The surface that owns `path`: one line a surface.
@@ -179,6 +180,8 @@ fn owner(path: &str) -> Owner {
         Owner::Transmit
     } else if path.starts_with("/compat/mattr") {
         Owner::Mattr
+    } else if path.starts_with(ubisecure::MOUNT) {
+        Owner::Ubisecure
     } else {
         Owner::Native
     }
@@ -195,10 +198,14 @@ pub(crate) async fn shape(request: Request, next: Next) -> Response {
         let path = request.uri().path().to_owned();
         return upvest::finish(id, &path, next.run(request).await);
     }
+    if let Owner::Ubisecure = owner {
+        // The dialect renders every answer itself, in the format the request accepts.
+        return ubisecure::finish(request, next).await;
+    }
     let response = next.run(request).await;
     let Some(refusal) = response.extensions().get::<Refusal>().copied() else { return response };
     let mut shaped = match owner {
-        Owner::Native | Owner::Upvest => return response,
+        Owner::Native | Owner::Upvest | Owner::Ubisecure => return response,
         Owner::Scim => ScimError::from(Rejection::Refused(refusal)).into_response(),
         Owner::Zitadel(transport) => {
             zitadel::ZitadelError::from(Rejection::Refused(refusal)).render(transport)

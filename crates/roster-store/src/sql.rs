@@ -341,6 +341,18 @@ impl Store for This {
         .collect()
     }
 
+    async fn delegation(&self, tenant: TenantId, id: DelegationId) -> Result<Option<Delegation>> {
+        sqlx::query(&format!("select {DELEGATION_COLUMNS} from delegations where tenant_id = $1 and id = $2"))
+            .bind(tenant.as_uuid())
+            .bind(id.as_uuid())
+            .fetch_optional(self.reader())
+            .await
+            .map_err(db_error)?
+            .as_ref()
+            .map(delegation_view)
+            .transpose()
+    }
+
     async fn delegations(&self, tenant: TenantId, of: DelegationsOf) -> Result<Vec<Delegation>> {
         let (column, id) = match of {
             DelegationsOf::Mandate(id) => ("mandate_id", *id.as_uuid()),

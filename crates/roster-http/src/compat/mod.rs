@@ -5,5 +5,6 @@
 
 pub(crate) mod mattr;
 pub(crate) mod transmit;
+pub(crate) mod ubisecure;
 pub(crate) mod upvest;
 pub(crate) mod zitadel;

@@ -2,5 +2,6 @@
 
 mod mattr;
 mod transmit;
+mod ubisecure;
 mod upvest;
 mod zitadel;
