@@ -95,16 +95,31 @@ fn db_error(e: sqlx::Error) -> Error {
     }
 }
 
+/// Whether the database rolled a transaction back for a conflict with a concurrent one
+/// (PostgreSQL's SQLSTATE class 40: a deadlock, a serialization failure): nothing of it was
+/// written, and it may be tried again as it was.
+fn rolled_back(e: &Error) -> bool {
+    let Error::Unavailable(source) = e else { return false };
+    match source.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => {
+            db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_none()
+                && db.code().is_some_and(|c| c.starts_with("40"))
+        }
+        _ => false,
+    }
+}
+
 /// Whether a database error code means "not now" rather than "wrong": SQLite's result codes
 /// (primary or extended) for a busy, read-only, failing or full file; PostgreSQL's SQLSTATE
-/// classes 08 (connection), 53 (insufficient resources) and 57P (operator intervention).
+/// classes 08 (connection), 40 (a transaction rolled back for a conflict: deadlock,
+/// serialization), 53 (insufficient resources) and 57P (operator intervention).
 fn unavailable(sqlite: bool, code: &str) -> bool {
     if sqlite {
         // SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_NOMEM 7, SQLITE_READONLY 8, SQLITE_IOERR 10,
         // SQLITE_FULL 13, SQLITE_CANTOPEN 14.
         return code.parse::<u32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14));
     }
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+    ["08", "40", "53", "57P"].iter().any(|class| code.starts_with(class))
 }
 
 #[cfg(test)]
@@ -117,15 +132,16 @@ mod tests {
         for code in ["13", "8", "1032", "778", "5", "14"] {
             assert!(unavailable(true, code), "{code}");
         }
-        // PostgreSQL: disk full, connection failure, shutting down, cannot connect now.
-        for code in ["53100", "08006", "57P01", "57P03"] {
+        // PostgreSQL: disk full, connection failure, shutting down, cannot connect now, a
+        // deadlock, a serialization failure.
+        for code in ["53100", "08006", "57P01", "57P03", "40P01", "40001"] {
             assert!(unavailable(false, code), "{code}");
         }
         // Constraint violations, syntax, a corrupt file: the request or the server is wrong.
         for code in ["2067", "19", "1", "11"] {
             assert!(!unavailable(true, code), "{code}");
         }
-        for code in ["23505", "42601", "XX001", "40001"] {
+        for code in ["23505", "42601", "XX001"] {
             assert!(!unavailable(false, code), "{code}");
         }
     }

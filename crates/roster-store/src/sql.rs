@@ -2272,7 +2272,7 @@ fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>) -> 
                     Err(_) => break,
                 }
             }
-            match apply_batch(&pool, &batch).await {
+            match apply_with_retries(&pool, &batch).await {
                 Ok(results) => {
                     feed.send_modify(|n| *n = n.wrapping_add(1));
                     for (job, result) in batch.into_iter().zip(results) {
@@ -2291,8 +2291,34 @@ fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>) -> 
     queue
 }
 
+/// Most times a batch is tried again after the database rolled it back for a conflict with a
+/// concurrent transaction (another node's writer).
+const MAX_BATCH_RETRIES: u32 = 8;
+
+/// [`apply_batch`], tried again when the database rolled it back for a deadlock or a
+/// serialization failure (SQLSTATE 40P01, 40001: another node's writer took the same rows in
+/// another order). Nothing of a rolled-back batch was written, so trying it again is safe;
+/// when the retries run out the jobs hear `Unavailable` (a 503 with `Retry-After`).
+async fn apply_with_retries(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Result<()>>>> {
+    let mut retries = 0;
+    loop {
+        match apply_batch(pool, batch).await {
+            Err(e) if crate::rolled_back(&e) && retries < MAX_BATCH_RETRIES => {
+                retries += 1;
+                tracing::debug!(error = %e, retries, "write batch rolled back by a conflict, retrying");
+                // Apart, so that the writers that collided do not collide again.
+                let pause = fastrand::u64(1..=(1 << retries.min(6)));
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// Applies every job of `batch` in one transaction; per job, the result of each change. The
-/// events of the changes that were applied join the feed last, numbered in batch order.
+/// events of the changes that were applied join the feed last, numbered in batch order, each
+/// tenant's feed row locked in tenant-id order so that writers on several nodes never wait for
+/// each other in a cycle over them.
 async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Result<()>>>> {
     let mut tx = pool.begin().await.map_err(db_error)?;
     // A burst of single creates in one tenant (concurrent `POST /v1/users`) goes in one set of
@@ -2328,6 +2354,7 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
             None => feed.push((job.tenant, events.collect())),
         }
     }
+    feed.sort_by_key(|(tenant, _)| *tenant.as_uuid());
     for (tenant, events) in &feed {
         insert_events(&mut tx, *tenant.as_uuid(), events).await?;
     }

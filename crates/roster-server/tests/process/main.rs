@@ -7,6 +7,7 @@ mod background;
 mod crash;
 mod faults;
 mod node;
+mod nodes;
 mod overload;
 mod proxy;
 mod shutdown;
