@@ -22,6 +22,10 @@ pub struct Config {
     pub database_url: Option<SecretString>,
     /// PostgreSQL connections per node.
     pub database_max_connections: u32,
+    /// Whether a node applies pending migrations when it starts; `false` (`roster serve
+    /// --no-migrate`) for deployments that run `roster migrate` in a step of their own: the node
+    /// then refuses a schema that is not current.
+    pub migrate: bool,
     /// The default tenant's admin token on first start; generated and printed once when unset.
     pub bootstrap_token: Option<SecretString>,
     /// The system token (scope `system`: manages tenants) on first start; generated and printed
@@ -143,6 +147,7 @@ const KEYS: &[&str] = &[
     "data_dir",
     "database_url",
     "database_max_connections",
+    "migrate",
     "bootstrap_token",
     "system_token",
     "log_format",
@@ -196,6 +201,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./roster-data"),
             database_url: None,
             database_max_connections: 16,
+            migrate: true,
             bootstrap_token: None,
             system_token: None,
             log_format: LogFormat::Text,

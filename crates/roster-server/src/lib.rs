@@ -15,6 +15,7 @@ use roster_core::organizations::OrganizationTypes;
 use roster_core::webhooks::WebhookSettings;
 use roster_core::{Clock, Directory, SystemClock};
 use roster_http::{HttpConfig, Metrics};
+use roster_store::Schema;
 use secrecy::ExposeSecret;
 
 pub mod config;
@@ -44,8 +45,10 @@ pub async fn open(config: &Config) -> anyhow::Result<Directory> {
 /// [`open`] with time from `clock` (tests pin it).
 pub async fn open_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Directory> {
     let database = config.database();
-    let store =
-        roster_store::open(&database).await.with_context(|| format!("open {database:?}"))?;
+    let schema = if config.migrate { Schema::Migrate } else { Schema::AsIs };
+    let store = roster_store::open(&database, schema)
+        .await
+        .with_context(|| format!("open {database:?}"))?;
     tracing::info!(database = ?database, "data store open");
     let directory = Directory::new(store, clock, config.argon2)?
         .with_hash_limits(config.password_hash_limits)
@@ -130,7 +133,9 @@ pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow:
 /// Applies pending migrations and returns.
 pub async fn migrate(config: &Config) -> anyhow::Result<()> {
     let database = config.database();
-    roster_store::open(&database).await.with_context(|| format!("migrate {database:?}"))?;
+    roster_store::open(&database, Schema::Migrate)
+        .await
+        .with_context(|| format!("migrate {database:?}"))?;
     Ok(())
 }
 

@@ -33,6 +33,10 @@ enum Command {
         /// Directory of the embedded database [default: ./roster-data].
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Apply no migrations (a separate `roster migrate` step does): refuse to start unless
+        /// the schema is current.
+        #[arg(long)]
+        no_migrate: bool,
     },
     /// Import or export users.
     Users {
@@ -122,9 +126,10 @@ async fn main() -> anyhow::Result<()> {
     let mut config = Config::load(&cli.config).context("read configuration")?;
     init_tracing(&config);
     match cli.command {
-        Command::Serve { listen, data_dir } => {
+        Command::Serve { listen, data_dir, no_migrate } => {
             config.listen = listen.unwrap_or(config.listen);
             config.data_dir = data_dir.unwrap_or(config.data_dir);
+            config.migrate &= !no_migrate;
             let server = roster_server::build(&config).await?;
             tracing::info!(address = %server.local_addr(), "listening on http://{}", server.local_addr());
             server.run_until_stopped(roster_server::shutdown_signal()).await?;

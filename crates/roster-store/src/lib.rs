@@ -45,12 +45,22 @@ struct Job {
 /// How long a request waits for a connection before the store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Opens the database and applies pending migrations.
-pub async fn open(db: &Database) -> Result<Arc<dyn Store>, Error> {
+/// What opening a database does to its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schema {
+    /// Applies pending migrations (nodes starting together on PostgreSQL take turns).
+    Migrate,
+    /// Applies none: the schema must be the binary's already (a deployment that migrates in a
+    /// step of its own, `roster serve --no-migrate`).
+    AsIs,
+}
+
+/// Opens the database; a schema newer than this binary knows is refused.
+pub async fn open(db: &Database, schema: Schema) -> Result<Arc<dyn Store>, Error> {
     Ok(match db {
-        Database::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path).await?),
+        Database::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path, schema).await?),
         Database::Postgres { url, max_connections } => {
-            Arc::new(postgres::PgStore::open(url, *max_connections).await?)
+            Arc::new(postgres::PgStore::open(url, *max_connections, schema).await?)
         }
     })
 }

@@ -1975,6 +1975,39 @@ async fn put_membership(tx: &mut Tx<'_>, t: Uuid, m: &AppMembership, new: bool) 
 /// The migration that gave memberships a value index.
 const MEMBERSHIP_INDEX_MIGRATION: i64 = 22;
 
+/// Brings the schema to what this binary knows (`Schema::Migrate`), or checks that it is there
+/// (`Schema::AsIs`, for deployments that migrate in a step of their own). A schema newer than
+/// the binary knows is refused either way: an older node must not write to it.
+async fn prepare_schema(pool: &Pool<Db>, migrator: sqlx::migrate::Migrator, schema: crate::Schema) -> Result<()> {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> = sqlx::query_scalar("select max(version) from _sqlx_migrations where success")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(None);
+    let applied = applied.unwrap_or(0);
+    if applied > known {
+        return Err(Error::internal(format!(
+            "the database's schema is at version {applied}, newer than this binary knows ({known}): \
+             run a release that knows it"
+        )));
+    }
+    match schema {
+        crate::Schema::AsIs if applied < known => Err(Error::internal(format!(
+            "the database's schema is at version {applied}, this binary needs {known}: run \
+             `roster migrate` first, or start without --no-migrate"
+        ))),
+        crate::Schema::AsIs => Ok(()),
+        crate::Schema::Migrate => {
+            let indexed = migrated(pool, MEMBERSHIP_INDEX_MIGRATION).await;
+            migrator.run(pool).await.map_err(Error::internal)?;
+            if !indexed {
+                index_memberships(pool).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Whether the migration `version` had been applied (not on a new database).
 async fn migrated(pool: &Pool<Db>, version: i64) -> bool {
     let applied = sqlx::query("select 1 from _sqlx_migrations where version = $1 and success")

@@ -37,7 +37,7 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub(crate) async fn open(path: &Path) -> Result<Self> {
+    pub(crate) async fn open(path: &Path, schema: crate::Schema) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| roster_core::Error::Unavailable(Box::new(e)))?;
@@ -58,14 +58,7 @@ impl SqliteStore {
             .connect_with(options.clone().pragma("temp_store", "memory"))
             .await
             .map_err(db_error)?;
-        let indexed = migrated(&writer, MEMBERSHIP_INDEX_MIGRATION).await;
-        sqlx::migrate!("migrations/sqlite")
-            .run(&writer)
-            .await
-            .map_err(roster_core::Error::internal)?;
-        if !indexed {
-            index_memberships(&writer).await?;
-        }
+        prepare_schema(&writer, sqlx::migrate!("migrations/sqlite"), schema).await?;
         let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         let reader = SqlitePoolOptions::new()
             .max_connections(u32::try_from(readers).unwrap_or(8))

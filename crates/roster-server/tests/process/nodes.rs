@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use roster_testkit::TestDb;
 use serde_json::{Value, json};
 
-use crate::node::{Node, TOKEN};
+use crate::node::{Node, TOKEN, command};
 
 const SYSTEM_TOKEN: &str = "rst_process_system_0123456789abcdef0123456789ab";
 const NODES: usize = 3;
@@ -211,5 +211,60 @@ async fn three_nodes_write_several_tenants_at_once_and_agree_on_every_feed() {
     );
     for node in &nodes {
         node.terminate();
+    }
+}
+
+/// `roster <args>` over `db`, listening on a free port.
+fn serve(db: &TestDb, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = command(db, args);
+    cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
+    cmd
+}
+
+/// Runs `sql` on the test database, as an operator (or a newer release) would.
+async fn run_sql(db: &TestDb, sql: &str) {
+    use sqlx::Connection as _;
+    match db.postgres_url() {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+            sqlx::raw_sql(sql).execute(&mut conn).await.expect("run SQL");
+        }
+        None => {
+            let url = format!("sqlite://{}", db.data_dir().join("roster.db").display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+            sqlx::raw_sql(sql).execute(&mut conn).await.expect("run SQL");
+        }
+    }
+}
+
+#[tokio::test]
+async fn nodes_migrate_in_turn_or_not_at_all_and_refuse_a_newer_schema() {
+    let db = TestDb::new().await;
+    // Told not to migrate, a node refuses an empty database, naming the step it lacks.
+    let refused = Node::spawn(serve(&db, &["serve", "--no-migrate"]))
+        .await
+        .err()
+        .expect("a node that may not migrate refuses an old schema");
+    assert!(refused.contains("roster migrate"), "{refused}");
+    // `roster migrate` is that step; then the node starts without migrating.
+    let status = command(&db, &["migrate"]).status().await.expect("roster migrate");
+    assert!(status.success());
+    let node = Node::spawn(serve(&db, &["serve", "--no-migrate"]))
+        .await
+        .unwrap_or_else(|log| panic!("a current schema serves: {log}"));
+    node.get_json("/v1/users").await;
+    node.terminate();
+    assert!(node.exited(std::time::Duration::from_secs(60)).await.success());
+
+    // A schema a newer release left: refused, with or without migrating.
+    run_sql(
+        &db,
+        "insert into _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+         values (99999, 'from a newer release', current_timestamp, true, '', 0)",
+    )
+    .await;
+    for args in [&["serve"][..], &["serve", "--no-migrate"]] {
+        let log = Node::spawn(serve(&db, args)).await.err().expect("a newer schema is refused");
+        assert!(log.contains("newer than this binary knows"), "{args:?}: {log}");
     }
 }
