@@ -66,25 +66,33 @@ pub struct Directory {
 /// How long an authenticated token is trusted without asking the store again: the most a
 /// revocation or scope change can take to reach a running node.
 pub const PRINCIPAL_TTL: Duration = Duration::seconds(10);
-/// Most principals remembered; past that the cache starts over.
-const PRINCIPAL_CACHE_SIZE: usize = 10_000;
+/// Most principals remembered; past that the least recently used is forgotten.
+const PRINCIPAL_CACHE_SIZE: std::num::NonZeroUsize = std::num::NonZeroUsize::new(10_000).unwrap();
 
-/// Token hash → principal, each until it is `PRINCIPAL_TTL` old or its token expires.
-#[derive(Default)]
-struct PrincipalCache(
-    std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, OffsetDateTime)>>,
-);
+/// Token hash → principal, each until it is `PRINCIPAL_TTL` old or its token expires; the
+/// least recently used goes first when it is full, so a busy node keeps its hot tokens.
+struct PrincipalCache(std::sync::Mutex<lru::LruCache<[u8; 32], (Principal, OffsetDateTime)>>);
+
+impl Default for PrincipalCache {
+    fn default() -> Self {
+        PrincipalCache(std::sync::Mutex::new(lru::LruCache::new(PRINCIPAL_CACHE_SIZE)))
+    }
+}
 
 impl PrincipalCache {
     fn get(&self, hash: &[u8; 32], now: OffsetDateTime) -> Option<Principal> {
-        let map = self.0.lock().ok()?;
+        let mut map = self.0.lock().ok()?;
         map.get(hash).filter(|(_, until)| *until > now).map(|(p, _)| p.clone())
     }
 
     /// Forgets every principal `matches` (after a revocation or a tenant's deletion).
     fn forget(&self, matches: impl Fn(&Principal) -> bool) {
         if let Ok(mut map) = self.0.lock() {
-            map.retain(|_, (p, _)| !matches(p));
+            let gone: Vec<[u8; 32]> =
+                map.iter().filter(|(_, (p, _))| matches(p)).map(|(hash, _)| *hash).collect();
+            for hash in gone {
+                map.pop(&hash);
+            }
         }
     }
 
@@ -92,10 +100,7 @@ impl PrincipalCache {
         let until =
             principal.expires_at.map_or(now + PRINCIPAL_TTL, |e| e.min(now + PRINCIPAL_TTL));
         if let Ok(mut map) = self.0.lock() {
-            if map.len() >= PRINCIPAL_CACHE_SIZE {
-                map.clear();
-            }
-            map.insert(hash, (principal, until));
+            map.put(hash, (principal, until));
         }
     }
 }
@@ -406,8 +411,8 @@ impl Directory {
             None => self.store.principal(&hash, now).await?,
         };
         let principal = principal.ok_or(Error::Unauthenticated)?;
-        // Recorded when the token is looked up, so at most once per cache lifetime. A failure
-        // to record it does not fail the request.
+        // Recorded when the token is looked up, and kept by the store at most once a minute
+        // (whichever node asks). A failure to record it does not fail the request.
         if let Actor::Token(id) = principal.actor
             && let Err(e) = self.store.touch_token(principal.tenant, id, now).await
         {
@@ -1399,6 +1404,34 @@ async fn watch_remote_commits(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_principal_cache_forgets_the_least_recently_used_first() {
+        let now = time::OffsetDateTime::UNIX_EPOCH;
+        let tenant = crate::tenant::Tenant {
+            id: crate::TenantId::generate(now),
+            name: "t".to_owned(),
+            root_organization_id: crate::OrgId::generate(now),
+            created_at: now,
+        };
+        let principal = crate::Principal::system(&tenant);
+        let cache = super::PrincipalCache::default();
+        let hash = |i: usize| {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            h
+        };
+        for i in 0..super::PRINCIPAL_CACHE_SIZE.get() {
+            cache.put(hash(i), principal.clone(), now);
+        }
+        assert!(cache.get(&hash(0), now).is_some(), "the first, used again");
+        cache.put(hash(usize::MAX), principal.clone(), now);
+        assert!(cache.get(&hash(0), now).is_some(), "kept: it was used last");
+        assert!(cache.get(&hash(1), now).is_none(), "the least recently used went");
+        assert!(cache.get(&hash(2), now).is_some(), "one went, not all");
+        cache.forget(|_| true);
+        assert!(cache.get(&hash(2), now).is_none());
+    }
+
     /// A change to any field of the profile is seen (and so written and announced).
     #[test]
     fn profile_fields_name_every_field_of_the_profile() {

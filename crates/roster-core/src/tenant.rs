@@ -68,7 +68,7 @@ pub struct Token {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
-    /// When the token last authenticated a request (to within the principal cache's lifetime).
+    /// When the token last authenticated a request (to within [`TOKEN_USE_GRAIN`]).
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
     /// The application the token acts for ("the requesting application" of dialects that have
@@ -97,6 +97,10 @@ pub struct NewToken {
     pub application_id: Option<ApplicationId>,
     pub public_key: Option<PublicKey>,
 }
+
+/// How finely a token's `last_used_at` is kept: a use within this long of the recorded one is
+/// not written again, whichever node sees it.
+pub const TOKEN_USE_GRAIN: time::Duration = time::Duration::minutes(1);
 
 /// The tenant and permissions a request acts with, resolved from its bearer token.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -183,10 +183,16 @@ impl Store for This {
     }
 
     async fn touch_token(&self, tenant: TenantId, id: TokenId, at: OffsetDateTime) -> Result<()> {
-        sqlx::query("update tokens set last_used_at = $3 where tenant_id = $1 and id = $2")
-            .bind(tenant.as_uuid())
-            .bind(id.as_uuid())
-            .bind(micros(at))
+        // At most once a minute a token, however many nodes see it: a later use within the
+        // minute matches no row and writes nothing.
+        sqlx::query(
+            "update tokens set last_used_at = $3 where tenant_id = $1 and id = $2 \
+             and (last_used_at is null or last_used_at <= $4)",
+        )
+        .bind(tenant.as_uuid())
+        .bind(id.as_uuid())
+        .bind(micros(at))
+        .bind(micros(at - roster_core::tenant::TOKEN_USE_GRAIN))
             .execute(self.writer())
             .await
             .map_err(db_error)?;

@@ -155,3 +155,26 @@ async fn bad_token_documents_are_named_problems() {
     expect_status(app.get("/v1/tokens/not-a-uuid").send().await.unwrap(), StatusCode::BAD_REQUEST)
         .await;
 }
+
+#[tokio::test]
+async fn a_tokens_use_is_recorded_at_most_once_a_minute() {
+    let app = TestApp::spawn().await;
+    let issued = issue(&app, json!({ "name": "ci", "scopes": ["users:read"] })).await;
+    let (secret, path) = (
+        issued["token"].as_str().unwrap(),
+        format!("/v1/tokens/{}", issued["id"].as_str().unwrap()),
+    );
+    let last_used = || async {
+        let one = expect_status(app.get(&path).send().await.unwrap(), StatusCode::OK).await;
+        one["last_used_at"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(status_as(&app, secret, Method::GET, "/v1/users").await, StatusCode::OK);
+    let first = last_used().await;
+    // Past the principal cache's lifetime the store is asked again, within the minute: kept.
+    app.clock.advance(time::Duration::seconds(30));
+    assert_eq!(status_as(&app, secret, Method::GET, "/v1/users").await, StatusCode::OK);
+    assert_eq!(last_used().await, first, "a use within the minute is not written again");
+    app.clock.advance(time::Duration::seconds(31));
+    assert_eq!(status_as(&app, secret, Method::GET, "/v1/users").await, StatusCode::OK);
+    assert!(last_used().await > first, "a use a minute later is");
+}
