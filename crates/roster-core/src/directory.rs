@@ -55,6 +55,8 @@ pub struct Directory {
     /// Signs access tokens (derived from the deployment's cursor key).
     access_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     principals: Arc<PrincipalCache>,
+    /// Set once the task that forgets what other nodes revoked runs.
+    following_hints: Arc<std::sync::OnceLock<()>>,
     /// Consecutive failed password verifications that lock a user.
     lockout_after: u32,
     audit: AuditLog,
@@ -251,6 +253,7 @@ impl Directory {
             webhook_key: Arc::default(),
             access_key: Arc::default(),
             principals: Arc::default(),
+            following_hints: Arc::default(),
             remote: RemoteCommits::default(),
             phone_region: None,
             webhook_formats: Arc::default(),
@@ -403,6 +406,10 @@ impl Directory {
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
         let hash = secret::token_hash(token);
         let now = self.now();
+        self.following_hints.get_or_init(|| {
+            let cache = Arc::downgrade(&self.principals);
+            tokio::spawn(follow_hints(cache, self.store.hints()));
+        });
         if let Some(principal) = self.principals.get(&hash, now) {
             return Ok(principal);
         }
@@ -1346,6 +1353,26 @@ const PROFILE_FIELDS: &[&str] = &[
     "app_data",
     "machine",
 ];
+
+/// Forgets the principals other nodes revoked (or whose tenant they deleted), as the store
+/// tells; everything when it may have missed some. Ends when the directory is gone.
+async fn follow_hints(
+    cache: std::sync::Weak<PrincipalCache>,
+    mut hints: tokio::sync::broadcast::Receiver<crate::store::Hint>,
+) {
+    use crate::store::Hint;
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let hint = hints.recv().await;
+        let Some(cache) = cache.upgrade() else { return };
+        match hint {
+            Ok(Hint::TokenRevoked(id)) => cache.forget(|p| p.actor == Actor::Token(id)),
+            Ok(Hint::TenantDeleted(id)) => cache.forget(|p| p.tenant == id),
+            Ok(Hint::Lost) | Err(RecvError::Lagged(_)) => cache.forget(|_| true),
+            Err(RecvError::Closed) => return,
+        }
+    }
+}
 
 /// Tells the feed readers waiting on this node that another node committed: one task polls the
 /// feed heads every [`FEED_POLL`] while someone waits, and ticks the channel they wait on when

@@ -29,6 +29,15 @@ use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
 use crate::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 
+/// A change another node committed that this node may hold in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    TokenRevoked(TokenId),
+    TenantDeleted(TenantId),
+    /// The hints may have missed some (the connection that brings them was lost): forget all.
+    Lost,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Whether the database answers.
@@ -218,8 +227,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// The events `query` selects, in feed order.
     async fn events(&self, tenant: TenantId, query: &EventQuery) -> Result<Vec<Event>>;
-    /// Changes after every commit made through this store (not through other nodes).
+    /// Changes after every commit made through this store, and, where the database tells
+    /// (PostgreSQL's `NOTIFY`), after other nodes' commits too.
     fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// What other nodes changed that this node may remember (a revoked token), as the database
+    /// tells (PostgreSQL's `NOTIFY`); a store with one node tells nothing.
+    fn hints(&self) -> tokio::sync::broadcast::Receiver<Hint>;
     /// The sum of every tenant's last feed sequence number: it moves whenever any node
     /// commits events (one query tells a node whether others committed).
     async fn feed_heads(&self) -> Result<i64>;

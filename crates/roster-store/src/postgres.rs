@@ -24,11 +24,89 @@ const MAX_BATCH: usize = 48;
 /// The advisory lock nodes hold while they prepare the schema (`roster` in ASCII, then 1).
 const SCHEMA_LOCK: i64 = 0x726f_7374_6572_0001;
 
+/// Other nodes' notifications are sent (`NOTIFY`, delivered when the transaction commits).
+const NOTIFY: bool = true;
+
+/// Listens for other nodes' notifications until `stop` ends: a commit ticks `feed` (waking this
+/// node's waiting feed readers at once, not at their next poll), a hint goes to `hints`. A lost
+/// connection is taken up again; what it may have missed counts as a commit and as
+/// [`Hint::Lost`], and the readers' poll and the principal cache's lifetime stay the safety net.
+async fn listen(
+    pool: Pool<Postgres>,
+    feed: tokio::sync::watch::Sender<u64>,
+    hints: tokio::sync::broadcast::Sender<roster_core::store::Hint>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    use roster_core::store::Hint;
+    let lost = || {
+        feed.send_modify(|n| *n = n.wrapping_add(1));
+        let _ = hints.send(Hint::Lost);
+    };
+    loop {
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen_all([FEED_CHANNEL, HINT_CHANNEL]).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            _ = &mut stop => return,
+            connected = connected => match connected {
+                Ok(listener) => listener,
+                Err(e) => {
+                    tracing::debug!(error = %e, "listening for other nodes failed; trying again");
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        () = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
+                    }
+                }
+            },
+        };
+        lost();
+        loop {
+            let received = tokio::select! {
+                _ = &mut stop => return,
+                received = listener.try_recv() => received,
+            };
+            match received {
+                Ok(Some(n)) if n.channel() == FEED_CHANNEL => {
+                    feed.send_modify(|n| *n = n.wrapping_add(1))
+                }
+                Ok(Some(n)) => {
+                    if let Some(hint) = parse_hint(n.payload()) {
+                        let _ = hints.send(hint);
+                    }
+                }
+                // The connection was lost; the next call takes it up again.
+                Ok(None) => lost(),
+                Err(e) => {
+                    tracing::debug!(error = %e, "listening for other nodes failed; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A hint's payload: `token:<id>` or `tenant:<id>`.
+fn parse_hint(payload: &str) -> Option<roster_core::store::Hint> {
+    use roster_core::store::Hint;
+    let (kind, id) = payload.split_once(':')?;
+    let id: Uuid = id.parse().ok()?;
+    match kind {
+        "token" => Some(Hint::TokenRevoked(TokenId::from_uuid(id))),
+        "tenant" => Some(Hint::TenantDeleted(TenantId::from_uuid(id))),
+        _ => None,
+    }
+}
+
 pub(crate) struct PgStore {
     pool: Pool<Postgres>,
     queue: tokio::sync::mpsc::Sender<crate::Job>,
     /// Ticks after every committed write batch.
     feed: tokio::sync::watch::Sender<u64>,
+    hints: tokio::sync::broadcast::Sender<roster_core::store::Hint>,
+    /// Dropped with the store: ends the task that listens for other nodes' notifications.
+    _listening: tokio::sync::oneshot::Sender<()>,
 }
 
 impl PgStore {
@@ -60,8 +138,11 @@ impl PgStore {
         let _ = session.close().await;
         prepared?;
         let feed = tokio::sync::watch::Sender::new(0);
+        let hints = tokio::sync::broadcast::Sender::new(256);
         let queue = spawn_writer(pool.clone(), feed.clone());
-        Ok(PgStore { pool, queue, feed })
+        let (_listening, stop) = tokio::sync::oneshot::channel();
+        tokio::spawn(listen(pool.clone(), feed.clone(), hints.clone(), stop));
+        Ok(PgStore { pool, queue, feed, hints, _listening })
     }
 
     fn reader(&self) -> &Pool<Postgres> {
@@ -74,6 +155,10 @@ impl PgStore {
 
     fn feed(&self) -> &tokio::sync::watch::Sender<u64> {
         &self.feed
+    }
+
+    fn hint_sender(&self) -> &tokio::sync::broadcast::Sender<roster_core::store::Hint> {
+        &self.hints
     }
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {

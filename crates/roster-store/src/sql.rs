@@ -139,6 +139,7 @@ impl Store for This {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        notify(&mut tx, HINT_CHANNEL, &format!("tenant:{}", id.as_uuid())).await?;
         tx.commit().await.map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
@@ -173,12 +174,15 @@ impl Store for This {
     }
 
     async fn revoke_token(&self, tenant: TenantId, id: TokenId) -> Result<bool> {
+        let mut tx = self.writer().begin().await.map_err(db_error)?;
         let done = sqlx::query("delete from tokens where tenant_id = $1 and id = $2")
             .bind(tenant.as_uuid())
             .bind(id.as_uuid())
-            .execute(self.writer())
+            .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+        notify(&mut tx, HINT_CHANNEL, &format!("token:{}", id.as_uuid())).await?;
+        tx.commit().await.map_err(db_error)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -825,6 +829,10 @@ impl Store for This {
 
     fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.feed().subscribe()
+    }
+
+    fn hints(&self) -> tokio::sync::broadcast::Receiver<roster_core::store::Hint> {
+        self.hint_sender().subscribe()
     }
 
     async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<jobs::Job>> {
@@ -2330,6 +2338,25 @@ fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>) -> 
     queue
 }
 
+/// The channel on which a node tells the others it committed events.
+const FEED_CHANNEL: &str = "roster_feed";
+/// The channel of [`roster_core::store::Hint`]s: `token:<id>`, `tenant:<id>`.
+const HINT_CHANNEL: &str = "roster_hints";
+
+/// Tells the other nodes on `channel` when `tx` commits (PostgreSQL's `NOTIFY` is delivered
+/// then, or never if it rolls back); nothing where one node writes the database.
+async fn notify(tx: &mut sqlx::Transaction<'_, Db>, channel: &str, payload: &str) -> Result<()> {
+    if NOTIFY {
+        sqlx::query("select pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
 /// Most times a batch is tried again after the database rolled it back for a conflict with a
 /// concurrent transaction (another node's writer).
 const MAX_BATCH_RETRIES: u32 = 8;
@@ -2396,6 +2423,9 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
     feed.sort_by_key(|(tenant, _)| *tenant.as_uuid());
     for (tenant, events) in &feed {
         insert_events(&mut tx, *tenant.as_uuid(), events).await?;
+    }
+    if feed.iter().any(|(_, events)| !events.is_empty()) {
+        notify(&mut tx, FEED_CHANNEL, "").await?;
     }
     tx.commit().await.map_err(db_error)?;
     Ok(all)

@@ -23,6 +23,8 @@ type DbRow = sqlx::sqlite::SqliteRow;
 /// Appended to the claim of due webhook deliveries: concurrent nodes skip each other's rows
 /// (SQLite has one writer, so nothing to skip).
 const SKIP_LOCKED: &str = "";
+/// One node writes a SQLite file: there is no one to notify.
+const NOTIFY: bool = false;
 type This = SqliteStore;
 
 /// Most jobs the writer commits in one transaction.
@@ -34,6 +36,7 @@ pub(crate) struct SqliteStore {
     queue: tokio::sync::mpsc::Sender<crate::Job>,
     /// Ticks after every committed write batch.
     feed: tokio::sync::watch::Sender<u64>,
+    hints: tokio::sync::broadcast::Sender<roster_core::store::Hint>,
 }
 
 impl SqliteStore {
@@ -68,7 +71,8 @@ impl SqliteStore {
             .map_err(db_error)?;
         let feed = tokio::sync::watch::Sender::new(0);
         let queue = spawn_writer(writer.clone(), feed.clone());
-        Ok(SqliteStore { reader, writer, queue, feed })
+        let hints = tokio::sync::broadcast::Sender::new(1);
+        Ok(SqliteStore { reader, writer, queue, feed, hints })
     }
 
     fn reader(&self) -> &Pool<Sqlite> {
@@ -81,6 +85,10 @@ impl SqliteStore {
 
     fn feed(&self) -> &tokio::sync::watch::Sender<u64> {
         &self.feed
+    }
+
+    fn hint_sender(&self) -> &tokio::sync::broadcast::Sender<roster_core::store::Hint> {
+        &self.hints
     }
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {

@@ -18,6 +18,8 @@ const ROUNDS: usize = 4;
 const WRITERS: usize = 6;
 /// Requests a writer sends at most in a round (the kill comes long before).
 const MAX_REQUESTS: usize = 5_000;
+/// Creates each round has acknowledged before its kill may come.
+const MIN_ACKS_PER_ROUND: usize = 30;
 
 /// What the clients were told.
 #[derive(Default)]
@@ -158,8 +160,16 @@ async fn acknowledged_writes_survive_sigkill_and_the_feed_has_no_gap() {
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| tokio::spawn(writer(node.clone(), ledger.clone(), round, w)))
             .collect();
-        // A random instant while the writers are busy.
-        tokio::time::sleep(Duration::from_millis(fastrand::u64(150..900))).await;
+        // A random instant while the writers are busy: once this round has had some writes
+        // acknowledged (however slow the machine is to start the node), up to 600 ms later.
+        let acked_before = ledger.lock().expect("ledger").acked.len();
+        let busy_by = tokio::time::Instant::now() + Duration::from_secs(30);
+        while ledger.lock().expect("ledger").acked.len() < acked_before + MIN_ACKS_PER_ROUND
+            && tokio::time::Instant::now() < busy_by
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(0..600))).await;
         node.kill().await;
         for w in writers {
             w.await.expect("writer");

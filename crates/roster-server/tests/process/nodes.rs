@@ -268,3 +268,72 @@ async fn nodes_migrate_in_turn_or_not_at_all_and_refuse_a_newer_schema() {
         assert!(log.contains("newer than this binary knows"), "{args:?}: {log}");
     }
 }
+
+#[tokio::test]
+async fn a_revocation_and_a_commit_on_one_node_reach_the_others_at_once() {
+    use std::time::{Duration, Instant};
+    let db = TestDb::new().await;
+    if db.postgres_url().is_none() {
+        eprintln!("nodes: PostgreSQL only; runs in the suite's PostgreSQL pass");
+        return;
+    }
+    let a = Node::start(&db).await;
+    let b = Node::start(&db).await;
+
+    // A token issued on one node and used on the other, which now remembers it.
+    let issue = a
+        .request(Method::POST, "/v1/tokens")
+        .json(&json!({ "name": "ci", "scopes": ["users:read"] }));
+    let issued: Value = issue.send().await.expect("send").json().await.expect("JSON");
+    let secret = issued["token"].as_str().expect("token").to_owned();
+    let use_on_b = || async {
+        request(&b, &secret, Method::GET, "/v1/users").send().await.expect("send").status()
+    };
+    assert_eq!(use_on_b().await, StatusCode::OK);
+    let revoke =
+        a.request(Method::DELETE, &format!("/v1/tokens/{}", issued["id"].as_str().expect("id")));
+    assert_eq!(revoke.send().await.expect("send").status(), StatusCode::NO_CONTENT);
+    let revoked = Instant::now();
+    // The other node remembers a principal for 10 s; the hint must reach it long before.
+    let refused = loop {
+        if use_on_b().await == StatusCode::UNAUTHORIZED {
+            break revoked.elapsed();
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(5),
+            "a revoked token still works on another node after 5 s"
+        );
+        tokio::task::yield_now().await;
+    };
+
+    // A reader long-polling one node hears of a commit on the other.
+    let head = crate::node::events(&b).await.last().map_or(0, |e| e["seq"].as_i64().expect("seq"));
+    let reader = {
+        let path = format!("{}/v1/events?after={head}&wait=20", b.base);
+        let http = b.http.clone();
+        tokio::spawn(async move {
+            let page: Value = http
+                .get(path)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("JSON");
+            (Instant::now(), page)
+        })
+    };
+    // Give the reader its turn to start waiting before the write it waits for.
+    tokio::task::yield_now().await;
+    let create = a.request(Method::POST, "/v1/users").json(&json!({ "username": "woken" }));
+    assert_eq!(create.send().await.expect("send").status(), StatusCode::CREATED);
+    let committed = Instant::now();
+    let (answered, page) = reader.await.expect("reader");
+    assert_eq!(page["data"][0]["type"], "user.created", "{page}");
+    eprintln!(
+        "nodes: a revocation honoured on another node after {} ms; a long-poll on another node answered {} ms after the commit",
+        refused.as_millis(),
+        answered.saturating_duration_since(committed).as_millis()
+    );
+}
