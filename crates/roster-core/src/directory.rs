@@ -334,9 +334,15 @@ impl Directory {
         self.invitation_ttl
     }
 
-    /// Ticks after every commit on this node (for workers that wait for new events).
+    /// Ticks after every commit on this node and, on PostgreSQL, on the others (for workers
+    /// that follow the feed).
     pub fn feed_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.store.feed_changes()
+    }
+
+    /// Ticks after a commit that left `worker` something to do.
+    pub fn work_changes(&self, worker: crate::store::Worker) -> tokio::sync::watch::Receiver<u64> {
+        self.store.work_changes(worker)
     }
 
     pub fn webhook_settings(&self) -> crate::webhooks::WebhookSettings {

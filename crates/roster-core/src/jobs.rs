@@ -170,7 +170,7 @@ impl Directory {
 
     /// Runs jobs as they come, until the future is dropped.
     pub async fn run_jobs(self) {
-        let mut changes = self.feed_changes();
+        let mut changes = self.store().work_changes(crate::store::Worker::Jobs);
         loop {
             let now = self.now();
             match self.store().claim_jobs(now, now + LEASE, 8).await {

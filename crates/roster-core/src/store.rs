@@ -29,6 +29,13 @@ use crate::tenant::{NewToken, Principal, Tenant, Token};
 use crate::user::User;
 use crate::webhooks::{Claimed, Delivery, DeliveryStatus, Webhook};
 
+/// A background worker that waits for work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worker {
+    Jobs,
+    Deliveries,
+}
+
 /// A change another node committed that this node may hold in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hint {
@@ -233,6 +240,9 @@ pub trait Store: Send + Sync + 'static {
     /// What other nodes changed that this node may remember (a revoked token), as the database
     /// tells (PostgreSQL's `NOTIFY`); a store with one node tells nothing.
     fn hints(&self) -> tokio::sync::broadcast::Receiver<Hint>;
+    /// Changes after a commit that left `worker` something to do (a job queued, a webhook
+    /// delivery due), on this node or, where the database tells, on another.
+    fn work_changes(&self, worker: Worker) -> tokio::sync::watch::Receiver<u64>;
     /// The sum of every tenant's last feed sequence number: it moves whenever any node
     /// commits events (one query tells a node whether others committed).
     async fn feed_heads(&self) -> Result<i64>;

@@ -67,7 +67,7 @@ pub fn spawn(
 }
 
 async fn run(directory: Directory, client: reqwest::Client, route: Route) {
-    let mut changes = directory.feed_changes();
+    let mut changes = directory.work_changes(roster_core::store::Worker::Deliveries);
     loop {
         match directory.claim_deliveries(BATCH).await {
             Ok(claimed) if !claimed.is_empty() => {

@@ -28,18 +28,21 @@ const SCHEMA_LOCK: i64 = 0x726f_7374_6572_0001;
 const NOTIFY: bool = true;
 
 /// Listens for other nodes' notifications until `stop` ends: a commit ticks `feed` (waking this
-/// node's waiting feed readers at once, not at their next poll), a hint goes to `hints`. A lost
-/// connection is taken up again; what it may have missed counts as a commit and as
-/// [`Hint::Lost`], and the readers' poll and the principal cache's lifetime stay the safety net.
+/// node's waiting feed readers at once, not at their next poll) and the workers it left work
+/// for, a hint goes to `hints`. A lost connection is taken up again; what it may have missed
+/// counts as a commit with work for every worker and as [`Hint::Lost`], and the readers' poll,
+/// the workers' timers and the principal cache's lifetime stay the safety net.
 async fn listen(
     pool: Pool<Postgres>,
     feed: tokio::sync::watch::Sender<u64>,
+    wake: Wake,
     hints: tokio::sync::broadcast::Sender<roster_core::store::Hint>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     use roster_core::store::Hint;
     let lost = || {
         feed.send_modify(|n| *n = n.wrapping_add(1));
+        Work { jobs: true, deliveries: true }.wake(&wake.jobs, &wake.deliveries);
         let _ = hints.send(Hint::Lost);
     };
     loop {
@@ -69,7 +72,10 @@ async fn listen(
             };
             match received {
                 Ok(Some(n)) if n.channel() == FEED_CHANNEL => {
-                    feed.send_modify(|n| *n = n.wrapping_add(1))
+                    feed.send_modify(|n| *n = n.wrapping_add(1));
+                    let flags = n.payload();
+                    let work = Work { jobs: flags.contains('j'), deliveries: flags.contains('d') };
+                    work.wake(&wake.jobs, &wake.deliveries);
                 }
                 Ok(Some(n)) => {
                     if let Some(hint) = parse_hint(n.payload()) {
@@ -105,6 +111,7 @@ pub(crate) struct PgStore {
     /// Ticks after every committed write batch.
     feed: tokio::sync::watch::Sender<u64>,
     hints: tokio::sync::broadcast::Sender<roster_core::store::Hint>,
+    wake: Wake,
     /// Dropped with the store: ends the task that listens for other nodes' notifications.
     _listening: tokio::sync::oneshot::Sender<()>,
 }
@@ -139,10 +146,11 @@ impl PgStore {
         prepared?;
         let feed = tokio::sync::watch::Sender::new(0);
         let hints = tokio::sync::broadcast::Sender::new(256);
-        let queue = spawn_writer(pool.clone(), feed.clone());
+        let wake = Wake::default();
+        let queue = spawn_writer(pool.clone(), feed.clone(), wake.clone());
         let (_listening, stop) = tokio::sync::oneshot::channel();
-        tokio::spawn(listen(pool.clone(), feed.clone(), hints.clone(), stop));
-        Ok(PgStore { pool, queue, feed, hints, _listening })
+        tokio::spawn(listen(pool.clone(), feed.clone(), wake.clone(), hints.clone(), stop));
+        Ok(PgStore { pool, queue, feed, hints, wake, _listening })
     }
 
     fn reader(&self) -> &Pool<Postgres> {
@@ -159,6 +167,10 @@ impl PgStore {
 
     fn hint_sender(&self) -> &tokio::sync::broadcast::Sender<roster_core::store::Hint> {
         &self.hints
+    }
+
+    fn wake(&self) -> &Wake {
+        &self.wake
     }
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {

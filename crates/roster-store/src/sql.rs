@@ -835,6 +835,13 @@ impl Store for This {
         self.hint_sender().subscribe()
     }
 
+    fn work_changes(&self, worker: roster_core::store::Worker) -> tokio::sync::watch::Receiver<u64> {
+        match worker {
+            roster_core::store::Worker::Jobs => self.wake().jobs.subscribe(),
+            roster_core::store::Worker::Deliveries => self.wake().deliveries.subscribe(),
+        }
+    }
+
     async fn job(&self, tenant: TenantId, id: JobId) -> Result<Option<jobs::Job>> {
         sqlx::query(&format!("select {JOB_COLUMNS} from jobs where tenant_id = $1 and id = $2"))
             .bind(tenant.as_uuid())
@@ -1000,6 +1007,7 @@ impl Store for This {
         .fetch_one(self.writer())
         .await
         .map_err(db_error)?;
+        Work { jobs: false, deliveries: true }.wake(&self.wake().jobs, &self.wake().deliveries);
         delivery_view(&row)
     }
 
@@ -1021,7 +1029,7 @@ impl Store for This {
     }
 
     async fn redeliver(&self, tenant: TenantId, webhook: WebhookId, delivery: i64, now: OffsetDateTime) -> Result<Option<Delivery>> {
-        sqlx::query(&format!(
+        let row = sqlx::query(&format!(
             "update webhook_deliveries set status = 'pending', next_attempt_at = $4, \
              created_at = $4, updated_at = $4, locked_until = null \
              where tenant_id = $1 and webhook_id = $2 and id = $3 returning {DELIVERY_COLUMNS}"
@@ -1032,10 +1040,9 @@ impl Store for This {
         .bind(micros(now))
         .fetch_optional(self.writer())
         .await
-        .map_err(db_error)?
-        .as_ref()
-        .map(delivery_view)
-        .transpose()
+        .map_err(db_error)?;
+        Work { jobs: false, deliveries: true }.wake(&self.wake().jobs, &self.wake().deliveries);
+        row.as_ref().map(delivery_view).transpose()
     }
 
     async fn claim_deliveries(&self, now: OffsetDateTime, lease_until: OffsetDateTime, limit: u32) -> Result<Vec<Claimed>> {
@@ -2308,7 +2315,7 @@ fn token_view(row: &DbRow) -> Result<Token> {
 /// Spawns the writer that owns all writes of `pool`.
 /// Starts the writer task; `feed` ticks after every committed batch (long-polling readers wait
 /// for it).
-fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>) -> tokio::sync::mpsc::Sender<Job> {
+fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>, wake: Wake) -> tokio::sync::mpsc::Sender<Job> {
     let (queue, mut jobs) = tokio::sync::mpsc::channel::<Job>(4 * MAX_BATCH);
     tokio::spawn(async move {
         while let Some(first) = jobs.recv().await {
@@ -2320,8 +2327,9 @@ fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>) -> 
                 }
             }
             match apply_with_retries(&pool, &batch).await {
-                Ok(results) => {
+                Ok((results, work)) => {
                     feed.send_modify(|n| *n = n.wrapping_add(1));
+                    work.wake(&wake.jobs, &wake.deliveries);
                     for (job, result) in batch.into_iter().zip(results) {
                         let _ = job.reply.send(Ok(result));
                     }
@@ -2336,6 +2344,14 @@ fn spawn_writer(pool: sqlx::Pool<Db>, feed: tokio::sync::watch::Sender<u64>) -> 
         }
     });
     queue
+}
+
+/// The watches that wake this node's workers: each ticks when a commit (this node's, or
+/// another's as notified) left work for them.
+#[derive(Clone, Default)]
+struct Wake {
+    jobs: tokio::sync::watch::Sender<u64>,
+    deliveries: tokio::sync::watch::Sender<u64>,
 }
 
 /// The channel on which a node tells the others it committed events.
@@ -2365,7 +2381,7 @@ const MAX_BATCH_RETRIES: u32 = 8;
 /// serialization failure (SQLSTATE 40P01, 40001: another node's writer took the same rows in
 /// another order). Nothing of a rolled-back batch was written, so trying it again is safe;
 /// when the retries run out the jobs hear `Unavailable` (a 503 with `Retry-After`).
-async fn apply_with_retries(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Result<()>>>> {
+async fn apply_with_retries(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec<Vec<Result<()>>>, Work)> {
     let mut retries = 0;
     loop {
         match apply_batch(pool, batch).await {
@@ -2385,7 +2401,7 @@ async fn apply_with_retries(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<
 /// events of the changes that were applied join the feed last, numbered in batch order, each
 /// tenant's feed row locked in tenant-id order so that writers on several nodes never wait for
 /// each other in a cycle over them.
-async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Result<()>>>> {
+async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec<Vec<Result<()>>>, Work)> {
     let mut tx = pool.begin().await.map_err(db_error)?;
     // A burst of single creates in one tenant (concurrent `POST /v1/users`) goes in one set of
     // multi-row statements; if any of them fails, every job is applied on its own below.
@@ -2421,14 +2437,42 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<Vec<Vec<Res
         }
     }
     feed.sort_by_key(|(tenant, _)| *tenant.as_uuid());
+    let mut work = Work::default();
     for (tenant, events) in &feed {
-        insert_events(&mut tx, *tenant.as_uuid(), events).await?;
+        work.deliveries |= insert_events(&mut tx, *tenant.as_uuid(), events).await? > 0;
     }
-    if feed.iter().any(|(_, events)| !events.is_empty()) {
-        notify(&mut tx, FEED_CHANNEL, "").await?;
+    work.jobs = batch.iter().zip(&all).any(|(job, results)| {
+        let applied = job.changes.iter().zip(results).filter(|(_, r)| r.is_ok());
+        applied.flat_map(|(c, _)| &c.writes).any(|w| matches!(w, Write::CreateJob { .. }))
+    });
+    if feed.iter().any(|(_, events)| !events.is_empty()) || work.jobs {
+        notify(&mut tx, FEED_CHANNEL, &work.flags()).await?;
     }
     tx.commit().await.map_err(db_error)?;
-    Ok(all)
+    Ok((all, work))
+}
+
+/// What a committed batch left for the workers: jobs to run, webhook deliveries to send.
+#[derive(Debug, Default, Clone, Copy)]
+struct Work {
+    jobs: bool,
+    deliveries: bool,
+}
+
+impl Work {
+    /// As a notification's payload: `j` for jobs, `d` for deliveries.
+    fn flags(self) -> String {
+        [(self.jobs, 'j'), (self.deliveries, 'd')].iter().filter(|(on, _)| *on).map(|(_, c)| *c).collect()
+    }
+
+    /// Ticks the watches of the workers that have something to do.
+    fn wake(self, jobs: &tokio::sync::watch::Sender<u64>, deliveries: &tokio::sync::watch::Sender<u64>) {
+        for (on, watch) in [(self.jobs, jobs), (self.deliveries, deliveries)] {
+            if on {
+                watch.send_modify(|n| *n = n.wrapping_add(1));
+            }
+        }
+    }
 }
 
 /// Applies one job in a savepoint of `tx`: all or nothing when it is atomic (or a single
@@ -2935,9 +2979,10 @@ async fn claim_keys(tx: &mut Tx<'_>, t: Uuid, keys: &[(UserId, UserKey)]) -> Res
 /// Appends `events` to the tenant's feed. The sequence numbers come from the tenant row, whose
 /// lock is held until commit: numbers are gap-free and commit in order, so a reader of the feed
 /// never skips an event that commits later with a smaller number.
-async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result<()> {
+/// Appends `events` to the tenant's feed, with their webhook deliveries; how many deliveries.
+async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result<u64> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let n = i64::try_from(events.len()).map_err(Error::internal)?;
     let last: i64 = sqlx::query_scalar("update tenants set seq = seq + $2 where id = $1 returning seq")
@@ -2965,7 +3010,7 @@ async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result
     q.build().execute(&mut **tx).await.map_err(db_error)?;
     // The outbox: a delivery for every enabled webhook of the tenant that wants each event.
     let at = events.last().map_or(0, |e| micros(e.occurred_at));
-    sqlx::query(
+    let deliveries = sqlx::query(
         "insert into webhook_deliveries \
          (tenant_id, webhook_id, event_seq, status, attempts, next_attempt_at, created_at, updated_at) \
          select e.tenant_id, w.id, e.seq, 'pending', 0, $3, $3, $3 \
@@ -2982,7 +3027,7 @@ async fn insert_events(tx: &mut Tx<'_>, t: Uuid, events: &[&NewEvent]) -> Result
     .execute(&mut **tx)
     .await
     .map_err(db_error)?;
-    Ok(())
+    Ok(deliveries.rows_affected())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ pub(crate) struct SqliteStore {
     /// Ticks after every committed write batch.
     feed: tokio::sync::watch::Sender<u64>,
     hints: tokio::sync::broadcast::Sender<roster_core::store::Hint>,
+    wake: Wake,
 }
 
 impl SqliteStore {
@@ -70,9 +71,10 @@ impl SqliteStore {
             .await
             .map_err(db_error)?;
         let feed = tokio::sync::watch::Sender::new(0);
-        let queue = spawn_writer(writer.clone(), feed.clone());
+        let wake = Wake::default();
+        let queue = spawn_writer(writer.clone(), feed.clone(), wake.clone());
         let hints = tokio::sync::broadcast::Sender::new(1);
-        Ok(SqliteStore { reader, writer, queue, feed, hints })
+        Ok(SqliteStore { reader, writer, queue, feed, hints, wake })
     }
 
     fn reader(&self) -> &Pool<Sqlite> {
@@ -89,6 +91,10 @@ impl SqliteStore {
 
     fn hint_sender(&self) -> &tokio::sync::broadcast::Sender<roster_core::store::Hint> {
         &self.hints
+    }
+
+    fn wake(&self) -> &Wake {
+        &self.wake
     }
 
     fn queue(&self) -> &tokio::sync::mpsc::Sender<crate::Job> {
