@@ -186,19 +186,7 @@ impl Input {
         let mut params = self.params;
         match self.body {
             None => {}
-            Some((Value::Object(form), Format::Form)) => {
-                for (name, value) in form {
-                    let values = match value {
-                        Value::Array(values) => values,
-                        one => vec![one],
-                    };
-                    params.extend(
-                        values
-                            .into_iter()
-                            .map(|v| (name.clone(), v.as_str().unwrap_or_default().to_owned())),
-                    );
-                }
-            }
+            Some((form, Format::Form)) => params.extend(wire::pairs(form)),
             Some(_) => {
                 return Err(UbisecureError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -431,7 +431,7 @@ impl Changes {
 }
 
 /// A form read by the kit (a name once a string, repeated an array) as name–value pairs.
-fn pairs(form: Value) -> Vec<(String, String)> {
+pub(crate) fn pairs(form: Value) -> Vec<(String, String)> {
     let Value::Object(fields) = form else { return Vec::new() };
     let mut out = Vec::new();
     for (name, value) in fields {
