@@ -5,12 +5,13 @@ local ids = {}
 for line in io.lines(os.getenv("ROSTER_IDS")) do ids[#ids + 1] = line end
 local token = os.getenv("ROSTER_TOKEN")
 local i, n = 0, 0
--- Usernames of creates stay unique across threads and across the 30 s runs of bench/soak.sh.
+-- Usernames of creates stay unique across threads, across the 30 s runs of bench/soak.sh and
+-- across wrk processes run at once (each given its own ROSTER_TAG, as bench/nodes.sh does).
 local threads = 0
 local tag = ""
 setup = function(thread)
   threads = threads + 1
-  thread:set("tag", os.time() .. "-" .. threads)
+  thread:set("tag", (os.getenv("ROSTER_TAG") or "") .. os.time() .. "-" .. threads)
 end
 init = function(args)
   tag = wrk.thread:get("tag")

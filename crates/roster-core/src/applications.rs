@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, Extra, MAX_LIMIT, check_limit, stale_unless, with_retries};
+use crate::directory::{Directory, Extra, MAX_LIMIT, check_limit, stale_unless};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{ApplicationId, UserId};
@@ -111,7 +111,7 @@ impl Directory {
         patch: &Value,
     ) -> Result<Application> {
         reject_fields(patch, READ_ONLY)?;
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             let current = self.application(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({ "name": current.name, "description": current.description });

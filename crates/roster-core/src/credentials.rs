@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless, with_retries};
+use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{CredentialId, UserId};
@@ -169,7 +169,7 @@ impl Directory {
         patch: &Value,
     ) -> Result<Credential> {
         reject_fields(patch, READ_ONLY)?;
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             self.record(p.tenant, user, false).await?;
             let current = self.store().credential(p.tenant, id).await?;
             let current = current.filter(|c| c.user_id == user).ok_or(NOT_FOUND)?;

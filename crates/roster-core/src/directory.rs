@@ -32,8 +32,12 @@ use crate::validate::{self, Mode, ValidUser};
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::hours(24);
 /// How often a write without `If-Match` is tried when it keeps losing races: each loss means
-/// another writer won, so this many concurrent writers on one user all succeed.
-pub(crate) const RETRIES: usize = 16;
+/// another writer (on another node, since one node's writes of a resource take turns) won, so
+/// with N nodes writing one resource flat out an attempt loses with odds (N-1)/N — with three
+/// nodes, 64 losses in a row are a chance of one in 10^11.
+pub(crate) const RETRIES: usize = 64;
+/// Stripes of the lock under which one node's writes of one resource take turns.
+const TURN_STRIPES: usize = 1024;
 /// Consecutive failed password verifications that lock a user, unless configured.
 pub const DEFAULT_LOCKOUT_AFTER: u32 = 10;
 
@@ -63,6 +67,29 @@ pub struct Directory {
     webhooks: crate::webhooks::WebhookSettings,
     organization_types: Arc<crate::organizations::OrganizationTypes>,
     invitation_ttl: std::time::Duration,
+    turns: Turns,
+}
+
+/// The striped lock under which this node's versioned writes of one resource take turns. Two
+/// writes of one user that ran at once would read the same version, and all but one would lose
+/// at commit and start over, again and again under contention (a burst of patches of one user
+/// could run out of retries); taking turns leaves only other nodes' writes to race with. A
+/// write holds one stripe at a time, never two, so turns cannot deadlock.
+#[derive(Clone)]
+struct Turns(Arc<[tokio::sync::Mutex<()>]>);
+
+impl Default for Turns {
+    fn default() -> Self {
+        Turns((0..TURN_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect())
+    }
+}
+
+impl Turns {
+    async fn take(&self, resource: uuid::Uuid) -> tokio::sync::MutexGuard<'_, ()> {
+        // The low bits of a version-7 (or random) id are random.
+        let stripe = (resource.as_u128() % self.0.len() as u128) as usize;
+        self.0[stripe].lock().await
+    }
 }
 
 /// How long an authenticated token is trusted without asking the store again: the most a
@@ -258,6 +285,7 @@ impl Directory {
             phone_region: None,
             webhook_formats: Arc::default(),
             lockout_after: DEFAULT_LOCKOUT_AFTER,
+            turns: Turns::default(),
         })
     }
 
@@ -922,6 +950,36 @@ impl Directory {
         self.update_user(p, id, if_match, |current| crate::input::merged(current, &patch)).await
     }
 
+    /// Runs one attempt of a versioned write of `resource` until it does not lose a race: an
+    /// attempt whose commit finds the resource moved on runs again on the fresh one, unless `if_match` pinned the version (then the `Stale` error is the answer).
+    /// This node's writes of one resource take turns ([`Turns`]). A write without `If-Match`
+    /// that still loses [`RETRIES`] times is `Unavailable` (503, try again), never a 412 the
+    /// client did not ask for. The one retry policy of every versioned write.
+    pub(crate) async fn with_retries<T, F, Fut>(
+        &self,
+        resource: uuid::Uuid,
+        if_match: Option<i64>,
+        mut attempt: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let _turn = self.turns.take(resource).await;
+        let mut lost = 0;
+        loop {
+            match attempt().await {
+                // At once: a loser that paused would fall behind the other nodes' next writers.
+                Err(e) if retry(&e, if_match) && lost + 1 < RETRIES => lost += 1,
+                Err(e) if retry(&e, if_match) && if_match.is_none() => {
+                    let why = format!("{resource} kept changing under this write ({e})");
+                    return Err(Error::Unavailable(why.into()));
+                }
+                result => return result,
+            }
+        }
+    }
+
     /// [`Directory::update_user_active`] with an event of type `kind`, committing `also` with it.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn update_user_as<F>(
@@ -938,7 +996,7 @@ impl Directory {
         F: Fn(&User) -> Result<UserInput> + Send + Sync,
     {
         let (edit, extra) = (&edit, &extra);
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
             let input = edit(&current.user)?;
@@ -1026,7 +1084,7 @@ impl Directory {
         F: Fn(&mut UserRecord) -> Result<(&'static str, serde_json::Value)>,
     {
         let (change, also) = (&change, &also);
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             let current = self.record(p.tenant, id, false).await?;
             check_version(&current.user, if_match)?;
             let mut record = current.clone();
@@ -1236,23 +1294,6 @@ pub(crate) fn check_limit(limit: u32) -> Result<()> {
 
 /// Whether a write that lost a race should run again on the fresh record: always without
 /// `If-Match`, and with it when only the failure count moved (the version still matches).
-/// Runs one attempt of a versioned write until it does not lose a race: an attempt whose
-/// commit finds the resource moved on runs again on the fresh one, unless `if_match` pinned the
-/// version (then the `Stale` error is the answer). The one retry policy of every versioned write.
-pub(crate) async fn with_retries<T, F, Fut>(if_match: Option<i64>, mut attempt: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    for n in 1..=RETRIES {
-        match attempt().await {
-            Err(e) if retry(&e, if_match) && n < RETRIES => continue,
-            result => return result,
-        }
-    }
-    Err(Error::internal("out of retries"))
-}
-
 pub(crate) fn retry(e: &Error, if_match: Option<i64>) -> bool {
     matches!(e, Error::Stale { expected, current } if if_match.is_none() || expected == current)
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::directory::{Directory, check_limit, stale_unless, with_retries};
+use crate::directory::{Directory, check_limit, stale_unless};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{GroupId, UserId};
@@ -167,7 +167,7 @@ impl Directory {
         if let Members::Set(list) = members {
             distinct(list)?;
         }
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             let current = self.group(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless, with_retries};
+use crate::directory::{Directory, MAX_LIMIT, check_limit, stale_unless};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{OrgId, UserId};
@@ -180,7 +180,7 @@ impl Directory {
                 "moves with POST /v1/organizations/{id}/move",
             ));
         }
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             let current = self.organization(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({
@@ -236,7 +236,7 @@ impl Directory {
         if_match: Option<i64>,
         parent: OrgId,
     ) -> Result<Organization> {
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             let current = self.organization(p, id).await?;
             stale_unless(current.version, if_match)?;
             let Some(from) = current.parent_id else {
@@ -268,7 +268,7 @@ impl Directory {
     /// with `cascade`, which deletes the sub-organizations and the users they own (at most
     /// [`MAX_CASCADE_USERS`]; each leaves a tombstone, owned by the deleted organization's parent).
     pub async fn delete_organization(&self, p: &Principal, id: OrgId, cascade: bool) -> Result<()> {
-        with_retries(None, || async move {
+        self.with_retries(*id.as_uuid(), None, || async move {
             let org = self.organization(p, id).await?;
             let Some(parent) = org.parent_id else {
                 return Err(Error::Refused("the root organization is deleted with its tenant"));

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::directory::{Directory, stale_unless, with_retries};
+use crate::directory::{Directory, stale_unless};
 use crate::error::{Error, Result};
 use crate::event::NewEvent;
 use crate::id::{OrgId, RoleId, UserId};
@@ -103,7 +103,7 @@ impl Directory {
         patch: &Value,
     ) -> Result<Role> {
         reject_fields(patch, READ_ONLY)?;
-        with_retries(if_match, || async move {
+        self.with_retries(*id.as_uuid(), if_match, || async move {
             let current = self.role(p, id).await?;
             stale_unless(current.version, if_match)?;
             let mut document = json!({ "name": current.name });

@@ -2387,7 +2387,7 @@ async fn apply_with_retries(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec
         match apply_batch(pool, batch).await {
             Err(e) if crate::rolled_back(&e) && retries < MAX_BATCH_RETRIES => {
                 retries += 1;
-                tracing::debug!(error = %e, retries, "write batch rolled back by a conflict, retrying");
+                tracing::warn!(error = %e, retries, "write batch rolled back by the database; retrying");
                 // Apart, so that the writers that collided do not collide again.
                 let pause = fastrand::u64(1..=(1 << retries.min(6)));
                 tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
@@ -2403,6 +2403,11 @@ async fn apply_with_retries(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec
 /// each other in a cycle over them.
 async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec<Vec<Result<()>>>, Work)> {
     let mut tx = pool.begin().await.map_err(db_error)?;
+    // Every node takes row locks in one global order (tenant, then the user a job changes), so
+    // two nodes' batches touching the same users wait for each other instead of deadlocking.
+    // The sort is stable: two jobs on one user keep their arrival order.
+    let mut order: Vec<usize> = (0..batch.len()).collect();
+    order.sort_by_key(|&i| lock_order(&batch[i]));
     // A burst of single creates in one tenant (concurrent `POST /v1/users`) goes in one set of
     // multi-row statements; if any of them fails, every job is applied on its own below.
     let tenant = batch.first().map(|job| job.tenant);
@@ -2420,15 +2425,15 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec<Vec<Re
             batch.iter().map(|_| vec![Ok(())]).collect()
         }
         _ => {
-            let mut all = Vec::with_capacity(batch.len());
-            for job in batch {
-                all.push(apply_job(&mut tx, job).await?);
+            let mut all: Vec<Vec<Result<()>>> = batch.iter().map(|_| Vec::new()).collect();
+            for &i in &order {
+                all[i] = apply_job(&mut tx, &batch[i]).await?;
             }
             all
         }
     };
     let mut feed: Vec<(TenantId, Vec<&NewEvent>)> = Vec::new();
-    for (job, results) in batch.iter().zip(&all) {
+    for (job, results) in order.iter().map(|&i| (&batch[i], &all[i])) {
         let applied = job.changes.iter().zip(results).filter(|(_, r)| r.is_ok());
         let events = applied.flat_map(|(change, _)| &change.events);
         match feed.iter_mut().find(|(t, _)| *t == job.tenant) {
@@ -2450,6 +2455,16 @@ async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec<Vec<Re
     }
     tx.commit().await.map_err(db_error)?;
     Ok((all, work))
+}
+
+/// Where a job's row locks fall in the order every node takes them: its tenant, then the first
+/// user it creates or replaces (jobs that change no user first).
+fn lock_order(job: &Job) -> (Uuid, Option<Uuid>) {
+    let user = job.changes.iter().flat_map(|c| &c.writes).find_map(|w| match w {
+        Write::CreateUser { record } | Write::UpdateUser { record, .. } => Some(*record.user.id.as_uuid()),
+        _ => None,
+    });
+    (*job.tenant.as_uuid(), user)
 }
 
 /// What a committed batch left for the workers: jobs to run, webhook deliveries to send.
@@ -2493,7 +2508,7 @@ async fn apply_job(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<Result<()>>> {
     if job.atomic || job.changes.len() == 1 {
         for change in &job.changes {
             let failed = results.iter().any(Result::is_err);
-            results.push(if failed { Err(Error::Aborted) } else { apply(&mut job_tx, t, change).await });
+            results.push(if failed { Err(Error::Aborted) } else { own(apply(&mut job_tx, t, change).await)? });
         }
         if results.iter().any(Result::is_err) {
             job_tx.rollback().await.map_err(db_error)?;
@@ -2507,7 +2522,7 @@ async fn apply_job(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<Result<()>>> {
     } else {
         for change in &job.changes {
             let mut change_tx = job_tx.begin().await.map_err(db_error)?;
-            let result = apply(&mut change_tx, t, change).await;
+            let result = own(apply(&mut change_tx, t, change).await)?;
             match result {
                 Ok(()) => change_tx.commit().await.map_err(db_error)?,
                 Err(_) => change_tx.rollback().await.map_err(db_error)?,
@@ -2517,6 +2532,15 @@ async fn apply_job(tx: &mut Tx<'_>, job: &Job) -> Result<Vec<Result<()>>> {
     }
     job_tx.commit().await.map_err(db_error)?;
     Ok(results)
+}
+
+/// A change's own outcome, or the batch's failure when the database rolled it back in a
+/// deadlock or serialization race: then the whole batch runs again ([`apply_with_retries`]).
+fn own(result: Result<()>) -> Result<Result<()>> {
+    match result {
+        Err(e) if crate::rolled_back(&e) => Err(e),
+        result => Ok(result),
+    }
 }
 
 /// Applies create-only `changes` as one multi-row write in a savepoint of `tx`: `true` when it

@@ -15,7 +15,7 @@ use roster_testkit::TestDb;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::node::{Node, events, users_by_name};
+use crate::node::{Node, TOKEN, events, users_by_name};
 
 const ROWS: usize = 3_000;
 /// How long the test waits for the leases to run out and the work to finish.
@@ -92,11 +92,11 @@ async fn deliveries_and_imports_in_flight_are_taken_up_after_a_kill() {
         assert!(tokio::time::Instant::now() < deadline, "the import did not finish: {job}");
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    let users = users_by_name(&node, "bg-").await;
+    let users = users_by_name(&node, TOKEN, "bg-").await;
     assert_eq!(users.len(), ROWS, "every row once");
 
     // Every user.created event reaches the receiver, the held one included.
-    let created: BTreeSet<String> = events(&node)
+    let created: BTreeSet<String> = events(&node, TOKEN)
         .await
         .into_iter()
         .filter(|e| e["type"] == "user.created")

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use roster_testkit::TestDb;
 use serde_json::{Value, json};
 
-use crate::node::{Node, command, events, sqlite_integrity, users_by_name};
+use crate::node::{Node, TOKEN, command, events, sqlite_integrity, users_by_name};
 
 /// Rounds of write, kill, restart.
 const ROUNDS: usize = 4;
@@ -190,7 +190,7 @@ async fn acknowledged_writes_survive_sigkill_and_the_feed_has_no_gap() {
     );
 
     // Every acknowledged create is there, once, under its id; nothing is there that was not sent.
-    let users = users_by_name(&node, "c-").await;
+    let users = users_by_name(&node, TOKEN, "c-").await;
     for (name, id) in &ledger.acked {
         let user = users.get(name).unwrap_or_else(|| panic!("acknowledged {name} lost"));
         assert_eq!(user["id"].as_str(), Some(id.as_str()), "{name}");
@@ -211,7 +211,7 @@ async fn acknowledged_writes_survive_sigkill_and_the_feed_has_no_gap() {
     }
 
     // One event per committed change, in order: each user's events carry versions 1..=version.
-    let all = events(&node).await;
+    let all = events(&node, TOKEN).await;
     let seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().expect("seq")).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "the feed is in sequence order");
     let mut versions: BTreeMap<&str, Vec<i64>> = BTreeMap::new();

@@ -9,18 +9,15 @@ use reqwest::{Method, StatusCode};
 use roster_testkit::TestDb;
 use serde_json::{Value, json};
 
-use crate::node::{Node, TOKEN, command};
+use crate::node::{Node, TOKEN, command, events, users_by_name};
 
 const SYSTEM_TOKEN: &str = "rst_process_system_0123456789abcdef0123456789ab";
 const NODES: usize = 3;
 const TENANTS: usize = 4;
-/// Rounds of each writer (one a node and tenant): a create, a patch, a deactivation and, every
-/// third round, a bulk create of five.
+/// Rounds of each writer (one a node and tenant): a create, a patch, a deactivation, a patch of
+/// the tenant's shared user (which every node's writer patches, so that the nodes' write batches
+/// take the same rows) and, every third round, a bulk create of five.
 const ROUNDS: usize = 12;
-
-fn request(node: &Node, token: &str, method: Method, path: &str) -> reqwest::RequestBuilder {
-    node.http.request(method, format!("{}{path}", node.base)).bearer_auth(token)
-}
 
 /// What the writers saw: the usernames acknowledged, per tenant; every 5xx.
 #[derive(Default)]
@@ -49,26 +46,34 @@ async fn writer(
     n: usize,
     tenant: usize,
     token: String,
+    shared: String,
     ledger: Arc<Mutex<Ledger>>,
 ) {
     for round in 0..ROUNDS {
         let name = format!("t{tenant}-n{n}-r{round}");
         let create =
-            request(&node, &token, Method::POST, "/v1/users").json(&json!({ "username": name }));
+            node.request_as(&token, Method::POST, "/v1/users").json(&json!({ "username": name }));
         let Some(user) = write(&ledger, create, &name).await else { continue };
         ledger.lock().expect("ledger").acked.entry(tenant).or_default().insert(name.clone());
         let id = user["id"].as_str().expect("id");
-        let patch = request(&node, &token, Method::PATCH, &format!("/v1/users/{id}"))
+        let patch = node
+            .request_as(&token, Method::PATCH, &format!("/v1/users/{id}"))
             .header("content-type", "application/merge-patch+json")
             .body(json!({ "attributes": { "round": [round.to_string()] } }).to_string());
         write(&ledger, patch, &name).await;
         let deactivate =
-            request(&node, &token, Method::POST, &format!("/v1/users/{id}/deactivate"));
+            node.request_as(&token, Method::POST, &format!("/v1/users/{id}/deactivate"));
         write(&ledger, deactivate, &name).await;
+        let patch = node
+            .request_as(&token, Method::PATCH, &format!("/v1/users/{shared}"))
+            .header("content-type", "application/merge-patch+json")
+            .body(json!({ "attributes": { format!("n{n}"): [round.to_string()] } }).to_string());
+        write(&ledger, patch, &format!("shared by {name}")).await;
         if round % 3 == 0 {
             let names: Vec<String> = (0..5).map(|i| format!("{name}-b{i}")).collect();
             let users: Vec<Value> = names.iter().map(|u| json!({ "username": u })).collect();
-            let bulk = request(&node, &token, Method::POST, "/v1/users/bulk")
+            let bulk = node
+                .request_as(&token, Method::POST, "/v1/users/bulk")
                 .json(&json!({ "users": users }));
             if let Some(answer) = write(&ledger, bulk, &name).await {
                 let results = answer["results"].as_array().expect("results");
@@ -79,51 +84,6 @@ async fn writer(
                     }
                 }
             }
-        }
-    }
-}
-
-/// Every event of the token's tenant as `node` reads it, oldest first.
-async fn feed(node: &Node, token: &str) -> Vec<Value> {
-    let mut events = Vec::new();
-    let mut after = 0;
-    loop {
-        let path = format!("/v1/events?after={after}&limit=1000");
-        let response = request(node, token, Method::GET, &path).send().await.expect("send");
-        assert_eq!(response.status(), StatusCode::OK);
-        let page: Value = response.json().await.expect("JSON");
-        let data = page["data"].as_array().expect("data").clone();
-        if data.is_empty() {
-            return events;
-        }
-        after = page["meta"]["next_after"].as_i64().expect("next_after");
-        events.extend(data);
-    }
-}
-
-/// Every user of the token's tenant, by username.
-async fn users(node: &Node, token: &str) -> BTreeMap<String, Value> {
-    let mut users = BTreeMap::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec![("limit", "1000".to_owned())];
-        if let Some(c) = &cursor {
-            query.push(("cursor", c.clone()));
-        }
-        let response = request(node, token, Method::GET, "/v1/users")
-            .query(&query)
-            .send()
-            .await
-            .expect("send");
-        assert_eq!(response.status(), StatusCode::OK);
-        let page: Value = response.json().await.expect("JSON");
-        for user in page["data"].as_array().expect("data") {
-            let name = user["username"].as_str().expect("username").to_owned();
-            assert!(users.insert(name.clone(), user.clone()).is_none(), "{name} listed twice");
-        }
-        match page["meta"]["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return users,
         }
     }
 }
@@ -147,7 +107,8 @@ async fn three_nodes_write_several_tenants_at_once_and_agree_on_every_feed() {
 
     let mut tokens = vec![TOKEN.to_owned()];
     for t in 1..TENANTS {
-        let create = request(&nodes[t % NODES], SYSTEM_TOKEN, Method::POST, "/v1/tenants")
+        let create = nodes[t % NODES]
+            .request_as(SYSTEM_TOKEN, Method::POST, "/v1/tenants")
             .json(&json!({ "name": format!("tenant-{t}") }));
         let response = create.send().await.expect("send");
         assert_eq!(response.status(), StatusCode::CREATED);
@@ -155,11 +116,23 @@ async fn three_nodes_write_several_tenants_at_once_and_agree_on_every_feed() {
         tokens.push(created["token"].as_str().expect("token").to_owned());
     }
 
+    let mut shared = Vec::new();
+    for (t, token) in tokens.iter().enumerate() {
+        let create = nodes[0]
+            .request_as(token, Method::POST, "/v1/users")
+            .json(&json!({ "username": format!("t{t}-shared") }));
+        let response = create.send().await.expect("send");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let user: Value = response.json().await.expect("JSON");
+        shared.push(user["id"].as_str().expect("id").to_owned());
+    }
+
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut writers = Vec::new();
     for (n, node) in nodes.iter().enumerate() {
         for (t, token) in tokens.iter().enumerate() {
-            writers.push(tokio::spawn(writer(node.clone(), n, t, token.clone(), ledger.clone())));
+            let (token, shared) = (token.clone(), shared[t].clone());
+            writers.push(tokio::spawn(writer(node.clone(), n, t, token, shared, ledger.clone())));
         }
     }
     for w in writers {
@@ -173,17 +146,23 @@ async fn three_nodes_write_several_tenants_at_once_and_agree_on_every_feed() {
         let acked = ledger.acked.get(&t).cloned().unwrap_or_default();
         assert!(acked.len() >= NODES * ROUNDS, "tenant {t}: {} creates acknowledged", acked.len());
         // Every node reads the same feed: gap-free from 1, in commit order.
-        let first = feed(&nodes[0], token).await;
+        let first = events(&nodes[0], token).await;
         let seqs: Vec<i64> = first.iter().map(|e| e["seq"].as_i64().expect("seq")).collect();
         assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "tenant {t}: gap-free");
         for node in &nodes[1..] {
-            assert_eq!(feed(node, token).await, first, "tenant {t}: every node reads one feed");
+            assert_eq!(events(node, token).await, first, "tenant {t}: every node reads one feed");
         }
         total_events += first.len();
         // Every acknowledged user is there once; each user's events are its versions, in order.
-        let users = users(&nodes[t % NODES], token).await;
+        let users = users_by_name(&nodes[t % NODES], token, "t").await;
         for name in &acked {
             assert!(users.contains_key(name), "tenant {t}: acknowledged {name} lost");
+        }
+        // Every node's patches of the shared user landed, none lost to another's.
+        let together = &users[&format!("t{t}-shared")];
+        assert_eq!(together["version"], json!(1 + NODES * ROUNDS), "tenant {t}: shared user");
+        for n in 0..NODES {
+            assert_eq!(together["attributes"][format!("n{n}")], json!([(ROUNDS - 1).to_string()]));
         }
         let mut versions: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
         for event in first.iter().filter(|e| e["resource"]["type"] == "user") {
@@ -215,6 +194,86 @@ async fn three_nodes_write_several_tenants_at_once_and_agree_on_every_feed() {
 }
 
 /// `roster <args>` over `db`, listening on a free port.
+/// Patchers on each node of the contention test, and the patches each sends.
+const PATCHERS: usize = 16;
+const PATCHES: usize = 10;
+/// The users they all patch.
+const HOT_USERS: usize = 4;
+
+#[tokio::test]
+async fn nodes_patching_the_same_users_at_once_lose_nothing_and_never_deadlock() {
+    let db = TestDb::new().await;
+    if db.postgres_url().is_none() {
+        eprintln!("nodes: PostgreSQL only; runs in the suite's PostgreSQL pass");
+        return;
+    }
+    let (a, b, c) = tokio::join!(Node::start(&db), Node::start(&db), Node::start(&db));
+    let nodes: Vec<Arc<Node>> = [a, b, c].into_iter().map(Arc::new).collect();
+    let mut hot = Vec::new();
+    for u in 0..HOT_USERS {
+        let create = nodes[0]
+            .request(Method::POST, "/v1/users")
+            .json(&json!({ "username": format!("hot-{u}") }));
+        let user: Value = create.send().await.expect("send").json().await.expect("JSON");
+        hot.push(user["id"].as_str().expect("id").to_owned());
+    }
+    // Each patcher walks the hot users from its own start, so that every node's write batches
+    // hold the same user rows in every order.
+    let mut patchers = Vec::new();
+    for (n, node) in nodes.iter().enumerate() {
+        for p in 0..PATCHERS {
+            let (node, hot) = (node.clone(), hot.clone());
+            patchers.push(tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for i in 0..PATCHES {
+                    let id = &hot[(p + n + i) % HOT_USERS];
+                    let patch = node
+                        .request(Method::PATCH, &format!("/v1/users/{id}"))
+                        .header("content-type", "application/merge-patch+json")
+                        .body(
+                            json!({ "attributes": { format!("n{n}p{p}"): [i.to_string()] } })
+                                .to_string(),
+                        );
+                    let response = patch.send().await.expect("send");
+                    if response.status() != StatusCode::OK {
+                        failures.push(format!(
+                            "{}: {}",
+                            response.status(),
+                            response.text().await.unwrap_or_default()
+                        ));
+                    }
+                }
+                failures
+            }));
+        }
+    }
+    let mut failures = Vec::new();
+    for patcher in patchers {
+        failures.extend(patcher.await.expect("patcher"));
+    }
+    let warnings: Vec<String> = nodes
+        .iter()
+        .flat_map(|n| {
+            n.log().lines().filter(|l| l.contains("WARN")).map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(failures.is_empty(), "patches refused: {failures:?}\nwarnings: {warnings:#?}");
+    // Every patch landed on its user: the versions add up.
+    let users = users_by_name(&nodes[0], TOKEN, "hot-").await;
+    let versions: i64 = users.values().map(|u| u["version"].as_i64().expect("version")).sum();
+    assert_eq!(versions as usize, HOT_USERS + NODES * PATCHERS * PATCHES);
+    // The writers took the rows in one order: no batch was rolled back by a deadlock.
+    for node in &nodes {
+        node.terminate();
+        assert!(node.exited(std::time::Duration::from_secs(30)).await.success());
+        let log = node.log();
+        assert!(
+            !log.contains("rolled back by the database"),
+            "a write batch was rolled back: {log}"
+        );
+    }
+}
+
 fn serve(db: &TestDb, args: &[&str]) -> tokio::process::Command {
     let mut cmd = command(db, args);
     cmd.env("ROSTER_LISTEN", "127.0.0.1:0");
@@ -287,7 +346,7 @@ async fn a_revocation_and_a_commit_on_one_node_reach_the_others_at_once() {
     let issued: Value = issue.send().await.expect("send").json().await.expect("JSON");
     let secret = issued["token"].as_str().expect("token").to_owned();
     let use_on_b = || async {
-        request(&b, &secret, Method::GET, "/v1/users").send().await.expect("send").status()
+        b.request_as(&secret, Method::GET, "/v1/users").send().await.expect("send").status()
     };
     assert_eq!(use_on_b().await, StatusCode::OK);
     let revoke =
@@ -307,7 +366,7 @@ async fn a_revocation_and_a_commit_on_one_node_reach_the_others_at_once() {
     };
 
     // A reader long-polling one node hears of a commit on the other.
-    let head = crate::node::events(&b).await.last().map_or(0, |e| e["seq"].as_i64().expect("seq"));
+    let head = events(&b, TOKEN).await.last().map_or(0, |e| e["seq"].as_i64().expect("seq"));
     let reader = {
         let path = format!("{}/v1/events?after={head}&wait=20", b.base);
         let http = b.http.clone();

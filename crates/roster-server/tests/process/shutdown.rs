@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use roster_testkit::TestDb;
 use serde_json::json;
 
-use crate::node::{Node, users_by_name};
+use crate::node::{Node, TOKEN, users_by_name};
 
 const WRITERS: usize = 8;
 const GRACE_SECONDS: u64 = 10;
@@ -64,7 +64,7 @@ async fn sigterm_under_write_load_loses_nothing_and_exits_zero() {
     assert!(failed.is_empty(), "answers other than 201 during the stop: {failed:?}");
 
     let node = Node::start(&db).await;
-    let users = users_by_name(&node, "s-").await;
+    let users = users_by_name(&node, TOKEN, "s-").await;
     let acked = std::mem::take(&mut *acked.lock().expect("acked"));
     for (name, id) in &acked {
         assert_eq!(users.get(name).and_then(|u| u["id"].as_str()), Some(id.as_str()), "{name}");
