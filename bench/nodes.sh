@@ -5,7 +5,7 @@
 #   creates POST /v1/users, a new username each time,
 #   mixed   bench/soak.lua (80% reads, 10% patches, 5% creates, 5% queries),
 # first with 64 connections to one node, then with 32 to each of two nodes at once (their rates
-# added). Every node shares the machine's cores with PostgreSQL and wrk.
+# added); then roster-bench's lifecycle iteration (create, patch, lock, delete) the same way. Every node shares the machine's cores with PostgreSQL and wrk.
 # usage: bench/nodes.sh [N=10000]   (needs wrk and a PostgreSQL at ROSTER_BENCH_POSTGRES_URL,
 #        default postgres://postgres@127.0.0.1:5432; the database roster_nodes_bench is recreated)
 set -euo pipefail
@@ -15,7 +15,7 @@ USERS_PY="${USERS_PY:-../shared/data/users.py}"
 PG="${ROSTER_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 
-cargo build --release -q -p roster-server
+cargo build --release -q -p roster-server -p roster-bench
 psql "$PG/postgres" -qc "drop database if exists roster_nodes_bench" -c "create database roster_nodes_bench"
 export ROSTER_DATABASE_URL="$PG/roster_nodes_bench"
 export ROSTER_BOOTSTRAP_TOKEN="rst_bench_$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
@@ -54,3 +54,7 @@ for what in reads creates mixed; do
     cat "$work/a" "$work/b"
     awk '{ s += $3 } END { printf "total %.0f req/s\n", s }' "$work/a" "$work/b"
 done
+echo "== lifecycle, one node, 64 clients"
+ROSTER_BENCH_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ./target/release/roster-bench --lifecycle-at "${bases[0]}" | grep -v '^total'
+echo "== lifecycle, two nodes, 32 clients each at once"
+ROSTER_BENCH_TOKEN="$ROSTER_BOOTSTRAP_TOKEN" ./target/release/roster-bench --lifecycle-at "${bases[0]}" --lifecycle-at "${bases[1]}"

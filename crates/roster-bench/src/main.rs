@@ -37,11 +37,19 @@ struct Args {
     /// A NATS server with JetStream for the relay phase (`none` skips it).
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
+    /// Measure only the lifecycle iteration, against these running nodes (repeat it; the 64
+    /// clients are spread over them), authenticated with `ROSTER_BENCH_TOKEN`. For
+    /// bench/nodes.sh.
+    #[arg(long, value_name = "BASE_URL")]
+    lifecycle_at: Vec<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if !args.lifecycle_at.is_empty() {
+        return lifecycle_at(&args).await;
+    }
     let backends: Vec<&str> = match args.backend.as_str() {
         "both" => vec!["sqlite", "postgres"],
         b @ ("sqlite" | "postgres") => vec![b],
@@ -354,6 +362,30 @@ async fn load(
     }
     generator.wait()?;
     Ok(people)
+}
+
+/// The lifecycle iteration with 64 clients spread over running nodes, one line per node and
+/// their sum.
+async fn lifecycle_at(args: &Args) -> anyhow::Result<()> {
+    let token = std::env::var("ROSTER_BENCH_TOKEN").context("ROSTER_BENCH_TOKEN")?;
+    let auth = format!("Bearer {token}");
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let nodes = &args.lifecycle_at;
+    let tag = std::process::id();
+    let per_node = futures::future::join_all(nodes.iter().enumerate().map(|(i, base)| {
+        let (http, auth) = (&http, &auth);
+        measure(64 / nodes.len(), Duration::from_secs(args.seconds), move |worker, n| async move {
+            lifecycle(http, base, auth, &format!("life-{tag}-{i}-{worker}-{n}")).await
+        })
+    }))
+    .await;
+    let mut total = 0.0;
+    for (base, outcome) in nodes.iter().zip(&per_node) {
+        println!("lifecycle {base} {}", outcome.describe_as("iterations"));
+        total += outcome.rate();
+    }
+    println!("total {total:.0} iterations/s");
+    Ok(())
 }
 
 async fn lifecycle(
