@@ -951,10 +951,11 @@ impl Directory {
     }
 
     /// Runs one attempt of a versioned write of `resource` until it does not lose a race: an
-    /// attempt whose commit finds the resource moved on runs again on the fresh one, unless `if_match` pinned the version (then the `Stale` error is the answer).
-    /// This node's writes of one resource take turns ([`Turns`]). A write without `If-Match`
-    /// that still loses [`RETRIES`] times is `Unavailable` (503, try again), never a 412 the
-    /// client did not ask for. The one retry policy of every versioned write.
+    /// attempt whose commit finds the resource moved on runs again on the fresh one, unless
+    /// `if_match` pinned the version (then the `Stale` error is the answer). This node's writes
+    /// of one resource take turns ([`Turns`]). A write without `If-Match` that still loses
+    /// [`RETRIES`] times is `Unavailable` (503, try again), never a 412 the client did not ask
+    /// for. The one retry policy of every versioned write.
     pub(crate) async fn with_retries<T, F, Fut>(
         &self,
         resource: uuid::Uuid,
