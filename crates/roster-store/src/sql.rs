@@ -2397,10 +2397,10 @@ async fn apply_with_retries(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec
     }
 }
 
-/// Applies every job of `batch` in one transaction; per job, the result of each change. The
-/// events of the changes that were applied join the feed last, numbered in batch order, each
-/// tenant's feed row locked in tenant-id order so that writers on several nodes never wait for
-/// each other in a cycle over them.
+/// Applies every job of `batch` in one transaction; per job (in `batch`'s order), the result
+/// of each change. The jobs are applied in [`lock_order`]; the events of the changes that were
+/// applied join the feed last, numbered in that order, each tenant's feed row locked in
+/// tenant-id order, so that writers on several nodes never wait for each other in a cycle.
 async fn apply_batch(pool: &sqlx::Pool<Db>, batch: &[Job]) -> Result<(Vec<Vec<Result<()>>>, Work)> {
     let mut tx = pool.begin().await.map_err(db_error)?;
     // Every node takes row locks in one global order (tenant, then the user a job changes), so
