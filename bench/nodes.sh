@@ -5,7 +5,8 @@
 #   creates POST /v1/users, a new username each time,
 #   mixed   bench/soak.lua (80% reads, 10% patches, 5% creates, 5% queries),
 # first with 64 connections to one node, then with 32 to each of two nodes at once (their rates
-# added); then roster-bench's lifecycle iteration (create, patch, lock, delete) the same way. Every node shares the machine's cores with PostgreSQL and wrk.
+# added); then roster-bench's lifecycle iteration (create, patch, lock, delete) the same way.
+# Every node shares the machine's cores with PostgreSQL and wrk.
 # usage: bench/nodes.sh [N=10000]   (needs wrk and a PostgreSQL at ROSTER_BENCH_POSTGRES_URL,
 #        default postgres://postgres@127.0.0.1:5432; the database roster_nodes_bench is recreated)
 set -euo pipefail

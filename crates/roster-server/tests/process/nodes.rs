@@ -88,6 +88,13 @@ async fn writer(
     }
 }
 
+/// Sends a create, which must answer 201; what it created.
+async fn created(builder: reqwest::RequestBuilder) -> Value {
+    let response = builder.send().await.expect("send");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.expect("JSON")
+}
+
 #[tokio::test]
 async fn three_nodes_write_several_tenants_at_once_and_agree_on_every_feed() {
     let db = TestDb::new().await;
@@ -107,23 +114,23 @@ async fn three_nodes_write_several_tenants_at_once_and_agree_on_every_feed() {
 
     let mut tokens = vec![TOKEN.to_owned()];
     for t in 1..TENANTS {
-        let create = nodes[t % NODES]
-            .request_as(SYSTEM_TOKEN, Method::POST, "/v1/tenants")
-            .json(&json!({ "name": format!("tenant-{t}") }));
-        let response = create.send().await.expect("send");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let created: Value = response.json().await.expect("JSON");
-        tokens.push(created["token"].as_str().expect("token").to_owned());
+        let tenant = created(
+            nodes[t % NODES]
+                .request_as(SYSTEM_TOKEN, Method::POST, "/v1/tenants")
+                .json(&json!({ "name": format!("tenant-{t}") })),
+        )
+        .await;
+        tokens.push(tenant["token"].as_str().expect("token").to_owned());
     }
 
     let mut shared = Vec::new();
     for (t, token) in tokens.iter().enumerate() {
-        let create = nodes[0]
-            .request_as(token, Method::POST, "/v1/users")
-            .json(&json!({ "username": format!("t{t}-shared") }));
-        let response = create.send().await.expect("send");
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let user: Value = response.json().await.expect("JSON");
+        let user = created(
+            nodes[0]
+                .request_as(token, Method::POST, "/v1/users")
+                .json(&json!({ "username": format!("t{t}-shared") })),
+        )
+        .await;
         shared.push(user["id"].as_str().expect("id").to_owned());
     }
 
@@ -211,10 +218,8 @@ async fn nodes_patching_the_same_users_at_once_lose_nothing_and_never_deadlock()
     let nodes: Vec<Arc<Node>> = [a, b, c].into_iter().map(Arc::new).collect();
     let mut hot = Vec::new();
     for u in 0..HOT_USERS {
-        let create = nodes[0]
-            .request(Method::POST, "/v1/users")
-            .json(&json!({ "username": format!("hot-{u}") }));
-        let user: Value = create.send().await.expect("send").json().await.expect("JSON");
+        let create = nodes[0].request(Method::POST, "/v1/users");
+        let user = created(create.json(&json!({ "username": format!("hot-{u}") }))).await;
         hot.push(user["id"].as_str().expect("id").to_owned());
     }
     // Each patcher walks the hot users from its own start, so that every node's write batches
